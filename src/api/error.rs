@@ -1,0 +1,134 @@
+//! The API's one error type and its mapping to HTTP. Every error answers
+//! `{"error": {"code": "...", "message": "..."}}`; causes are logged, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::db::DbError;
+use crate::wechat::{errcode, WechatError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("there is nothing at this address")]
+    NotFound,
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    #[error(transparent)]
+    Wechat(#[from] WechatError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wechat_errcode: Option<i64>,
+}
+
+impl ApiError {
+    /// The HTTP status and the machine-readable code of the error body.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::NotFound | Self::Db(DbError::NotFound) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Wechat(WechatError::Api { errcode, .. }) => match *errcode {
+                errcode::INVALID_CODE | errcode::CODE_USED => {
+                    (StatusCode::UNAUTHORIZED, "invalid_code")
+                }
+                errcode::MINUTE_QUOTA => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+                errcode::HIGH_RISK_USER => (StatusCode::FORBIDDEN, "user_blocked"),
+                _ => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
+            },
+            Self::Wechat(_) => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
+            Self::Db(DbError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Db(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+
+    /// The sentence shown to the client.
+    fn message(&self) -> String {
+        match self {
+            Self::Wechat(WechatError::Api { errcode, .. }) => match *errcode {
+                errcode::INVALID_CODE => {
+                    "WeChat says the login code is invalid or expired; call wx.login() again".into()
+                }
+                errcode::CODE_USED => {
+                    "WeChat says the login code was already used; call wx.login() again".into()
+                }
+                errcode::MINUTE_QUOTA => {
+                    "WeChat's per-minute login quota is used up; try again in a minute".into()
+                }
+                errcode::HIGH_RISK_USER => "WeChat has blocked this user as high-risk".into(),
+                errcode::SYSTEM_BUSY => "WeChat is busy; try again shortly".into(),
+                n => format!("WeChat refused the login (errcode {n})"),
+            },
+            Self::Wechat(WechatError::Timeout) => "WeChat did not answer in time; try again".into(),
+            Self::Wechat(_) => {
+                "WeChat could not be reached or gave an answer that was not understood; try again"
+                    .into()
+            }
+            Self::Db(DbError::NotFound) => Self::NotFound.to_string(),
+            Self::Db(DbError::Unavailable(_)) => {
+                "the service is temporarily unavailable; try again shortly".into()
+            }
+            Self::Db(_) => "an internal error occurred".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code) = self.status_and_code();
+        match self {
+            Self::Wechat(e) => tracing::warn!(error = %e, "WeChat call failed"),
+            Self::Db(DbError::NotFound) => {}
+            Self::Db(e) => {
+                let cause = std::error::Error::source(e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                tracing::error!(error = %e, %cause, "database error");
+            }
+            _ => {}
+        }
+        let wechat_errcode = match self {
+            Self::Wechat(WechatError::Api { errcode, .. }) => Some(*errcode),
+            _ => None,
+        };
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", "5"));
+        }
+        if matches!(self, Self::Unauthorized(_)) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: self.message(),
+                wechat_errcode,
+            },
+        })
+    }
+}

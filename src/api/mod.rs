@@ -1,0 +1,261 @@
+//! The JSON API used by mini-programs.
+
+pub mod auth;
+pub mod error;
+
+use actix_web::error::JsonPayloadError;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use self::auth::{Authenticated, Bearer};
+use self::error::ApiError;
+use crate::app::AppState;
+use crate::db::{self, sessions, users};
+use crate::token::SessionToken;
+
+/// Largest JSON body the API reads.
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+/// Longest `code` accepted; WeChat's are 32 characters.
+pub const MAX_CODE_CHARS: usize = 128;
+/// Longest user agent kept with a session.
+const MAX_USER_AGENT_CHARS: usize = 512;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(json_config())
+        .service(resource("/api/login").post(login))
+        .service(resource("/api/me").get(me))
+        .service(resource("/api/logout").post(logout))
+        .service(resource("/healthz").get(healthz))
+        .service(resource("/readyz").get(readyz));
+}
+
+/// A resource that answers other methods with a JSON 405.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// Turns every JSON extraction failure into a clear `invalid_request`.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_JSON_BYTES)
+        .error_handler(|err, _req| {
+            let api_error = match &err {
+                JsonPayloadError::ContentType => ApiError::InvalidRequest(
+                    "the body must be JSON, sent with `Content-Type: application/json`".into(),
+                ),
+                JsonPayloadError::Overflow { limit }
+                | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+                    ApiError::PayloadTooLarge(*limit)
+                }
+                JsonPayloadError::Deserialize(e) if e.is_data() => {
+                    ApiError::InvalidRequest(format!(
+                        "the JSON body has the wrong shape: {}",
+                        truncate(&e.to_string(), 200)
+                    ))
+                }
+                _ => ApiError::InvalidRequest("the body is not valid JSON".into()),
+            };
+            api_error.into()
+        })
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// A user as the API shows it. Built from [`users::User`] field by field, so a
+/// new server-only column cannot slip into a response.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: i64,
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub nickname: String,
+    pub avatar_url: String,
+    pub gender: i16,
+    pub country: String,
+    pub province: String,
+    pub city: String,
+    pub language: String,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: DateTime<Utc>,
+}
+
+impl From<users::User> for UserView {
+    fn from(u: users::User) -> Self {
+        Self {
+            id: u.id,
+            openid: u.openid,
+            unionid: u.unionid,
+            nickname: u.nickname,
+            avatar_url: u.avatar_url,
+            gender: u.gender,
+            country: u.country,
+            province: u.province,
+            city: u.city,
+            language: u.language,
+            created_at: u.created_at.and_utc(),
+            last_login_at: u.last_login_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct UserBody {
+    user: UserView,
+}
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    code: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LoginResponse {
+    token: String,
+    expires_at: DateTime<Utc>,
+    user: UserView,
+}
+
+fn validate_code(code: Option<&str>) -> Result<&str, ApiError> {
+    let code = code.ok_or_else(|| {
+        ApiError::InvalidRequest("`code` is required: send the code from wx.login()".into())
+    })?;
+    if code.trim().is_empty() {
+        return Err(ApiError::InvalidRequest("`code` is empty".into()));
+    }
+    if code.chars().count() > MAX_CODE_CHARS {
+        return Err(ApiError::InvalidRequest(format!(
+            "`code` is longer than {MAX_CODE_CHARS} characters"
+        )));
+    }
+    if code.chars().any(char::is_control) {
+        return Err(ApiError::InvalidRequest(
+            "`code` contains control characters".into(),
+        ));
+    }
+    Ok(code)
+}
+
+fn client_ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| truncate(ua, MAX_USER_AGENT_CHARS))
+}
+
+/// `POST /api/login {"code": "..."}`.
+async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let code = validate_code(body.code.as_deref())?;
+    let wx = state.wechat.code2session(code).await?;
+
+    let token = SessionToken::generate();
+    let token_hash = token.hash();
+    let now = db::now();
+    let expires_at = session_expiry(now, state.session_ttl);
+    let appid = state.appid.clone();
+    let (ip, ua) = (client_ip(&req), user_agent(&req));
+    let user = db::run(&state.pool, move |conn| {
+        users::record_login(
+            conn,
+            &users::LoginRecord {
+                appid: &appid,
+                openid: &wx.openid,
+                unionid: wx.unionid.as_deref(),
+                session_key: &wx.session_key,
+                token_hash,
+                expires_at,
+                client_ip: ip.as_deref(),
+                user_agent: ua.as_deref(),
+                now,
+            },
+        )
+    })
+    .await?;
+    tracing::info!(user_id = user.id, "login");
+    Ok(HttpResponse::Ok().json(LoginResponse {
+        token: token.expose().to_owned(),
+        expires_at: expires_at.and_utc(),
+        user: user.into(),
+    }))
+}
+
+fn session_expiry(now: NaiveDateTime, ttl: std::time::Duration) -> NaiveDateTime {
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    now.checked_add_signed(ttl).unwrap_or(NaiveDateTime::MAX)
+}
+
+/// `GET /api/me`.
+async fn me(auth: Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(UserBody {
+        user: auth.user.into(),
+    })
+}
+
+/// `POST /api/logout`: the token stops working at once.
+async fn logout(
+    state: web::Data<AppState>,
+    Bearer(hash): Bearer,
+) -> Result<HttpResponse, ApiError> {
+    let revoked = db::run(&state.pool, move |conn| {
+        sessions::revoke_by_hash(conn, &hash, db::now())
+    })
+    .await?;
+    if !revoked {
+        return Err(ApiError::Unauthorized(
+            "the session token is unknown, expired or already revoked",
+        ));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /healthz`: the process is up.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the database answers.
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    let timeout = state.ready_timeout;
+    tokio::task::spawn_blocking(move || db::ping(&pool, timeout))
+        .await
+        .map_err(|e| ApiError::Db(db::DbError::Unavailable(Box::new(e))))??;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_validated() {
+        assert!(validate_code(None).is_err());
+        assert!(validate_code(Some("")).is_err());
+        assert!(validate_code(Some("   ")).is_err());
+        assert!(validate_code(Some("a\u{0}b")).is_err());
+        assert!(validate_code(Some(&"x".repeat(129))).is_err());
+        assert!(validate_code(Some(&"码".repeat(128))).is_ok());
+        assert_eq!(validate_code(Some("081abc")).unwrap(), "081abc");
+    }
+}

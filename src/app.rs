@@ -1,0 +1,144 @@
+//! Building and running the HTTP application.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+
+use crate::api;
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::wechat::{self, WechatApi};
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub pool: DbPool,
+    pub wechat: Arc<dyn WechatApi>,
+    pub appid: String,
+    pub session_ttl: Duration,
+    /// How long `/readyz` waits for a database connection.
+    pub ready_timeout: Duration,
+}
+
+/// A bound, ready-to-run server. Binding to port 0 picks a free port, which
+/// is how the tests start it.
+pub struct Application {
+    port: u16,
+    pool: DbPool,
+    server: Server,
+}
+
+impl Application {
+    /// Opens the database, applies migrations and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let wechat =
+            wechat::from_settings(&settings.wechat).context("cannot set up the WeChat client")?;
+        Self::build_with_wechat(settings, wechat).await
+    }
+
+    /// Like [`Application::build`], with the given WeChat client.
+    pub async fn build_with_wechat(
+        settings: Settings,
+        wechat: Arc<dyn WechatApi>,
+    ) -> anyhow::Result<Self> {
+        if settings.dev {
+            warn_dev_mode(&settings);
+        }
+        let pool = open_database(&settings.db).await?;
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let address = listener.local_addr()?;
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            wechat,
+            appid: settings.wechat.appid().to_owned(),
+            session_ttl: settings.session_ttl,
+            ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Cache-Control", "no-store")),
+                )
+                .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
+                .app_data(state.clone())
+                .configure(api::routes)
+                .default_service(web::to(api::not_found))
+        })
+        .workers(settings.workers)
+        .listen(listener)?
+        .run();
+        tracing::info!(
+            %address,
+            database = %settings.db.url.redacted(),
+            appid = settings.wechat.appid(),
+            "wxlogin is listening"
+        );
+        Ok(Self {
+            port: address.port(),
+            pool,
+            server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Connects and migrates, off the async threads.
+pub async fn open_database(settings: &crate::config::DbSettings) -> anyhow::Result<DbPool> {
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<DbPool> {
+        let where_ = settings.url.redacted();
+        let pool = db::connect(&settings)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{e}: {}",
+                    std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                )
+            })
+            .with_context(|| format!("cannot open the database {where_}"))?;
+        let mut conn = pool
+            .get()
+            .with_context(|| format!("cannot open the database {where_}"))?;
+        let applied = db::migrate(&mut conn)?;
+        for name in &applied {
+            tracing::info!(migration = %name, "applied migration");
+        }
+        drop(conn);
+        Ok(pool)
+    })
+    .await?
+}
+
+fn warn_dev_mode(settings: &Settings) {
+    let banner = "*".repeat(72);
+    tracing::warn!("{banner}");
+    tracing::warn!("DEVELOPMENT MODE (--dev). Never run this in production.");
+    match &settings.wechat {
+        crate::config::WechatSettings::Simulator { .. } => {
+            tracing::warn!("WeChat is SIMULATED: any code logs in a fake user (try `demo-1`).");
+        }
+        crate::config::WechatSettings::Api { .. } => {
+            tracing::warn!("WeChat is real (an AppID and secret are set).");
+        }
+    }
+    tracing::warn!("{banner}");
+}

@@ -1,0 +1,41 @@
+//! Table definitions shared by both backends. Kept by hand: each migration in
+//! `migrations/sqlite` has a twin in `migrations/postgres`, and this file
+//! describes what both produce.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        appid -> Text,
+        openid -> Text,
+        unionid -> Nullable<Text>,
+        session_key -> Text,
+        nickname -> Text,
+        avatar_url -> Text,
+        gender -> SmallInt,
+        country -> Text,
+        province -> Text,
+        city -> Text,
+        language -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_login_at -> Timestamp,
+        login_count -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        token_hash -> Binary,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        client_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions);

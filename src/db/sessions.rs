@@ -1,0 +1,77 @@
+//! The `sessions` table: API session tokens, stored as SHA-256 hashes.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{sessions, users};
+use super::users::User;
+use super::{DbConnection, DbError};
+use crate::on_backend;
+use crate::token::TokenHash;
+
+/// `last_seen_at` is written at most this often per session, so that reads
+/// of a busy token do not each cost a write.
+pub const LAST_SEEN_GRANULARITY: chrono::Duration = chrono::Duration::seconds(60);
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: i64,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The live session with this token hash and its user: not revoked, not expired.
+pub fn find_active(
+    conn: &mut DbConnection,
+    hash: &TokenHash,
+    now: NaiveDateTime,
+) -> Result<Option<(Session, User)>, DbError> {
+    let found = on_backend!(conn, |c| sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(&hash.0[..]))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select((Session::as_select(), User::as_select()))
+        .first(c)
+        .optional())?;
+    Ok(found)
+}
+
+/// Records that the session was used, unless that was recorded less than
+/// [`LAST_SEEN_GRANULARITY`] ago.
+pub fn touch(
+    conn: &mut DbConnection,
+    session: &Session,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    if now - session.last_seen_at < LAST_SEEN_GRANULARITY {
+        return Ok(());
+    }
+    on_backend!(conn, |c| diesel::update(sessions::table.find(session.id))
+        .set(sessions::last_seen_at.eq(now))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Revokes the live session with this token hash. Returns whether there was one.
+pub fn revoke_by_hash(
+    conn: &mut DbConnection,
+    hash: &TokenHash,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = on_backend!(conn, |c| diesel::update(
+        sessions::table
+            .filter(sessions::token_hash.eq(&hash.0[..]))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(c))?;
+    Ok(n > 0)
+}

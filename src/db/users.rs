@@ -1,0 +1,160 @@
+//! The `users` table.
+
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+use super::schema::{sessions, users};
+use super::{DbConnection, DbError, WriteTransaction};
+use crate::on_backend;
+use crate::token::TokenHash;
+
+diesel::define_sql_function! {
+    /// SQL `COALESCE` of two nullable texts.
+    fn coalesce(x: diesel::sql_types::Nullable<diesel::sql_types::Text>, y: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// WeChat's session_key for a user. Server-only: it has no `Serialize` and
+/// its `Debug` is redacted, so it cannot reach a response or a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionKey(String);
+
+impl SessionKey {
+    pub fn new(key: String) -> Self {
+        Self(key)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for SessionKey {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionKey(<redacted>)")
+    }
+}
+
+/// A row of `users`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub appid: String,
+    pub openid: String,
+    pub unionid: Option<String>,
+    #[diesel(deserialize_as = String)]
+    pub session_key: SessionKey,
+    pub nickname: String,
+    pub avatar_url: String,
+    pub gender: i16,
+    pub country: String,
+    pub province: String,
+    pub city: String,
+    pub language: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub last_login_at: NaiveDateTime,
+    pub login_count: i64,
+}
+
+/// What a successful code2session plus our new token add up to.
+#[derive(Debug)]
+pub struct LoginRecord<'a> {
+    pub appid: &'a str,
+    pub openid: &'a str,
+    pub unionid: Option<&'a str>,
+    pub session_key: &'a SessionKey,
+    pub token_hash: TokenHash,
+    pub expires_at: NaiveDateTime,
+    pub client_ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub now: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct NewUser<'a> {
+    appid: &'a str,
+    openid: &'a str,
+    unionid: Option<&'a str>,
+    session_key: &'a str,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    last_login_at: NaiveDateTime,
+    login_count: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sessions)]
+struct NewSession<'a> {
+    user_id: i64,
+    token_hash: &'a [u8],
+    created_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    last_seen_at: NaiveDateTime,
+    client_ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+}
+
+/// Creates the user or updates the existing one, and opens a session, in one
+/// write transaction. The upsert rides on the unique (appid, openid) index,
+/// so concurrent first logins of one openid make exactly one row.
+pub fn record_login(conn: &mut DbConnection, login: &LoginRecord<'_>) -> Result<User, DbError> {
+    let new_user = NewUser {
+        appid: login.appid,
+        openid: login.openid,
+        unionid: login.unionid,
+        session_key: login.session_key.expose(),
+        created_at: login.now,
+        updated_at: login.now,
+        last_login_at: login.now,
+        login_count: 1,
+    };
+    on_backend!(conn, |c| c.write_transaction(|c| {
+        let user: User = diesel::insert_into(users::table)
+            .values(&new_user)
+            .on_conflict((users::appid, users::openid))
+            .do_update()
+            .set((
+                users::session_key.eq(excluded(users::session_key)),
+                users::unionid.eq(coalesce(excluded(users::unionid), users::unionid)),
+                users::last_login_at.eq(excluded(users::last_login_at)),
+                users::updated_at.eq(excluded(users::updated_at)),
+                users::login_count.eq(users::login_count + 1),
+            ))
+            .returning(User::as_returning())
+            .get_result(c)?;
+        diesel::insert_into(sessions::table)
+            .values(NewSession {
+                user_id: user.id,
+                token_hash: &login.token_hash.0,
+                created_at: login.now,
+                expires_at: login.expires_at,
+                last_seen_at: login.now,
+                client_ip: login.client_ip,
+                user_agent: login.user_agent,
+            })
+            .execute(c)?;
+        Ok::<_, DbError>(user)
+    }))
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<User, DbError> {
+    on_backend!(conn, |c| users::table
+        .find(id)
+        .select(User::as_select())
+        .first(c))
+    .map_err(DbError::from)
+}
+
+pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
+    on_backend!(conn, |c| users::table.count().get_result(c)).map_err(DbError::from)
+}

@@ -1,0 +1,84 @@
+//! Talking to WeChat.
+//!
+//! [`WechatApi`] is what the rest of wxlogin uses. [`HttpWechat`] calls the
+//! real API (or a test double at the configured base URL); [`Simulator`] is
+//! the built-in stand-in of `--dev`.
+
+mod http;
+mod simulator;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use http::HttpWechat;
+pub use simulator::Simulator;
+
+use crate::config::WechatSettings;
+use crate::db::users::SessionKey;
+
+/// WeChat errcodes that wxlogin tells apart.
+pub mod errcode {
+    pub const SYSTEM_BUSY: i64 = -1;
+    pub const INVALID_CODE: i64 = 40029;
+    pub const CODE_USED: i64 = 40163;
+    pub const MINUTE_QUOTA: i64 = 45011;
+    pub const HIGH_RISK_USER: i64 = 40226;
+}
+
+/// A successful `jscode2session`.
+pub struct Code2Session {
+    pub openid: String,
+    pub session_key: SessionKey,
+    pub unionid: Option<String>,
+}
+
+impl fmt::Debug for Code2Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Code2Session")
+            .field("openid", &self.openid)
+            .field("unionid", &self.unionid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The WeChat layer's one error type. None of its messages carry the secret,
+/// the code or a session_key.
+#[derive(Debug, thiserror::Error)]
+pub enum WechatError {
+    /// WeChat answered with a non-zero errcode.
+    #[error("WeChat answered errcode {errcode}: {errmsg}")]
+    Api { errcode: i64, errmsg: String },
+    #[error("WeChat did not answer within the timeout")]
+    Timeout,
+    /// Connection refused, reset, DNS failure, TLS failure…
+    #[error("could not reach WeChat: {0}")]
+    Transport(#[source] reqwest::Error),
+    #[error("WeChat answered HTTP {0}")]
+    Status(u16),
+    #[error("WeChat's answer could not be understood: {0}")]
+    BadAnswer(&'static str),
+}
+
+#[async_trait::async_trait]
+pub trait WechatApi: Send + Sync {
+    /// Exchanges a `wx.login()` code for the user's openid and session_key.
+    async fn code2session(&self, code: &str) -> Result<Code2Session, WechatError>;
+}
+
+/// Builds the client that the settings ask for.
+pub fn from_settings(settings: &WechatSettings) -> Result<Arc<dyn WechatApi>, WechatError> {
+    Ok(match settings {
+        WechatSettings::Api {
+            appid,
+            secret,
+            api_base,
+            timeout,
+        } => Arc::new(HttpWechat::new(
+            appid.clone(),
+            secret.clone(),
+            api_base.clone(),
+            *timeout,
+        )?),
+        WechatSettings::Simulator { .. } => Arc::new(Simulator::new()),
+    })
+}

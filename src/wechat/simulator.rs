@@ -1,0 +1,104 @@
+//! The WeChat simulator of `--dev`: lets a newcomer try the whole login flow
+//! with no WeChat account.
+//!
+//! Codes are `NAME-N[-ANYTHING]`. `NAME-N` names the fake user, so `demo-1`,
+//! `demo-1-again` and `demo-1-x7` all log in the same user; `demo-2` is
+//! another. A code with fewer hyphens names a user by itself. The same name
+//! always gives the same openid and unionid, on any machine.
+//!
+//! `fail-ERRCODE` makes the simulator answer that WeChat errcode (for example
+//! `fail-40029`, `fail-45011`, `fail--1`), and `fail-timeout` simulates a
+//! WeChat that does not answer in time.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use rand::rngs::OsRng;
+use rand::TryRngCore;
+use sha2::{Digest, Sha256};
+
+use super::{Code2Session, WechatApi, WechatError};
+use crate::db::users::SessionKey;
+
+#[derive(Debug, Default)]
+pub struct Simulator;
+
+impl Simulator {
+    pub fn new() -> Self {
+        Self
+    }
+
+    /// The fake user that a code names.
+    pub fn user_name(code: &str) -> &str {
+        match code.match_indices('-').nth(1) {
+            Some((i, _)) => &code[..i],
+            None => code,
+        }
+    }
+
+    /// A stable 28-character id in WeChat's shape (`o` and 27 URL-safe characters).
+    fn stable_id(kind: &str, name: &str) -> String {
+        let digest = Sha256::digest(format!("wxlogin-simulator/{kind}/{name}"));
+        let mut id = String::from("o");
+        id.push_str(&URL_SAFE_NO_PAD.encode(digest)[..27]);
+        id
+    }
+}
+
+#[async_trait::async_trait]
+impl WechatApi for Simulator {
+    async fn code2session(&self, code: &str) -> Result<Code2Session, WechatError> {
+        if let Some(what) = code.strip_prefix("fail-") {
+            if what == "timeout" {
+                return Err(WechatError::Timeout);
+            }
+            let errcode = what.parse().unwrap_or(super::errcode::INVALID_CODE);
+            return Err(WechatError::Api {
+                errcode,
+                errmsg: "simulated error".into(),
+            });
+        }
+        let name = Self::user_name(code);
+        let mut key = [0u8; 16];
+        OsRng
+            .try_fill_bytes(&mut key)
+            .expect("the operating system's random generator failed");
+        Ok(Code2Session {
+            openid: Self::stable_id("openid", name),
+            session_key: SessionKey::new(STANDARD.encode(key)),
+            unionid: Some(Self::stable_id("unionid", name)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_name_users_by_their_first_two_parts() {
+        assert_eq!(Simulator::user_name("demo-1"), "demo-1");
+        assert_eq!(Simulator::user_name("demo-1-again"), "demo-1");
+        assert_eq!(Simulator::user_name("demo-1-again-and-again"), "demo-1");
+        assert_eq!(Simulator::user_name("alice"), "alice");
+    }
+
+    #[tokio::test]
+    async fn same_name_same_user_and_errors_on_request() {
+        let sim = Simulator::new();
+        let a = sim.code2session("demo-1").await.unwrap();
+        let b = sim.code2session("demo-1-again").await.unwrap();
+        let c = sim.code2session("demo-2").await.unwrap();
+        assert_eq!(a.openid, b.openid);
+        assert_ne!(a.openid, c.openid);
+        assert_eq!(a.openid.len(), 28);
+        assert_ne!(a.session_key, b.session_key);
+        match sim.code2session("fail-45011").await {
+            Err(WechatError::Api { errcode: 45011, .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            sim.code2session("fail-timeout").await,
+            Err(WechatError::Timeout)
+        ));
+    }
+}
