@@ -97,7 +97,7 @@ pub struct ServeArgs {
     /// Development mode: without an AppID and secret, a built-in WeChat
     /// simulator answers instead of WeChat (see the README for its codes).
     /// Never use it in production.
-    #[arg(long, env = "WXLOGIN_DEV")]
+    #[arg(long, env = "WXLOGIN_DEV", value_parser = clap::builder::BoolishValueParser::new())]
     pub dev: bool,
 
     /// Number of HTTP worker threads. Default: the number of CPU cores.

@@ -1,0 +1,8 @@
+//! HTTP-level tests of the real application, on SQLite and on PostgreSQL.
+
+mod binary;
+mod errors;
+mod health;
+mod helpers;
+mod login;
+mod sessions;

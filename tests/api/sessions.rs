@@ -1,0 +1,89 @@
+use diesel::prelude::*;
+use wxlogin::db::schema::sessions;
+use wxlogin::on_backend;
+
+use crate::backend_tests;
+use crate::helpers::*;
+
+backend_tests!(
+    logout_kills_the_token,
+    expired_token_is_refused,
+    bad_tokens_are_refused,
+);
+
+async fn logout_kills_the_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.wechat_answers(code2session_ok("oLOGOUT", "k", None))
+        .await;
+    let (token, _) = app.login_ok("c1").await;
+    let (other, _) = app.login_ok("c2").await;
+
+    assert_eq!(app.get_me(&token).await.status(), 200);
+    let response = app.logout(&token).await;
+    assert_eq!(response.status(), 204);
+    assert!(response.text().await.unwrap().is_empty());
+
+    assert_error(app.get_me(&token).await, 401, "unauthorized").await;
+    assert_error(app.logout(&token).await, 401, "unauthorized").await;
+    // Only that session ended.
+    assert_eq!(app.get_me(&other).await.status(), 200);
+
+    let revoked: i64 = app
+        .with_db(|c| {
+            on_backend!(c, |c| sessions::table
+                .filter(sessions::revoked_at.is_not_null())
+                .count()
+                .get_result(c))
+            .unwrap()
+        })
+        .await;
+    assert_eq!(revoked, 1);
+}
+
+async fn expired_token_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.wechat_answers(code2session_ok("oEXPIRE", "k", None))
+        .await;
+    let (token, _) = app.login_ok("c").await;
+    assert_eq!(app.get_me(&token).await.status(), 200);
+
+    // Move the expiry into the past rather than waiting for it.
+    let past = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1);
+    app.with_db(move |c| {
+        on_backend!(c, |c| diesel::update(sessions::table)
+            .set(sessions::expires_at.eq(past))
+            .execute(c))
+        .unwrap()
+    })
+    .await;
+
+    assert_error(app.get_me(&token).await, 401, "unauthorized").await;
+    assert_error(app.logout(&token).await, 401, "unauthorized").await;
+}
+
+async fn bad_tokens_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let no_header = app.client.get(app.url("/api/me")).send().await.unwrap();
+    assert_eq!(no_header.headers()["www-authenticate"], "Bearer");
+    assert_error(no_header, 401, "unauthorized").await;
+
+    let unknown = format!("wxl_{}", "A".repeat(43));
+    for header in [
+        format!("Bearer {unknown}"),
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+        "Bearer not-a-token".to_owned(),
+        format!("Basic {unknown}"),
+        format!("Bearer {}", "x".repeat(10_000)),
+    ] {
+        let response = app
+            .client
+            .get(app.url("/api/me"))
+            .header("Authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, 401, "unauthorized").await;
+    }
+    assert_error(app.logout(&unknown).await, 401, "unauthorized").await;
+}
