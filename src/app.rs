@@ -9,6 +9,7 @@ use actix_web::middleware::{DefaultHeaders, Logger};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
+use crate::admin;
 use crate::api;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
@@ -22,7 +23,38 @@ pub struct AppState {
     pub session_ttl: Duration,
     /// How long `/readyz` waits for a database connection.
     pub ready_timeout: Duration,
+    /// Whether `X-Forwarded-For` names the client.
+    pub trust_proxy: bool,
+    /// Checked against when an unknown admin name signs in, so that it costs
+    /// as much as a wrong password.
+    pub dummy_password_hash: String,
 }
+
+/// The client's IP address: the peer's, or behind a trusted proxy the last
+/// `X-Forwarded-For` entry (the one that proxy added).
+pub fn client_ip(req: &actix_web::HttpRequest, trust_proxy: bool) -> Option<String> {
+    if trust_proxy {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .last()
+            .and_then(|s| s.parse::<std::net::IpAddr>().ok());
+        if let Some(ip) = forwarded {
+            return Some(ip.to_string());
+        }
+    }
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+/// The security headers of every response. The admin pages use no script,
+/// no frames and nothing from other sites but https avatars.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// A bound, ready-to-run server. Binding to port 0 picks a free port, which
 /// is how the tests start it.
@@ -30,6 +62,7 @@ pub struct Application {
     port: u16,
     pool: DbPool,
     server: Server,
+    dev_admin_password: Option<String>,
 }
 
 impl Application {
@@ -49,6 +82,17 @@ impl Application {
             warn_dev_mode(&settings);
         }
         let pool = open_database(&settings.db).await?;
+        let dev_admin_password = if settings.dev {
+            db::run(&pool, create_dev_admin)
+                .await
+                .context("cannot create the dev-mode admin")?
+        } else {
+            None
+        };
+        let dummy_password_hash = tokio::task::spawn_blocking(|| {
+            crate::password::hash(&crate::password::random_password())
+        })
+        .await?;
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
@@ -58,17 +102,25 @@ impl Application {
             appid: settings.wechat.appid().to_owned(),
             session_ttl: settings.session_ttl,
             ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
+            trust_proxy: settings.trust_proxy,
+            dummy_password_hash,
         });
+        let admin_settings = settings.admin.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(
                     DefaultHeaders::new()
                         .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("Cache-Control", "no-store")),
+                        .add(("Cache-Control", "no-store"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("Referrer-Policy", "no-referrer"))
+                        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY)),
                 )
                 .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
                 .app_data(state.clone())
                 .configure(api::routes)
+                .route("/static/admin.css", web::get().to(admin::stylesheet))
+                .service(admin::scope(&admin_settings))
                 .default_service(web::to(api::not_found))
         })
         .workers(settings.workers)
@@ -84,6 +136,7 @@ impl Application {
             port: address.port(),
             pool,
             server,
+            dev_admin_password,
         })
     }
 
@@ -93,6 +146,12 @@ impl Application {
 
     pub fn pool(&self) -> &DbPool {
         &self.pool
+    }
+
+    /// In dev mode on a database without admins: the password of the
+    /// `admin` account just created, to show once.
+    pub fn dev_admin_password(&self) -> Option<&str> {
+        self.dev_admin_password.as_deref()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -126,6 +185,28 @@ pub async fn open_database(settings: &crate::config::DbSettings) -> anyhow::Resu
         Ok(pool)
     })
     .await?
+}
+
+/// Name of the account that dev mode creates.
+pub const DEV_ADMIN: &str = "admin";
+
+/// Creates the `admin` account with a random password when there is no admin yet.
+fn create_dev_admin(conn: &mut db::DbConnection) -> Result<Option<String>, db::DbError> {
+    if db::admins::count(conn)? > 0 {
+        return Ok(None);
+    }
+    let password = crate::password::random_password();
+    match db::admins::create(
+        conn,
+        DEV_ADMIN,
+        &crate::password::hash(&password),
+        db::now(),
+    ) {
+        Ok(_) => Ok(Some(password)),
+        // Another process made one first.
+        Err(db::DbError::Conflict) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn warn_dev_mode(settings: &Settings) {

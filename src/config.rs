@@ -5,6 +5,7 @@
 //! environment values are hidden from `--help`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -37,6 +38,56 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
+    /// Manage the accounts of the admin site.
+    Admin(AdminArgs),
+    /// Write users as CSV, exactly as the admin site's "Export CSV" does.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub command: AdminCommand,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin. The password (at least 10 characters) is read from standard input.
+    Create {
+        /// The admin's user name.
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change an admin's password, read from standard input.
+    Passwd {
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the admins.
+    List,
+    /// Delete an admin. Their signed-in sessions end at their next request.
+    Delete { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to this file instead of standard output. The file is only
+    /// replaced once the export is complete.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Leave out the UTF-8 byte order mark (Excel needs it for Chinese text).
+    #[arg(long)]
+    pub no_bom: bool,
+    #[command(flatten)]
+    pub filter: crate::admin::params::UserListArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// Where the data lives.
@@ -99,6 +150,22 @@ pub struct ServeArgs {
     /// Never use it in production.
     #[arg(long, env = "WXLOGIN_DEV", value_parser = clap::builder::BoolishValueParser::new())]
     pub dev: bool,
+
+    /// Key that signs and encrypts the admin site's session cookies: at least
+    /// 64 bytes (e.g. `openssl rand -base64 64`). Required unless --dev, which
+    /// makes a random one per process. Never printed or logged.
+    #[arg(long, env = "WXLOGIN_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Send admin cookies without the Secure flag, for plain-HTTP set-ups
+    /// behind a trusted proxy, and for tests. --dev implies it.
+    #[arg(long, env = "WXLOGIN_INSECURE_COOKIES", value_parser = clap::builder::BoolishValueParser::new())]
+    pub insecure_cookies: bool,
+
+    /// Take the client's IP address from the last `X-Forwarded-For` entry.
+    /// Only behind a reverse proxy that sets that header.
+    #[arg(long, env = "WXLOGIN_TRUST_PROXY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub trust_proxy: bool,
 
     /// Number of HTTP worker threads. Default: the number of CPU cores.
     #[arg(long, env = "WXLOGIN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -224,6 +291,24 @@ impl WechatSettings {
 /// The simulator's AppID: an AppID is `wx` and 16 hex digits.
 pub const DEV_APPID: &str = "wx0000000000000dev";
 
+/// Least length of `--secret-key`, in bytes.
+pub const MIN_SECRET_KEY_BYTES: usize = 64;
+
+/// The admin site's cookie settings.
+#[derive(Clone)]
+pub struct AdminSettings {
+    pub cookie_key: actix_web::cookie::Key,
+    pub secure_cookies: bool,
+}
+
+impl std::fmt::Debug for AdminSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSettings")
+            .field("secure_cookies", &self.secure_cookies)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -233,6 +318,8 @@ pub struct Settings {
     pub session_ttl: Duration,
     pub dev: bool,
     pub workers: usize,
+    pub admin: AdminSettings,
+    pub trust_proxy: bool,
 }
 
 impl Settings {
@@ -279,6 +366,21 @@ impl Settings {
                 )));
             }
         };
+        let cookie_key = match args.secret_key.filter(|k| !k.is_empty()) {
+            Some(k) if k.len() >= MIN_SECRET_KEY_BYTES => actix_web::cookie::Key::from(k.as_bytes()),
+            Some(k) => {
+                return Err(ConfigError::Invalid(format!(
+                    "--secret-key / WXLOGIN_SECRET_KEY is {} bytes long; it must be at least {MIN_SECRET_KEY_BYTES} (try `openssl rand -base64 64`)",
+                    k.len()
+                )))
+            }
+            None if args.dev => actix_web::cookie::Key::generate(),
+            None => {
+                return Err(ConfigError::Invalid(format!(
+                    "missing --secret-key / WXLOGIN_SECRET_KEY: the admin site needs at least {MIN_SECRET_KEY_BYTES} random bytes to protect its cookies (try `openssl rand -base64 64`)"
+                )))
+            }
+        };
         let workers = args.workers.map_or_else(
             || std::thread::available_parallelism().map_or(2, |n| n.get()),
             usize::from,
@@ -290,6 +392,11 @@ impl Settings {
             session_ttl: Duration::from_secs(args.session_ttl),
             dev: args.dev,
             workers,
+            admin: AdminSettings {
+                cookie_key,
+                secure_cookies: !(args.dev || args.insecure_cookies),
+            },
+            trust_proxy: args.trust_proxy,
         })
     }
 }

@@ -4,13 +4,17 @@
 //! - [`db`]: SQLite or PostgreSQL, chosen at run time
 //! - [`wechat`]: the WeChat API client and the dev-mode simulator
 //! - [`api`]: the JSON API for mini-programs
+//! - [`admin`]: the admin site under `/admin`
 //! - [`app`]: building and running the HTTP server
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod export;
+pub mod password;
 pub mod telemetry;
 pub mod token;
 pub mod wechat;

@@ -58,6 +58,7 @@ impl ApiError {
             },
             Self::Wechat(_) => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
             Self::Db(DbError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Db(DbError::Conflict) => (StatusCode::CONFLICT, "conflict"),
             Self::Db(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }

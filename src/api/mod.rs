@@ -149,10 +149,6 @@ fn validate_code(code: Option<&str>) -> Result<&str, ApiError> {
     Ok(code)
 }
 
-fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
-}
-
 fn user_agent(req: &HttpRequest) -> Option<String> {
     req.headers()
         .get(actix_web::http::header::USER_AGENT)
@@ -174,7 +170,10 @@ async fn login(
     let now = db::now();
     let expires_at = session_expiry(now, state.session_ttl);
     let appid = state.appid.clone();
-    let (ip, ua) = (client_ip(&req), user_agent(&req));
+    let (ip, ua) = (
+        crate::app::client_ip(&req, state.trust_proxy),
+        user_agent(&req),
+    );
     let user = db::run(&state.pool, move |conn| {
         users::record_login(
             conn,

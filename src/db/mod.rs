@@ -6,8 +6,10 @@
 //! SQL (upserts, `RETURNING`) are written once and compiled for each backend
 //! with [`on_backend!`](crate::on_backend).
 
+pub mod admins;
 pub mod schema;
 pub mod sessions;
+pub mod user_list;
 pub mod users;
 
 use std::time::Duration;
@@ -88,6 +90,9 @@ pub enum DbError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("record not found")]
     NotFound,
+    /// A unique constraint refused the write.
+    #[error("the record already exists")]
+    Conflict,
     #[error("database query failed")]
     Query(#[source] DieselError),
     #[error("database migration failed: {0}")]

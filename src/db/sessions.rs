@@ -75,3 +75,74 @@ pub fn revoke_by_hash(
     .execute(c))?;
     Ok(n > 0)
 }
+
+/// A user's sessions, newest first.
+pub fn list_for_user(
+    conn: &mut DbConnection,
+    user_id: i64,
+    limit: i64,
+) -> Result<Vec<Session>, DbError> {
+    Ok(on_backend!(conn, |c| sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .order(sessions::id.desc())
+        .limit(limit)
+        .select(Session::as_select())
+        .load(c))?)
+}
+
+pub fn count_for_user(conn: &mut DbConnection, user_id: i64) -> Result<i64, DbError> {
+    Ok(on_backend!(conn, |c| sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .count()
+        .get_result(c))?)
+}
+
+/// Revokes one live session of a user. Returns whether there was one.
+pub fn revoke(
+    conn: &mut DbConnection,
+    user_id: i64,
+    session_id: i64,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = on_backend!(conn, |c| diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(session_id))
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(c))?;
+    Ok(n > 0)
+}
+
+/// Revokes every live session of a user. Returns how many there were.
+pub fn revoke_all(
+    conn: &mut DbConnection,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(on_backend!(conn, |c| diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(c))?)
+}
+
+/// Live sessions, counted up to `cap`; `None` past it.
+pub fn count_active_up_to(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    cap: i64,
+) -> Result<Option<i64>, DbError> {
+    let ids: Vec<i64> = on_backend!(conn, |c| sessions::table
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select(sessions::id)
+        .limit(cap + 1)
+        .load(c))?;
+    let n = ids.len() as i64;
+    Ok((n <= cap).then_some(n))
+}

@@ -1,0 +1,12 @@
+DROP INDEX sessions_expires_at;
+DROP INDEX users_last_login_at_id;
+DROP INDEX users_created_at_id;
+DROP INDEX users_province_city;
+DROP INDEX users_city_id;
+DROP INDEX users_province_id;
+DROP INDEX users_gender_id;
+DROP INDEX users_nickname_id;
+DROP INDEX users_unionid_sort;
+DROP INDEX users_openid_id;
+DROP TABLE audit_log;
+DROP TABLE admins;

@@ -1,0 +1,72 @@
+//! The admin site's one error type, shown as an HTML page.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("this page does not exist")]
+    NotFound,
+    /// A state-changing form came without a valid CSRF token.
+    #[error("the form has expired or did not come from this site; go back, reload the page and try again")]
+    Csrf,
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("the page could not be rendered")]
+    Template(#[from] askama::Error),
+}
+
+#[derive(Template)]
+#[template(path = "admin/error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: String,
+}
+
+impl ResponseError for AdminError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound | Self::Db(DbError::NotFound) => StatusCode::NOT_FOUND,
+            Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Db(DbError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Db(_) | Self::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let message = match self {
+            Self::Db(DbError::NotFound) => AdminError::NotFound.to_string(),
+            Self::Db(DbError::Unavailable(_)) => {
+                "the database is unavailable; try again shortly".to_owned()
+            }
+            Self::Db(e) => {
+                tracing::error!(error = %e, cause = ?std::error::Error::source(e).map(ToString::to_string), "admin database error");
+                "an internal error occurred".to_owned()
+            }
+            Self::Template(e) => {
+                tracing::error!(error = %e, "admin template error");
+                "an internal error occurred".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title: status.canonical_reason().unwrap_or("Error"),
+            message,
+        };
+        let body = page.render().unwrap_or_else(|_| {
+            "<!doctype html><title>Error</title><p>An error occurred.</p>".to_owned()
+        });
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body)
+    }
+}

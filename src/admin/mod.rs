@@ -1,0 +1,283 @@
+//! The admin site under `/admin`: server-rendered pages for operators.
+
+mod error;
+pub mod params;
+mod signin;
+mod users;
+
+use std::time::Duration;
+
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_session::storage::CookieSessionStore;
+use actix_session::{Session, SessionExt, SessionMiddleware};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::cookie::SameSite;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, HttpMessage, HttpResponse};
+use askama::Template;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::rngs::OsRng;
+use rand::TryRngCore;
+use subtle::ConstantTimeEq;
+
+pub use self::error::AdminError;
+use crate::app::AppState;
+use crate::config::AdminSettings;
+use crate::db::{self, admins};
+
+/// A signed-in session ends after this long without a request.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 60 * 60);
+pub const COOKIE_NAME: &str = "wxlogin_admin";
+
+const KEY_ADMIN_ID: &str = "admin_id";
+const KEY_USERNAME: &str = "admin";
+const KEY_CSRF: &str = "csrf";
+const KEY_SEEN: &str = "seen";
+
+/// The signed-in admin of a request, put there by the sign-in guard.
+#[derive(Debug, Clone)]
+pub struct AdminIdentity {
+    pub id: i64,
+    pub username: String,
+    pub csrf: String,
+}
+
+/// Everything under `/admin`.
+pub fn scope(
+    settings: &AdminSettings,
+) -> actix_web::Scope<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let sessions =
+        SessionMiddleware::builder(CookieSessionStore::default(), settings.cookie_key.clone())
+            .cookie_name(COOKIE_NAME.to_owned())
+            .cookie_path("/admin".to_owned())
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_secure(settings.secure_cookies)
+            .cookie_content_security(CookieContentSecurity::Private)
+            .session_lifecycle(BrowserSession::default())
+            .build();
+    web::scope("/admin")
+        .app_data(web::QueryConfig::default().error_handler(|err, _| {
+            AdminError::BadRequest(format!("the address has malformed parameters: {err}")).into()
+        }))
+        .app_data(
+            web::FormConfig::default()
+                .limit(16 * 1024)
+                .error_handler(|_, _| {
+                    AdminError::BadRequest(
+                        "the form could not be read; go back and try again".into(),
+                    )
+                    .into()
+                }),
+        )
+        .wrap(from_fn(require_admin))
+        .wrap(sessions)
+        .service(
+            web::resource("/login")
+                .get(signin::form)
+                .post(signin::submit),
+        )
+        .service(web::resource("/logout").post(signin::logout))
+        .service(web::resource(["", "/"]).get(users::home))
+        .service(web::resource("/users").get(users::list))
+        .service(web::resource("/users.csv").get(users::csv))
+        .service(web::resource("/users/{id}").get(users::detail))
+        .service(web::resource("/users/{id}/sessions/{session_id}/revoke").post(users::revoke))
+        .service(web::resource("/users/{id}/sessions/revoke-all").post(users::revoke_all))
+        .service(web::resource("/audit").get(users::audit))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(AdminError::NotFound)
+        }))
+}
+
+/// The stylesheet, built into the binary so the site works offline.
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/admin.css"))
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Sends anonymous visitors to the sign-in page (and back afterwards), ends
+/// idle sessions and sessions of deleted admins, and hands the signed-in
+/// admin to the handlers.
+async fn require_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if req.path() == "/admin/login" {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
+    let session = req.get_session();
+    match identity(&session, &req).await {
+        Ok(Some(admin)) => {
+            req.extensions_mut().insert(admin);
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
+        }
+        Ok(None) => {
+            let back = match *req.method() {
+                actix_web::http::Method::GET => req
+                    .uri()
+                    .path_and_query()
+                    .map_or("/admin", |p| p.as_str())
+                    .to_owned(),
+                _ => "/admin".to_owned(),
+            };
+            let location = format!(
+                "/admin/login?{}",
+                serde_urlencoded::to_string([("next", back.as_str())]).expect("encoding a string")
+            );
+            let response = HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location))
+                .finish();
+            Ok(req.into_response(response).map_into_right_body())
+        }
+        Err(e) => {
+            let response = actix_web::ResponseError::error_response(&e);
+            Ok(req.into_response(response).map_into_right_body())
+        }
+    }
+}
+
+/// The admin signed in to this session, if any. Updates the idle clock.
+async fn identity(
+    session: &Session,
+    req: &ServiceRequest,
+) -> Result<Option<AdminIdentity>, AdminError> {
+    let read = |key: &str| session.get::<serde_json::Value>(key).ok().flatten();
+    let (Some(id), Some(username), Some(csrf), Some(seen)) = (
+        read(KEY_ADMIN_ID).and_then(|v| v.as_i64()),
+        read(KEY_USERNAME).and_then(|v| v.as_str().map(str::to_owned)),
+        read(KEY_CSRF).and_then(|v| v.as_str().map(str::to_owned)),
+        read(KEY_SEEN).and_then(|v| v.as_i64()),
+    ) else {
+        return Ok(None);
+    };
+    let now = unix_now();
+    if now.saturating_sub(seen) > IDLE_TIMEOUT.as_secs() as i64 {
+        session.purge();
+        return Ok(None);
+    }
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered");
+    if !db::run(&state.pool, move |c| admins::exists(c, id)).await? {
+        session.purge();
+        return Ok(None);
+    }
+    // Re-issuing the cookie on every request would be wasteful: a minute's
+    // precision is plenty for an 8-hour idle limit.
+    if now - seen >= 60 {
+        let _ = session.insert(KEY_SEEN, now);
+    }
+    Ok(Some(AdminIdentity { id, username, csrf }))
+}
+
+/// A new random CSRF token.
+fn new_csrf_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng
+        .try_fill_bytes(&mut bytes)
+        .expect("the operating system's random generator failed");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether a submitted CSRF token matches the session's, in constant time.
+fn csrf_matches(expected: &str, submitted: &str) -> bool {
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()))
+}
+
+/// Checks the CSRF token of a signed-in admin's form.
+fn check_csrf(admin: &AdminIdentity, submitted: &str) -> Result<(), AdminError> {
+    if csrf_matches(&admin.csrf, submitted) {
+        Ok(())
+    } else {
+        Err(AdminError::Csrf)
+    }
+}
+
+/// Renders a page.
+fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AdminError> {
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(page.render()?))
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// Only local admin pages may be the target of the post-sign-in redirect.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if (n == "/admin" || n.starts_with("/admin/") || n.starts_with("/admin?"))
+                && !n.contains("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control)
+                && n.len() <= 2048 =>
+        {
+            n
+        }
+        _ => "/admin",
+    }
+}
+
+/// What every page's frame shows.
+pub struct Layout {
+    pub title: String,
+    pub admin: Option<AdminIdentity>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_must_stay_on_the_admin_site() {
+        assert_eq!(safe_next(Some("/admin/users?q=x")), "/admin/users?q=x");
+        assert_eq!(safe_next(Some("/admin")), "/admin");
+        for bad in [
+            "https://evil.example/",
+            "//evil.example",
+            "/admin//evil",
+            "/administrator",
+            "/admin\\x",
+            "/api/me",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/admin", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/admin");
+    }
+
+    #[test]
+    fn csrf_tokens_compare_exactly() {
+        let t = new_csrf_token();
+        assert!(csrf_matches(&t, &t));
+        assert!(!csrf_matches(&t, ""));
+        assert!(!csrf_matches("", ""));
+        assert!(!csrf_matches(&t, &new_csrf_token()));
+    }
+}

@@ -1,0 +1,254 @@
+//! Signing in and out.
+
+use actix_session::Session;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use chrono::NaiveDateTime;
+use serde::Deserialize;
+
+use super::{
+    check_csrf, csrf_matches, new_csrf_token, render, safe_next, see_other, unix_now, AdminError,
+    AdminIdentity, Layout,
+};
+use super::{KEY_ADMIN_ID, KEY_CSRF, KEY_SEEN, KEY_USERNAME};
+use crate::app::{client_ip, AppState};
+use crate::db::admins::{self, AuditAction, NewAuditEntry};
+use crate::db::{self, DbError};
+use crate::password;
+
+/// Failed sign-ins allowed per username, and per IP address, in a window.
+pub const MAX_FAILURES: i64 = 5;
+pub const THROTTLE_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
+const WRONG: &str = "wrong username or password";
+const MAX_USERNAME_CHARS: usize = 64;
+
+#[derive(Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage {
+    layout: Layout,
+    csrf: String,
+    next: String,
+    username: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// The session's CSRF token, made if it has none yet.
+fn session_csrf(session: &Session) -> String {
+    match session.get::<String>(KEY_CSRF).ok().flatten() {
+        Some(t) => t,
+        None => {
+            let t = new_csrf_token();
+            let _ = session.insert(KEY_CSRF, &t);
+            t
+        }
+    }
+}
+
+fn login_page(
+    session: &Session,
+    next: &str,
+    username: &str,
+    error: Option<String>,
+    notice: Option<String>,
+) -> LoginPage {
+    LoginPage {
+        layout: Layout {
+            title: "Sign in".into(),
+            admin: None,
+        },
+        csrf: session_csrf(session),
+        next: next.to_owned(),
+        username: username.to_owned(),
+        error,
+        notice,
+    }
+}
+
+/// `GET /admin/login`.
+pub async fn form(
+    session: Session,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, AdminError> {
+    let next = safe_next(query.next.as_deref());
+    if session.get::<i64>(KEY_ADMIN_ID).ok().flatten().is_some() {
+        return Ok(see_other(next));
+    }
+    render(StatusCode::OK, &login_page(&session, next, "", None, None))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+enum Outcome {
+    SignedIn(i64),
+    Wrong,
+    Throttled { until: NaiveDateTime },
+}
+
+/// `POST /admin/login`.
+pub async fn submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, AdminError> {
+    let form = form.into_inner();
+    let next = safe_next(Some(&form.next)).to_owned();
+    let username: String = form
+        .username
+        .trim()
+        .chars()
+        .take(MAX_USERNAME_CHARS)
+        .collect();
+    let expected_csrf = session
+        .get::<String>(KEY_CSRF)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if !csrf_matches(&expected_csrf, &form.csrf) {
+        let page = login_page(
+            &session,
+            &next,
+            &username,
+            Some(AdminError::Csrf.to_string()),
+            None,
+        );
+        return render(StatusCode::FORBIDDEN, &page);
+    }
+
+    let ip = client_ip(&req, state.trust_proxy);
+    let dummy = state.dummy_password_hash.clone();
+    let password = form.password;
+    let name = username.clone();
+    let outcome = db::run(&state.pool, move |conn| {
+        let now = db::now();
+        let (by_user, by_ip) = admins::nth_recent_failure(
+            conn,
+            &name,
+            ip.as_deref(),
+            now - THROTTLE_WINDOW,
+            MAX_FAILURES,
+        )?;
+        let audit = |conn: &mut _, admin_id, action| {
+            admins::audit(
+                conn,
+                &NewAuditEntry {
+                    admin_id,
+                    username: &name,
+                    action,
+                    ip: ip.as_deref(),
+                    detail: "",
+                    now,
+                },
+            )
+        };
+        if let Some(until) = by_user.max(by_ip).map(|t| t + THROTTLE_WINDOW) {
+            audit(conn, None, AuditAction::SignInThrottled)?;
+            return Ok(Outcome::Throttled { until });
+        }
+        // An unknown name costs one argon2 verification too, so timing does
+        // not tell which names exist.
+        let admin = admins::find_by_username(conn, &name)?;
+        let hash = admin
+            .as_ref()
+            .map_or(dummy.as_str(), |a| a.password_hash.as_str());
+        let valid = password::verify(&password, hash) && admin.is_some();
+        match admin {
+            Some(admin) if valid => {
+                admins::record_sign_in(conn, admin.id, now)?;
+                audit(conn, Some(admin.id), AuditAction::SignIn)?;
+                Ok(Outcome::SignedIn(admin.id))
+            }
+            _ => {
+                audit(conn, None, AuditAction::SignInFailed)?;
+                Ok::<_, DbError>(Outcome::Wrong)
+            }
+        }
+    })
+    .await?;
+
+    match outcome {
+        Outcome::SignedIn(id) => {
+            // A new session id at the privilege change; a new CSRF token with it.
+            session.renew();
+            let insert = |k: &str, v: serde_json::Value| session.insert(k, v);
+            insert(KEY_ADMIN_ID, id.into())
+                .and_then(|_| insert(KEY_USERNAME, username.clone().into()))
+                .and_then(|_| insert(KEY_CSRF, new_csrf_token().into()))
+                .and_then(|_| insert(KEY_SEEN, unix_now().into()))
+                .map_err(|_| AdminError::BadRequest("the session could not be saved".into()))?;
+            tracing::info!(admin = %username, "admin signed in");
+            Ok(see_other(&next))
+        }
+        Outcome::Wrong => {
+            let page = login_page(&session, &next, &username, Some(WRONG.into()), None);
+            render(StatusCode::UNAUTHORIZED, &page)
+        }
+        Outcome::Throttled { until } => {
+            let wait = (until - db::now()).num_seconds().max(1);
+            let minutes = (wait + 59) / 60;
+            let message = format!(
+                "Too many failed sign-ins for this username or from your address. Sign-in is paused; try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            let page = login_page(&session, &next, &username, Some(message), None);
+            let mut response = render(StatusCode::TOO_MANY_REQUESTS, &page)?;
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_str(&wait.to_string()).expect("digits"),
+            );
+            Ok(response)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// `POST /admin/logout`.
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+    admin: web::ReqData<AdminIdentity>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, AdminError> {
+    check_csrf(&admin, &form.csrf)?;
+    let ip = client_ip(&req, state.trust_proxy);
+    let admin = admin.into_inner();
+    db::run(&state.pool, move |conn| {
+        admins::audit(
+            conn,
+            &NewAuditEntry {
+                admin_id: Some(admin.id),
+                username: &admin.username,
+                action: AuditAction::SignOut,
+                ip: ip.as_deref(),
+                detail: "",
+                now: db::now(),
+            },
+        )
+    })
+    .await?;
+    session.purge();
+    Ok(see_other("/admin/login?signed_out=1"))
+}

@@ -1,0 +1,224 @@
+//! Admin accounts and the audit log.
+
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use super::schema::{admins, audit_log};
+use super::{DbConnection, DbError};
+use crate::on_backend;
+
+#[derive(Clone, Queryable, Selectable)]
+#[diesel(table_name = admins)]
+pub struct Admin {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub created_at: NaiveDateTime,
+    pub last_login_at: Option<NaiveDateTime>,
+}
+
+impl fmt::Debug for Admin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admin")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates an admin. Fails with [`DbError::Conflict`] if the name is taken.
+pub fn create(
+    conn: &mut DbConnection,
+    username: &str,
+    password_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Admin, DbError> {
+    on_backend!(conn, |c| diesel::insert_into(admins::table)
+        .values((
+            admins::username.eq(username),
+            admins::password_hash.eq(password_hash),
+            admins::created_at.eq(now),
+        ))
+        .returning(Admin::as_returning())
+        .get_result(c))
+    .map_err(|e| match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => DbError::Conflict,
+        e => e.into(),
+    })
+}
+
+pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<Option<Admin>, DbError> {
+    Ok(on_backend!(conn, |c| admins::table
+        .filter(admins::username.eq(username))
+        .select(Admin::as_select())
+        .first(c)
+        .optional())?)
+}
+
+pub fn exists(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
+    Ok(on_backend!(conn, |c| diesel::select(diesel::dsl::exists(
+        admins::table.find(id)
+    ))
+    .get_result(c))?)
+}
+
+pub fn list(conn: &mut DbConnection) -> Result<Vec<Admin>, DbError> {
+    Ok(on_backend!(conn, |c| admins::table
+        .order(admins::username)
+        .select(Admin::as_select())
+        .load(c))?)
+}
+
+pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(on_backend!(conn, |c| admins::table.count().get_result(c))?)
+}
+
+/// Returns whether the admin existed.
+pub fn set_password(
+    conn: &mut DbConnection,
+    username: &str,
+    password_hash: &str,
+) -> Result<bool, DbError> {
+    let n = on_backend!(conn, |c| diesel::update(
+        admins::table.filter(admins::username.eq(username))
+    )
+    .set(admins::password_hash.eq(password_hash))
+    .execute(c))?;
+    Ok(n > 0)
+}
+
+/// Returns whether the admin existed.
+pub fn delete(conn: &mut DbConnection, username: &str) -> Result<bool, DbError> {
+    let n = on_backend!(conn, |c| diesel::delete(
+        admins::table.filter(admins::username.eq(username))
+    )
+    .execute(c))?;
+    Ok(n > 0)
+}
+
+pub fn record_sign_in(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> Result<(), DbError> {
+    on_backend!(conn, |c| diesel::update(admins::table.find(id))
+        .set(admins::last_login_at.eq(now))
+        .execute(c))?;
+    Ok(())
+}
+
+/// What the audit log records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    SignIn,
+    SignInFailed,
+    SignInThrottled,
+    SignOut,
+    RevokeSession,
+    RevokeAllSessions,
+    Export,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignIn => "sign_in",
+            Self::SignInFailed => "sign_in_failed",
+            Self::SignInThrottled => "sign_in_throttled",
+            Self::SignOut => "sign_out",
+            Self::RevokeSession => "revoke_session",
+            Self::RevokeAllSessions => "revoke_all_sessions",
+            Self::Export => "export",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct NewAuditEntry<'a> {
+    pub admin_id: Option<i64>,
+    /// The admin's name, or the name tried at a failed sign-in.
+    pub username: &'a str,
+    pub action: AuditAction,
+    pub ip: Option<&'a str>,
+    pub detail: &'a str,
+    pub now: NaiveDateTime,
+}
+
+pub fn audit(conn: &mut DbConnection, entry: &NewAuditEntry<'_>) -> Result<(), DbError> {
+    on_backend!(conn, |c| diesel::insert_into(audit_log::table)
+        .values((
+            audit_log::created_at.eq(entry.now),
+            audit_log::admin_id.eq(entry.admin_id),
+            audit_log::username.eq(entry.username),
+            audit_log::action.eq(entry.action.as_str()),
+            audit_log::ip.eq(entry.ip),
+            audit_log::detail.eq(entry.detail),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub created_at: NaiveDateTime,
+    pub admin_id: Option<i64>,
+    pub username: String,
+    pub action: String,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+/// Newest first, `limit` entries older than `before_id`.
+pub fn audit_page(
+    conn: &mut DbConnection,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, DbError> {
+    Ok(on_backend!(conn, |c| {
+        let mut q = audit_log::table
+            .select(AuditEntry::as_select())
+            .into_boxed();
+        if let Some(before) = before_id {
+            q = q.filter(audit_log::id.lt(before));
+        }
+        q.order(audit_log::id.desc()).limit(limit).load(c)
+    })?)
+}
+
+/// The time of the `n`-th most recent failed sign-in since `since`, for a
+/// username and for an IP address. The throttle locks until that time plus
+/// its window.
+pub fn nth_recent_failure(
+    conn: &mut DbConnection,
+    username: &str,
+    ip: Option<&str>,
+    since: NaiveDateTime,
+    n: i64,
+) -> Result<(Option<NaiveDateTime>, Option<NaiveDateTime>), DbError> {
+    let failed = AuditAction::SignInFailed.as_str();
+    on_backend!(conn, |c| {
+        let by_user = audit_log::table
+            .filter(audit_log::action.eq(failed))
+            .filter(audit_log::username.eq(username))
+            .filter(audit_log::created_at.gt(since))
+            .order(audit_log::created_at.desc())
+            .select(audit_log::created_at)
+            .offset(n - 1)
+            .first(c)
+            .optional()?;
+        let by_ip = match ip {
+            Some(ip) => audit_log::table
+                .filter(audit_log::action.eq(failed))
+                .filter(audit_log::ip.eq(ip))
+                .filter(audit_log::created_at.gt(since))
+                .order(audit_log::created_at.desc())
+                .select(audit_log::created_at)
+                .offset(n - 1)
+                .first(c)
+                .optional()?,
+            None => None,
+        };
+        Ok((by_user, by_ip))
+    })
+}
