@@ -10,7 +10,7 @@ use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 use wxlogin::app::Application;
-use wxlogin::config::{DatabaseUrl, DbSettings, Settings, WechatSettings};
+use wxlogin::config::{AdminSettings, DatabaseUrl, DbSettings, Settings, WechatSettings};
 use wxlogin::db::{DbConnection, DbPool};
 use wxlogin::on_backend;
 
@@ -166,6 +166,11 @@ pub fn test_settings(url: DatabaseUrl, wechat_base: &str) -> Settings {
         session_ttl: Duration::from_secs(3600),
         dev: false,
         workers: 2,
+        admin: AdminSettings {
+            cookie_key: actix_web::cookie::Key::generate(),
+            secure_cookies: false,
+        },
+        trust_proxy: false,
     }
 }
 
@@ -303,4 +308,261 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     let message = body["error"]["message"].as_str().expect("message");
     assert!(!message.is_empty());
     body
+}
+
+pub const ADMIN: &str = "operator";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// A browser-like client for the admin site: keeps cookies, does not follow redirects.
+pub struct AdminClient {
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+/// The value of the first `name="…" value="…"` hidden field named `name`.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(unescape(&html[start..start + end]))
+}
+
+/// Undoes HTML escaping (named and numeric entities).
+pub fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let ch = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
+            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match ch {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl AdminClient {
+    pub fn new(app: &TestApp) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.address.clone(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The sign-in form's CSRF token (this also starts the cookie session).
+    pub async fn login_csrf(&self) -> String {
+        let html = self.get("/admin/login").await.text().await.unwrap();
+        hidden_field(&html, "csrf").expect("csrf field on the sign-in page")
+    }
+
+    pub async fn sign_in_with(&self, username: &str, password: &str) -> reqwest::Response {
+        let csrf = self.login_csrf().await;
+        self.post_form(
+            "/admin/login",
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", password),
+                ("next", "/admin"),
+            ],
+        )
+        .await
+    }
+
+    /// Signs in as the test admin, asserting success.
+    pub async fn sign_in(&self) {
+        let response = self.sign_in_with(ADMIN, ADMIN_PASSWORD).await;
+        assert_eq!(response.status(), 303, "sign-in should redirect");
+    }
+
+    /// The CSRF token of the signed-in session, read from a page's sign-out form.
+    pub async fn csrf(&self) -> String {
+        let html = self.get("/admin").await.text().await.unwrap();
+        hidden_field(&html, "csrf").expect("csrf field in the page")
+    }
+
+    /// GET that must answer 200; returns the body.
+    pub async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.text().await.unwrap()
+    }
+}
+
+impl TestApp {
+    /// Creates the test admin directly in the database.
+    pub async fn create_admin(&self) {
+        self.with_db(|c| {
+            let hash = wxlogin::password::hash(ADMIN_PASSWORD);
+            wxlogin::db::admins::create(c, ADMIN, &hash, wxlogin::db::now()).unwrap();
+        })
+        .await;
+    }
+
+    /// A signed-in admin client.
+    pub async fn admin(&self) -> AdminClient {
+        self.create_admin().await;
+        let admin = AdminClient::new(self);
+        admin.sign_in().await;
+        admin
+    }
+
+    /// Inserts users directly, as many logins over time would have made them.
+    pub async fn seed(&self, people: Vec<Person>) {
+        self.with_db(move |c| {
+            use wxlogin::db::schema::users::dsl as u;
+            let rows: Vec<_> = people
+                .iter()
+                .map(|p| {
+                    (
+                        u::appid.eq(APPID),
+                        u::openid.eq(p.openid.clone()),
+                        u::unionid.eq(p.unionid.clone()),
+                        u::session_key.eq(format!("SECRET-KEY-{}", p.openid)),
+                        u::nickname.eq(p.nickname.clone()),
+                        u::gender.eq(p.gender),
+                        u::country.eq("中国"),
+                        u::province.eq(p.province.clone()),
+                        u::city.eq(p.city.clone()),
+                        u::created_at.eq(p.created_at),
+                        u::updated_at.eq(p.created_at),
+                        u::last_login_at.eq(p.last_login_at),
+                        u::login_count.eq(1i64),
+                    )
+                })
+                .collect();
+            for chunk in rows.chunks(500) {
+                on_backend!(c, |c| diesel::insert_into(u::users)
+                    .values(chunk)
+                    .execute(c))
+                .unwrap();
+            }
+        })
+        .await;
+    }
+}
+
+/// A user to seed.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub nickname: String,
+    pub gender: i16,
+    pub province: String,
+    pub city: String,
+    pub created_at: chrono::NaiveDateTime,
+    pub last_login_at: chrono::NaiveDateTime,
+}
+
+impl Person {
+    pub fn new(openid: &str) -> Self {
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        Self {
+            openid: openid.to_owned(),
+            unionid: None,
+            nickname: String::new(),
+            gender: 0,
+            province: String::new(),
+            city: String::new(),
+            created_at: t,
+            last_login_at: t,
+        }
+    }
+}
+
+/// A deterministic crowd of `n` users with repeated values, so that sorts
+/// have ties that only the id can break.
+pub fn crowd(n: usize) -> Vec<Person> {
+    let places = [
+        ("广东", "广州"),
+        ("广东", "深圳"),
+        ("浙江", "杭州"),
+        ("北京", "北京"),
+        ("", ""),
+    ];
+    let names = ["张三", "李四", "alice", "Bob", "王五", ""];
+    let base = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    (0..n)
+        .map(|i| {
+            let (province, city) = places[i % places.len()];
+            Person {
+                openid: format!("oCROWD{:05}{}", (i * 7919) % 100_000, i),
+                unionid: (i % 3 != 0).then(|| format!("uCROWD{i:05}")),
+                nickname: names[i % names.len()].to_owned(),
+                gender: (i % 3) as i16,
+                province: province.to_owned(),
+                city: city.to_owned(),
+                created_at: base + chrono::Duration::days((i % 10) as i64),
+                last_login_at: base + chrono::Duration::hours((i % 17) as i64),
+            }
+        })
+        .collect()
+}
+
+/// The user ids of a table page, in order.
+pub fn row_ids(html: &str) -> Vec<i64> {
+    let tbody = html.split("<tbody>").nth(1).unwrap_or("");
+    tbody
+        .split(r#"href="/admin/users/"#)
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].parse().unwrap())
+        .collect()
+}
+
+/// The `href` of a link with the given `rel`.
+pub fn rel_link(html: &str, rel: &str) -> Option<String> {
+    let marker = format!(r#"rel="{rel}" href=""#);
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(unescape(&html[start..start + end]))
 }

@@ -1,5 +1,6 @@
 //! HTTP-level tests of the real application, on SQLite and on PostgreSQL.
 
+mod admin_site;
 mod binary;
 mod errors;
 mod health;
