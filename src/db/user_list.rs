@@ -441,7 +441,8 @@ pub fn distinct_values(
     Ok(rows.into_iter().filter_map(|r| r.v).collect())
 }
 
-/// How a backend writes its `n`-th bind parameter in raw SQL.
+/// How a backend writes its `n`-th bind parameter in raw SQL. A query may
+/// name the same parameter several times.
 trait Placeholder {
     fn placeholder(&self, n: usize) -> String;
 }
@@ -453,8 +454,9 @@ impl Placeholder for diesel::PgConnection {
 }
 
 impl Placeholder for diesel::SqliteConnection {
-    fn placeholder(&self, _n: usize) -> String {
-        "?".to_owned()
+    /// Numbered, so that one bound value can be used more than once.
+    fn placeholder(&self, n: usize) -> String {
+        format!("?{n}")
     }
 }
 
