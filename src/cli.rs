@@ -24,7 +24,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Admin(args)) => {
-            let pool = runtime.block_on(app::open_database(&DbSettings::from_args(&args.db)?))?;
+            let pool = runtime.block_on(app::open_database(&DbSettings::from_args(
+                args.command.db(),
+            )?))?;
             admin(&pool, args)
         }
         Some(Command::Export(args)) => {
@@ -77,6 +79,7 @@ fn admin(pool: &DbPool, args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Create {
             name,
             password_stdin,
+            ..
         } => {
             check_username(&name)?;
             let password = read_password(password_stdin)?;
@@ -89,6 +92,7 @@ fn admin(pool: &DbPool, args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Passwd {
             name,
             password_stdin,
+            ..
         } => {
             let password = read_password(password_stdin)?;
             if !admins::set_password(&mut conn, &name, &password::hash(&password))? {
@@ -96,7 +100,7 @@ fn admin(pool: &DbPool, args: AdminArgs) -> anyhow::Result<()> {
             }
             println!("changed the password of {name}");
         }
-        AdminCommand::List => {
+        AdminCommand::List { .. } => {
             let list = admins::list(&mut conn)?;
             if list.is_empty() {
                 println!(
@@ -115,7 +119,7 @@ fn admin(pool: &DbPool, args: AdminArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        AdminCommand::Delete { name } => {
+        AdminCommand::Delete { name, .. } => {
             if !admins::delete(&mut conn, &name)? {
                 bail!("there is no admin named {name}");
             }

@@ -48,8 +48,6 @@ pub enum Command {
 pub struct AdminArgs {
     #[command(subcommand)]
     pub command: AdminCommand,
-    #[command(flatten)]
-    pub db: DbArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +59,8 @@ pub enum AdminCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Change an admin's password, read from standard input.
     Passwd {
@@ -68,11 +68,31 @@ pub enum AdminCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// List the admins.
-    List,
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Delete an admin. Their signed-in sessions end at their next request.
-    Delete { name: String },
+    Delete {
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+impl AdminCommand {
+    pub fn db(&self) -> &DbArgs {
+        match self {
+            Self::Create { db, .. }
+            | Self::Passwd { db, .. }
+            | Self::List { db }
+            | Self::Delete { db, .. } => db,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

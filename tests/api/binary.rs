@@ -62,12 +62,239 @@ fn help_never_shows_the_secret() {
     let out = wxlogin()
         .args(["serve", "--help"])
         .env("WECHAT_SECRET", "top-secret-value-123")
+        .env(
+            "WXLOGIN_SECRET_KEY",
+            "cookie-key-value-that-must-stay-hidden",
+        )
         .env("DATABASE_URL", "postgres://u:dbpassword@h/db")
         .output()
         .unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(!help.contains("top-secret-value-123"));
     assert!(!help.contains("dbpassword"));
+    assert!(!help.contains("cookie-key-value"));
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_cookie_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = [
+        "serve",
+        "--wechat-appid",
+        "wx1234567890abcdef",
+        "--wechat-secret",
+        "s",
+    ];
+    let out = wxlogin()
+        .current_dir(dir.path())
+        .args(base)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("WXLOGIN_SECRET_KEY") && err.contains("64"),
+        "{err}"
+    );
+
+    let out = wxlogin()
+        .current_dir(dir.path())
+        .args(base)
+        .env("WXLOGIN_SECRET_KEY", "too-short")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("9 bytes") && err.contains("at least 64"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("too-short"),
+        "the key itself is never printed: {err}"
+    );
+}
+
+/// Runs `wxlogin admin …` on a database, with `stdin` as standard input.
+fn admin_cmd(url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = wxlogin()
+        .arg("admin")
+        .args(args)
+        .args(["--database-url", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn admin_accounts_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("a.db").display());
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+
+    let out = admin_cmd(&url, &["list"], "");
+    assert!(out.status.success());
+    assert!(text(&out).contains("no admins yet"));
+
+    let out = admin_cmd(&url, &["create", "alice", "--password-stdin"], "short\n");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("at least 10 characters"),
+        "{}",
+        text(&out)
+    );
+
+    let out = admin_cmd(&url, &["create", "alice"], "long enough password\n");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--password-stdin"));
+
+    let out = admin_cmd(
+        &url,
+        &["create", "alice", "--password-stdin"],
+        "long enough password\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("long enough password"));
+
+    let out = admin_cmd(
+        &url,
+        &["create", "alice", "--password-stdin"],
+        "another password!\n",
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("already exists"));
+
+    let out = admin_cmd(&url, &["list"], "");
+    assert!(text(&out).contains("alice") && text(&out).contains("never"));
+
+    let out = admin_cmd(
+        &url,
+        &["passwd", "alice", "--password-stdin"],
+        "a new password here\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = admin_cmd(
+        &url,
+        &["passwd", "bob", "--password-stdin"],
+        "a new password here\n",
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no admin named bob"));
+
+    let out = admin_cmd(&url, &["delete", "alice"], "");
+    assert!(out.status.success());
+    let out = admin_cmd(&url, &["delete", "alice"], "");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no admin named alice"));
+}
+
+#[test]
+fn export_writes_the_same_csv_from_the_command_line() {
+    use diesel::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("e.db");
+    let url = format!("sqlite://{}", db.display());
+    assert!(wxlogin()
+        .args(["migrate", "--database-url", &url])
+        .status()
+        .unwrap()
+        .success());
+    let mut conn = diesel::SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    let t = chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+        .unwrap()
+        .and_hms_opt(8, 0, 0)
+        .unwrap();
+    for (i, (nick, gender)) in [("张三", 1i16), ("=cmd|' /C calc'!A0", 1), ("李四", 2)]
+        .into_iter()
+        .enumerate()
+    {
+        use wxlogin::db::schema::users::dsl as u;
+        diesel::insert_into(u::users)
+            .values((
+                u::appid.eq("wx1"),
+                u::openid.eq(format!("oCLI{i}")),
+                u::session_key.eq("never-exported"),
+                u::nickname.eq(nick),
+                u::gender.eq(gender),
+                u::created_at.eq(t),
+                u::updated_at.eq(t),
+                u::last_login_at.eq(t),
+                u::login_count.eq(1i64),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+    }
+
+    let out_file = dir.path().join("out.csv");
+    let out = wxlogin()
+        .args([
+            "export",
+            "--database-url",
+            &url,
+            "--gender",
+            "1",
+            "--sort",
+            "openid",
+            "--order",
+            "asc",
+            "--out",
+        ])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote 2 users"));
+    let bytes = std::fs::read(&out_file).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBFid,openid,"));
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    assert_eq!(
+        text,
+        "id,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count\r\n\
+         1,oCLI0,,张三,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1\r\n\
+         2,oCLI1,,'=cmd|' /C calc'!A0,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1\r\n"
+    );
+
+    // To standard output, without the BOM.
+    let out = wxlogin()
+        .args(["export", "--database-url", &url, "--no-bom", "--q", "李"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("id,openid"));
+    assert_eq!(stdout.lines().count(), 2);
+    assert!(stdout.contains("李四"));
+
+    // Bad parameters are explained, and no file is left behind.
+    let bad = dir.path().join("bad.csv");
+    let out = wxlogin()
+        .args(["export", "--database-url", &url, "--gender", "9", "--out"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gender must be"));
+    assert!(!bad.exists());
 }
 
 #[test]
@@ -137,16 +364,31 @@ impl Drop for Server {
     }
 }
 
-/// Starts `wxlogin serve --dev` on a free port and returns it with its address.
-fn start_dev_server(dir: &std::path::Path) -> (Server, String, Vec<String>) {
+/// Starts `wxlogin serve --dev` on a free port and returns it with its
+/// address, its log so far, and a channel of its standard output lines.
+fn start_dev_server(
+    dir: &std::path::Path,
+) -> (
+    Server,
+    String,
+    Vec<String>,
+    std::sync::mpsc::Receiver<String>,
+) {
     let mut child = wxlogin()
         .current_dir(dir)
         .args(["serve", "--dev", "--bind", "127.0.0.1:0"])
         .stderr(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, stdout_lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let server = Server(child);
     let mut lines = Vec::new();
     let mut reader = BufReader::new(stderr).lines();
@@ -157,7 +399,7 @@ fn start_dev_server(dir: &std::path::Path) -> (Server, String, Vec<String>) {
             let address = rest.split_whitespace().next().unwrap().to_owned();
             // Keep reading, so the server never writes to a closed pipe.
             std::thread::spawn(move || reader.for_each(drop));
-            return (server, format!("http://{address}"), lines);
+            return (server, format!("http://{address}"), lines, stdout_lines);
         }
     }
     panic!("the server did not start: {lines:#?}");
@@ -166,7 +408,7 @@ fn start_dev_server(dir: &std::path::Path) -> (Server, String, Vec<String>) {
 #[tokio::test]
 async fn dev_mode_login_me_logout_with_the_real_binary() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, base, log) = start_dev_server(dir.path());
+    let (server, base, log, stdout) = start_dev_server(dir.path());
     let log = log.join("\n");
     assert!(
         log.contains("DEVELOPMENT MODE"),
@@ -220,4 +462,66 @@ async fn dev_mode_login_me_logout_with_the_real_binary() {
     assert_eq!(blocked.status(), 403);
     let body: Value = blocked.json().await.unwrap();
     assert_eq!(body["error"]["wechat_errcode"], 40226);
+
+    // Dev mode made an `admin` account and printed its password once.
+    let printed: Vec<String> = stdout
+        .recv_timeout(Duration::from_secs(5))
+        .into_iter()
+        .chain(stdout.try_iter())
+        .collect();
+    let printed = printed.join("\n");
+    let password = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .unwrap_or_else(|| panic!("no admin password printed: {printed}"))
+        .to_owned();
+    assert!(!log.contains(&password), "the password is not in the log");
+    let admin = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let html = admin
+        .get(format!("{base}/admin/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::helpers::hidden_field(&html, "csrf").unwrap();
+    let signed_in = admin
+        .post(format!("{base}/admin/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "admin"),
+            ("password", &password),
+            ("next", "/admin/users"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let users = admin
+        .get(format!("{base}/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        users.contains(first["user"]["openid"].as_str().unwrap()),
+        "API users show in the admin table"
+    );
+    drop(server);
+
+    // A second start finds the admin and prints no password.
+    let (_server, _, _, stdout) = start_dev_server(dir.path());
+    std::thread::sleep(Duration::from_millis(500));
+    let printed: Vec<String> = stdout.try_iter().collect();
+    assert!(
+        !printed.iter().any(|l| l.contains("password")),
+        "{printed:?}"
+    );
 }
