@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
 use crate::api;
+use crate::api::media::MediaStore;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::wechat::{self, WechatApi};
@@ -22,6 +23,8 @@ pub struct AppState {
     pub session_ttl: Duration,
     /// How long `/readyz` waits for a database connection.
     pub ready_timeout: Duration,
+    /// Uploaded avatars.
+    pub media: MediaStore,
 }
 
 /// A bound, ready-to-run server. Binding to port 0 picks a free port, which
@@ -49,6 +52,17 @@ impl Application {
             warn_dev_mode(&settings);
         }
         let pool = open_database(&settings.db).await?;
+        let media = {
+            let (dir, public_url) = (settings.data_dir.clone(), settings.public_url.clone());
+            tokio::task::spawn_blocking(move || MediaStore::prepare(&dir, public_url))
+                .await?
+                .with_context(|| {
+                    format!(
+                        "cannot use the data directory {} (--data-dir / WXLOGIN_DATA_DIR)",
+                        settings.data_dir.display()
+                    )
+                })?
+        };
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
@@ -58,6 +72,7 @@ impl Application {
             appid: settings.wechat.appid().to_owned(),
             session_ttl: settings.session_ttl,
             ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
+            media,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -78,6 +93,7 @@ impl Application {
             %address,
             database = %settings.db.url.redacted(),
             appid = settings.wechat.appid(),
+            data_dir = %settings.data_dir.display(),
             "wxlogin is listening"
         );
         Ok(Self {
