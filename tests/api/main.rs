@@ -1,8 +1,13 @@
 //! HTTP-level tests of the real application, on SQLite and on PostgreSQL.
 
+mod avatar;
 mod binary;
 mod errors;
+mod fixtures;
 mod health;
 mod helpers;
 mod login;
+mod phone;
+mod profile;
 mod sessions;
+mod userdata;
