@@ -29,7 +29,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/api/me")
                 .get(me)
-                .route(web::patch().to(profile::patch_me)),
+                .route(web::patch().to(profile::patch_me))
+                // wx.request has no PATCH: POST does the same.
+                .route(web::post().to(profile::patch_me)),
         )
         .service(resource("/api/me/userinfo").post(profile::userinfo))
         .service(resource("/api/me/phone").post(profile::phone))

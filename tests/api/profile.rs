@@ -61,6 +61,28 @@ async fn patch_me_updates_the_profile(backend: Backend) {
     )
     .await;
     assert_eq!(user["nickname"].as_str().unwrap().chars().count(), 64);
+
+    // wx.request cannot send PATCH: POST /api/me does the same, checks included.
+    let user = user_of(
+        app.send_json(
+            reqwest::Method::POST,
+            "/api/me",
+            Some(&token),
+            &json!({"nickname": "Posted"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(user["nickname"], "Posted");
+    let response = app
+        .send_json(
+            reqwest::Method::POST,
+            "/api/me",
+            Some(&token),
+            &json!({"gender": 5}),
+        )
+        .await;
+    assert_error(response, 400, "invalid_request").await;
 }
 
 async fn patch_me_refuses_bad_fields(backend: Backend) {
