@@ -67,6 +67,28 @@ pub struct User {
     pub phone_country_code: Option<String>,
 }
 
+impl User {
+    /// The phone number with its middle hidden, as lists show it:
+    /// `138****8000`. Short numbers keep only their last two digits.
+    pub fn masked_phone(&self) -> Option<String> {
+        self.phone_number.as_deref().map(mask_phone)
+    }
+}
+
+/// `13800138000` → `138****8000`.
+pub fn mask_phone(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    if chars.len() >= 7 {
+        let head: String = chars[..3].iter().collect();
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("{head}****{tail}")
+    } else {
+        let keep = chars.len().min(2);
+        let tail: String = chars[chars.len() - keep..].iter().collect();
+        format!("{}{tail}", "*".repeat(chars.len() - keep))
+    }
+}
+
 /// Profile fields to change; `None` leaves a field as it is. Filled from a
 /// `PATCH /api/me`, or from WeChat user data with its anonymous placeholders
 /// already dropped (see [`crate::wechat::crypto::WechatUserInfo::profile_update`]).
@@ -231,4 +253,18 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<User, DbError> {
 
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     on_backend!(conn, |c| users::table.count().get_result(c)).map_err(DbError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_phone;
+
+    #[test]
+    fn phones_are_masked_in_the_middle() {
+        assert_eq!(mask_phone("13800138000"), "138****8000");
+        assert_eq!(mask_phone("2025550123"), "202****0123");
+        assert_eq!(mask_phone("12345"), "***45");
+        assert_eq!(mask_phone("1"), "1");
+        assert_eq!(mask_phone(""), "");
+    }
 }
