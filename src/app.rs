@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use crate::admin;
 use crate::api;
+use crate::api::media::MediaStore;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::wechat::{self, WechatApi};
@@ -28,6 +29,8 @@ pub struct AppState {
     /// Checked against when an unknown admin name signs in, so that it costs
     /// as much as a wrong password.
     pub dummy_password_hash: String,
+    /// Uploaded avatars.
+    pub media: MediaStore,
 }
 
 /// The client's IP address: the peer's, or behind a trusted proxy the last
@@ -93,6 +96,17 @@ impl Application {
             crate::password::hash(&crate::password::random_password())
         })
         .await?;
+        let media = {
+            let (dir, public_url) = (settings.data_dir.clone(), settings.public_url.clone());
+            tokio::task::spawn_blocking(move || MediaStore::prepare(&dir, public_url))
+                .await?
+                .with_context(|| {
+                    format!(
+                        "cannot use the data directory {} (--data-dir / WXLOGIN_DATA_DIR)",
+                        settings.data_dir.display()
+                    )
+                })?
+        };
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
@@ -104,6 +118,7 @@ impl Application {
             ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
             trust_proxy: settings.trust_proxy,
             dummy_password_hash,
+            media,
         });
         let admin_settings = settings.admin.clone();
         let server = HttpServer::new(move || {
@@ -130,6 +145,7 @@ impl Application {
             %address,
             database = %settings.db.url.redacted(),
             appid = settings.wechat.appid(),
+            data_dir = %settings.data_dir.display(),
             "wxlogin is listening"
         );
         Ok(Self {

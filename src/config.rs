@@ -190,6 +190,17 @@ pub struct ServeArgs {
     /// Number of HTTP worker threads. Default: the number of CPU cores.
     #[arg(long, env = "WXLOGIN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
+
+    /// Directory for uploaded files (avatars go in its `avatars/`
+    /// subdirectory). Created if missing.
+    #[arg(long, env = "WXLOGIN_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// The address at which clients reach this server, e.g.
+    /// `https://login.example.com`; used to build the URLs of uploaded
+    /// avatars. Default: the scheme and host of each upload request.
+    #[arg(long, env = "WXLOGIN_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -340,6 +351,9 @@ pub struct Settings {
     pub workers: usize,
     pub admin: AdminSettings,
     pub trust_proxy: bool,
+    pub data_dir: PathBuf,
+    /// Base URL of this server, without a trailing slash.
+    pub public_url: Option<String>,
 }
 
 impl Settings {
@@ -405,6 +419,16 @@ impl Settings {
             || std::thread::available_parallelism().map_or(2, |n| n.get()),
             usize::from,
         );
+        if args.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid(
+                "--data-dir / WXLOGIN_DATA_DIR is empty".into(),
+            ));
+        }
+        let public_url = args
+            .public_url
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| parse_public_url(&s))
+            .transpose()?;
         Ok(Self {
             bind: args.bind,
             db,
@@ -417,8 +441,32 @@ impl Settings {
                 secure_cookies: !(args.dev || args.insecure_cookies),
             },
             trust_proxy: args.trust_proxy,
+            data_dir: args.data_dir,
+            public_url,
         })
     }
+}
+
+/// An http(s) base URL with a host and nothing after the path; returned
+/// without its trailing slash.
+fn parse_public_url(s: &str) -> Result<String, ConfigError> {
+    let s = s.trim();
+    let bad = || {
+        ConfigError::Invalid(format!(
+            "--public-url / WXLOGIN_PUBLIC_URL must be an http(s) URL such as https://login.example.com, not `{s}`"
+        ))
+    };
+    let url = reqwest::Url::parse(s).map_err(|_| bad())?;
+    let ok = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !ok {
+        return Err(bad());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]
@@ -456,6 +504,26 @@ mod tests {
     fn redacted_urls_drop_credentials() {
         let url = DatabaseUrl::parse("postgres://user:hunter2@db.example:5432/app").unwrap();
         assert_eq!(url.redacted(), "postgres://db.example:5432/app");
+    }
+
+    #[test]
+    fn public_urls_are_checked() {
+        assert_eq!(
+            parse_public_url("https://login.example.com/").unwrap(),
+            "https://login.example.com"
+        );
+        assert_eq!(
+            parse_public_url("http://127.0.0.1:8080/wx/").unwrap(),
+            "http://127.0.0.1:8080/wx"
+        );
+        for bad in [
+            "login.example.com",
+            "ftp://x",
+            "https://x/?a=1",
+            "https://u:p@x",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::db::DbError;
+use crate::wechat::crypto::CryptoError;
 use crate::wechat::{errcode, WechatError};
 
 #[derive(Debug, thiserror::Error)]
@@ -14,16 +15,32 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("the file is larger than {0} bytes")]
+    FileTooLarge(usize),
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("there is nothing at this address")]
     NotFound,
     #[error("this method is not allowed here")]
     MethodNotAllowed,
+    /// Signed or encrypted user data that does not check out. `stored_key`
+    /// tells whether it was checked against the session_key stored at the
+    /// last login (rather than the one of the login being made).
+    #[error("{error}")]
+    UserData {
+        error: CryptoError,
+        stored_key: bool,
+    },
     #[error(transparent)]
     Wechat(#[from] WechatError),
+    /// A failed phone number look-up: the code is the getPhoneNumber one.
+    #[error("{0}")]
+    Phone(WechatError),
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Reading or writing an uploaded file failed.
+    #[error("file storage failed")]
+    Storage(#[source] std::io::Error),
 }
 
 #[derive(Serialize)]
@@ -44,54 +61,103 @@ impl ApiError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::PayloadTooLarge(_) | Self::FileTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            Self::UserData { error, .. } => match error {
+                CryptoError::BadSignature => (StatusCode::BAD_REQUEST, "invalid_signature"),
+                CryptoError::NoWatermark
+                | CryptoError::WatermarkMismatch
+                | CryptoError::OpenIdMismatch => (StatusCode::BAD_REQUEST, "watermark_mismatch"),
+                CryptoError::BadBase64(_)
+                | CryptoError::BadLength(..)
+                | CryptoError::BadKey
+                | CryptoError::BadPadding
+                | CryptoError::NotJson
+                | CryptoError::RawNotJson => (StatusCode::BAD_REQUEST, "decrypt_failed"),
+            },
+            Self::Phone(WechatError::Api { errcode, .. })
+                if matches!(*errcode, errcode::INVALID_CODE | errcode::CODE_USED) =>
+            {
+                (StatusCode::BAD_REQUEST, "invalid_phone_code")
+            }
+            Self::Phone(e) => wechat_status(e),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::NotFound | Self::Db(DbError::NotFound) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::Wechat(WechatError::Api { errcode, .. }) => match *errcode {
-                errcode::INVALID_CODE | errcode::CODE_USED => {
-                    (StatusCode::UNAUTHORIZED, "invalid_code")
-                }
-                errcode::MINUTE_QUOTA => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-                errcode::HIGH_RISK_USER => (StatusCode::FORBIDDEN, "user_blocked"),
-                _ => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
-            },
-            Self::Wechat(_) => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
+            Self::Wechat(e) => wechat_status(e),
             Self::Db(DbError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Db(DbError::Conflict) => (StatusCode::CONFLICT, "conflict"),
-            Self::Db(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            Self::Db(_) | Self::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
 
     /// The sentence shown to the client.
     fn message(&self) -> String {
         match self {
-            Self::Wechat(WechatError::Api { errcode, .. }) => match *errcode {
-                errcode::INVALID_CODE => {
-                    "WeChat says the login code is invalid or expired; call wx.login() again".into()
+            Self::UserData { error, stored_key } => {
+                if *stored_key && error.is_key_mismatch() {
+                    format!(
+                        "{error}: the session key has changed since this data was made (another wx.login() replaces it). \
+                         Log in again with fresh data: call wx.login(), get the user data anew, and send \
+                         the code with encryptedData and iv (and rawData and signature) to POST /api/login"
+                    )
+                } else {
+                    error.to_string()
                 }
-                errcode::CODE_USED => {
-                    "WeChat says the login code was already used; call wx.login() again".into()
-                }
-                errcode::MINUTE_QUOTA => {
-                    "WeChat's per-minute login quota is used up; try again in a minute".into()
-                }
-                errcode::HIGH_RISK_USER => "WeChat has blocked this user as high-risk".into(),
-                errcode::SYSTEM_BUSY => "WeChat is busy; try again shortly".into(),
-                n => format!("WeChat refused the login (errcode {n})"),
-            },
-            Self::Wechat(WechatError::Timeout) => "WeChat did not answer in time; try again".into(),
-            Self::Wechat(_) => {
-                "WeChat could not be reached or gave an answer that was not understood; try again"
-                    .into()
             }
+            Self::Phone(WechatError::Api { errcode, .. })
+                if matches!(*errcode, errcode::INVALID_CODE | errcode::CODE_USED) =>
+            {
+                "WeChat says the phone code is invalid, expired or already used; ask again with <button open-type=\"getPhoneNumber\">".into()
+            }
+            Self::Phone(e) => wechat_message(e),
+            Self::Wechat(e) => wechat_message(e),
             Self::Db(DbError::NotFound) => Self::NotFound.to_string(),
             Self::Db(DbError::Unavailable(_)) => {
                 "the service is temporarily unavailable; try again shortly".into()
             }
-            Self::Db(_) => "an internal error occurred".into(),
+            Self::Db(_) | Self::Storage(_) => "an internal error occurred".into(),
             other => other.to_string(),
         }
+    }
+}
+
+/// The sentence shown for a failed WeChat call.
+fn wechat_message(e: &WechatError) -> String {
+    match e {
+        WechatError::Api { errcode, .. } => match *errcode {
+            errcode::INVALID_CODE => {
+                "WeChat says the login code is invalid or expired; call wx.login() again".into()
+            }
+            errcode::CODE_USED => {
+                "WeChat says the login code was already used; call wx.login() again".into()
+            }
+            errcode::MINUTE_QUOTA => {
+                "WeChat's per-minute login quota is used up; try again in a minute".into()
+            }
+            errcode::HIGH_RISK_USER => "WeChat has blocked this user as high-risk".into(),
+            errcode::SYSTEM_BUSY => "WeChat is busy; try again shortly".into(),
+            n => format!("WeChat refused the request (errcode {n})"),
+        },
+        WechatError::Timeout => "WeChat did not answer in time; try again".into(),
+        _ => "WeChat could not be reached or gave an answer that was not understood; try again"
+            .into(),
+    }
+}
+
+/// How a failed WeChat call is answered.
+fn wechat_status(e: &WechatError) -> (StatusCode, &'static str) {
+    match e {
+        WechatError::Api { errcode, .. } => match *errcode {
+            errcode::INVALID_CODE | errcode::CODE_USED => {
+                (StatusCode::UNAUTHORIZED, "invalid_code")
+            }
+            errcode::MINUTE_QUOTA => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            errcode::HIGH_RISK_USER => (StatusCode::FORBIDDEN, "user_blocked"),
+            _ => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
+        },
+        _ => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
     }
 }
 
@@ -103,7 +169,10 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let (status, code) = self.status_and_code();
         match self {
-            Self::Wechat(e) => tracing::warn!(error = %e, "WeChat call failed"),
+            Self::Wechat(e) | Self::Phone(e) => tracing::warn!(error = %e, "WeChat call failed"),
+            Self::UserData { error, stored_key } => {
+                tracing::info!(%error, stored_key, "user data refused");
+            }
             Self::Db(DbError::NotFound) => {}
             Self::Db(e) => {
                 let cause = std::error::Error::source(e)
@@ -111,10 +180,12 @@ impl ResponseError for ApiError {
                     .unwrap_or_default();
                 tracing::error!(error = %e, %cause, "database error");
             }
+            Self::Storage(e) => tracing::error!(error = %e, "file storage error"),
             _ => {}
         }
         let wechat_errcode = match self {
-            Self::Wechat(WechatError::Api { errcode, .. }) => Some(*errcode),
+            Self::Wechat(WechatError::Api { errcode, .. })
+            | Self::Phone(WechatError::Api { errcode, .. }) => Some(*errcode),
             _ => None,
         };
         let mut response = HttpResponse::build(status);

@@ -2,6 +2,8 @@
 
 pub mod auth;
 pub mod error;
+pub mod media;
+pub mod profile;
 
 use actix_web::error::JsonPayloadError;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -24,7 +26,17 @@ const MAX_USER_AGENT_CHARS: usize = 512;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json_config())
         .service(resource("/api/login").post(login))
-        .service(resource("/api/me").get(me))
+        .service(
+            resource("/api/me")
+                .get(me)
+                .route(web::patch().to(profile::patch_me))
+                // wx.request has no PATCH: POST does the same.
+                .route(web::post().to(profile::patch_me)),
+        )
+        .service(resource("/api/me/userinfo").post(profile::userinfo))
+        .service(resource("/api/me/phone").post(profile::phone))
+        .service(resource("/api/me/avatar").post(media::upload_avatar))
+        .service(resource("/media/avatars/{name}").get(media::avatar))
         .service(resource("/api/logout").post(logout))
         .service(resource("/healthz").get(healthz))
         .service(resource("/readyz").get(readyz));
@@ -89,6 +101,9 @@ pub struct UserView {
     pub province: String,
     pub city: String,
     pub language: String,
+    /// The number bound with `POST /api/me/phone`, without country code.
+    pub phone_number: Option<String>,
+    pub phone_country_code: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_login_at: DateTime<Utc>,
 }
@@ -106,20 +121,32 @@ impl From<users::User> for UserView {
             province: u.province,
             city: u.city,
             language: u.language,
+            phone_number: u.phone_number,
+            phone_country_code: u.phone_country_code,
             created_at: u.created_at.and_utc(),
             last_login_at: u.last_login_at.and_utc(),
         }
     }
 }
 
+/// The answer of `GET /api/me` and of every call that changes the user.
 #[derive(Serialize)]
-struct UserBody {
-    user: UserView,
+pub struct UserBody {
+    pub user: UserView,
+}
+
+impl UserBody {
+    pub fn ok(user: users::User) -> HttpResponse {
+        HttpResponse::Ok().json(Self { user: user.into() })
+    }
 }
 
 #[derive(Deserialize)]
 pub struct LoginRequest {
     code: Option<String>,
+    /// Optional signed and encrypted user data that goes with this code.
+    #[serde(flatten)]
+    user_data: profile::UserDataFields,
 }
 
 #[derive(Serialize)]
@@ -163,7 +190,14 @@ async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let code = validate_code(body.code.as_deref())?;
+    body.user_data.check_shape(false)?;
     let wx = state.wechat.code2session(code).await?;
+    // The data is checked against the session_key that this code just gave,
+    // before anything is written: a failure refuses the whole login.
+    let checked = body
+        .user_data
+        .check(&wx.session_key, &state.appid, &wx.openid, false)?;
+    let unionid = wx.unionid.clone().or_else(|| checked.unionid.clone());
 
     let token = SessionToken::generate();
     let token_hash = token.hash();
@@ -180,12 +214,13 @@ async fn login(
             &users::LoginRecord {
                 appid: &appid,
                 openid: &wx.openid,
-                unionid: wx.unionid.as_deref(),
+                unionid: unionid.as_deref(),
                 session_key: &wx.session_key,
                 token_hash,
                 expires_at,
                 client_ip: ip.as_deref(),
                 user_agent: ua.as_deref(),
+                profile: &checked.profile,
                 now,
             },
         )
@@ -206,9 +241,7 @@ fn session_expiry(now: NaiveDateTime, ttl: std::time::Duration) -> NaiveDateTime
 
 /// `GET /api/me`.
 async fn me(auth: Authenticated) -> HttpResponse {
-    HttpResponse::Ok().json(UserBody {
-        user: auth.user.into(),
-    })
+    UserBody::ok(auth.user)
 }
 
 /// `POST /api/logout`: the token stops working at once.

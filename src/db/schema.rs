@@ -20,6 +20,8 @@ diesel::table! {
         updated_at -> Timestamp,
         last_login_at -> Timestamp,
         login_count -> BigInt,
+        phone_number -> Nullable<Text>,
+        phone_country_code -> Nullable<Text>,
     }
 }
 

@@ -63,6 +63,51 @@ pub struct User {
     pub updated_at: NaiveDateTime,
     pub last_login_at: NaiveDateTime,
     pub login_count: i64,
+    pub phone_number: Option<String>,
+    pub phone_country_code: Option<String>,
+}
+
+impl User {
+    /// The phone number with its middle hidden, as lists show it:
+    /// `138****8000`. Short numbers keep only their last two digits.
+    pub fn masked_phone(&self) -> Option<String> {
+        self.phone_number.as_deref().map(mask_phone)
+    }
+}
+
+/// `13800138000` → `138****8000`.
+pub fn mask_phone(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    if chars.len() >= 7 {
+        let head: String = chars[..3].iter().collect();
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("{head}****{tail}")
+    } else {
+        let keep = chars.len().min(2);
+        let tail: String = chars[chars.len() - keep..].iter().collect();
+        format!("{}{tail}", "*".repeat(chars.len() - keep))
+    }
+}
+
+/// Profile fields to change; `None` leaves a field as it is. Filled from a
+/// `PATCH /api/me`, or from WeChat user data with its anonymous placeholders
+/// already dropped (see [`crate::wechat::crypto::WechatUserInfo::profile_update`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct ProfileUpdate {
+    pub nickname: Option<String>,
+    pub avatar_url: Option<String>,
+    pub gender: Option<i16>,
+    pub country: Option<String>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub language: Option<String>,
+}
+
+impl ProfileUpdate {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// What a successful code2session plus our new token add up to.
@@ -76,6 +121,8 @@ pub struct LoginRecord<'a> {
     pub expires_at: NaiveDateTime,
     pub client_ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    /// Verified profile data sent with the code; written in the same transaction.
+    pub profile: &'a ProfileUpdate,
     pub now: NaiveDateTime,
 }
 
@@ -104,8 +151,8 @@ struct NewSession<'a> {
     user_agent: Option<&'a str>,
 }
 
-/// Creates the user or updates the existing one, and opens a session, in one
-/// write transaction. The upsert rides on the unique (appid, openid) index,
+/// Creates the user or updates the existing one (with the profile data sent
+/// along, if any), and opens a session, in one write transaction. The upsert rides on the unique (appid, openid) index,
 /// so concurrent first logins of one openid make exactly one row.
 pub fn record_login(conn: &mut DbConnection, login: &LoginRecord<'_>) -> Result<User, DbError> {
     let new_user = NewUser {
@@ -132,6 +179,14 @@ pub fn record_login(conn: &mut DbConnection, login: &LoginRecord<'_>) -> Result<
             ))
             .returning(User::as_returning())
             .get_result(c)?;
+        let user = if login.profile.is_empty() {
+            user
+        } else {
+            diesel::update(users::table.find(user.id))
+                .set(login.profile)
+                .returning(User::as_returning())
+                .get_result(c)?
+        };
         diesel::insert_into(sessions::table)
             .values(NewSession {
                 user_id: user.id,
@@ -147,6 +202,47 @@ pub fn record_login(conn: &mut DbConnection, login: &LoginRecord<'_>) -> Result<
     }))
 }
 
+/// Applies a profile change and, when given, the unionid; returns the user.
+pub fn update_profile(
+    conn: &mut DbConnection,
+    id: i64,
+    profile: &ProfileUpdate,
+    unionid: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<User, DbError> {
+    if profile.is_empty() && unionid.is_none() {
+        return find(conn, id);
+    }
+    on_backend!(conn, |c| diesel::update(users::table.find(id))
+        .set((
+            profile,
+            unionid.map(|u| users::unionid.eq(u)),
+            users::updated_at.eq(now),
+        ))
+        .returning(User::as_returning())
+        .get_result(c))
+    .map_err(DbError::from)
+}
+
+/// Stores the user's phone number, as WeChat gave it.
+pub fn set_phone(
+    conn: &mut DbConnection,
+    id: i64,
+    phone_number: &str,
+    country_code: &str,
+    now: NaiveDateTime,
+) -> Result<User, DbError> {
+    on_backend!(conn, |c| diesel::update(users::table.find(id))
+        .set((
+            users::phone_number.eq(phone_number),
+            users::phone_country_code.eq(country_code),
+            users::updated_at.eq(now),
+        ))
+        .returning(User::as_returning())
+        .get_result(c))
+    .map_err(DbError::from)
+}
+
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<User, DbError> {
     on_backend!(conn, |c| users::table
         .find(id)
@@ -157,4 +253,18 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<User, DbError> {
 
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     on_backend!(conn, |c| users::table.count().get_result(c)).map_err(DbError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_phone;
+
+    #[test]
+    fn phones_are_masked_in_the_middle() {
+        assert_eq!(mask_phone("13800138000"), "138****8000");
+        assert_eq!(mask_phone("2025550123"), "202****0123");
+        assert_eq!(mask_phone("12345"), "***45");
+        assert_eq!(mask_phone("1"), "1");
+        assert_eq!(mask_phone(""), "");
+    }
 }

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
 
-use super::{Code2Session, WechatApi, WechatError};
+use super::{errcode, Code2Session, PhoneNumber, WechatApi, WechatError};
 use crate::db::users::SessionKey;
 
 /// WeChat's answers are small; anything larger is not an answer from WeChat.
@@ -16,7 +18,19 @@ pub struct HttpWechat {
     appid: String,
     secret: SecretString,
     api_base: String,
+    /// The cached access token. The lock is held while a token is fetched,
+    /// so concurrent callers wait for that one fetch instead of making their own.
+    access_token: Mutex<Option<AccessToken>>,
 }
+
+/// An access token and when to stop using it. Its `Debug` shows no token.
+struct AccessToken {
+    token: SecretString,
+    refresh_at: Instant,
+}
+
+/// A cached token is used until this long before WeChat says it expires.
+const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(300);
 
 impl HttpWechat {
     pub fn new(
@@ -37,6 +51,102 @@ impl HttpWechat {
             appid,
             secret,
             api_base,
+            access_token: Mutex::new(None),
+        })
+    }
+
+    /// The cached access token, or a new one from `stable_token`.
+    /// Single-flight: the lock is held across the fetch.
+    async fn access_token(&self) -> Result<SecretString, WechatError> {
+        let mut cached = self.access_token.lock().await;
+        if let Some(t) = cached.as_ref().filter(|t| Instant::now() < t.refresh_at) {
+            return Ok(t.token.clone());
+        }
+        let request = self
+            .client
+            .post(format!("{}/cgi-bin/stable_token", self.api_base))
+            .json(&serde_json::json!({
+                "grant_type": "client_credential",
+                "appid": self.appid,
+                "secret": self.secret.expose_secret(),
+                "force_refresh": false,
+            }));
+        let answer: StableTokenAnswer = self.get_json(request).await?;
+        if answer.errcode != 0 {
+            return Err(WechatError::Api {
+                errcode: answer.errcode,
+                errmsg: answer.errmsg,
+            });
+        }
+        let token = answer
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or(WechatError::BadAnswer("no access_token"))?;
+        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(0));
+        let token = SecretString::from(token);
+        // A token that expires within the margin is used once and not kept.
+        *cached = lifetime
+            .checked_sub(TOKEN_EXPIRY_MARGIN)
+            .filter(|d| !d.is_zero())
+            .map(|d| AccessToken {
+                token: token.clone(),
+                refresh_at: Instant::now() + d,
+            });
+        Ok(token)
+    }
+
+    /// Drops the cached token if it is still `bad`, so that the next caller
+    /// fetches a new one. A token already replaced by another caller is kept.
+    async fn forget_access_token(&self, bad: &SecretString) {
+        let mut cached = self.access_token.lock().await;
+        if cached
+            .as_ref()
+            .is_some_and(|t| t.token.expose_secret() == bad.expose_secret())
+        {
+            *cached = None;
+        }
+    }
+
+    async fn get_phone_number(
+        &self,
+        token: &SecretString,
+        code: &str,
+        openid: &str,
+    ) -> Result<PhoneNumber, WechatError> {
+        let request = self
+            .client
+            .post(format!("{}/wxa/business/getuserphonenumber", self.api_base))
+            .query(&[("access_token", token.expose_secret())])
+            .json(&serde_json::json!({"code": code, "openid": openid}));
+        let answer: PhoneAnswer = self.get_json(request).await?;
+        if answer.errcode != 0 {
+            return Err(WechatError::Api {
+                errcode: answer.errcode,
+                errmsg: answer.errmsg,
+            });
+        }
+        let info = answer
+            .phone_info
+            .ok_or(WechatError::BadAnswer("no phone_info"))?;
+        let country_code = match info.country_code {
+            Some(serde_json::Value::String(s)) => s,
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let country_code = country_code.trim().trim_start_matches('+').to_owned();
+        let number = info.pure_phone_number.unwrap_or_default();
+        let digits = |s: &str, max: usize| {
+            !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !digits(&number, 32) {
+            return Err(WechatError::BadAnswer("no valid purePhoneNumber"));
+        }
+        if !digits(&country_code, 8) {
+            return Err(WechatError::BadAnswer("no valid countryCode"));
+        }
+        Ok(PhoneNumber {
+            pure_phone_number: number,
+            country_code,
         })
     }
 
@@ -86,8 +196,51 @@ struct Code2SessionAnswer {
     unionid: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct StableTokenAnswer {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct PhoneAnswer {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+    phone_info: Option<PhoneInfo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PhoneInfo {
+    pure_phone_number: Option<String>,
+    /// Documented as a string, seen as a number.
+    country_code: Option<serde_json::Value>,
+}
+
 #[async_trait::async_trait]
 impl WechatApi for HttpWechat {
+    async fn phone_number(&self, code: &str, openid: &str) -> Result<PhoneNumber, WechatError> {
+        let token = self.access_token().await?;
+        match self.get_phone_number(&token, code, openid).await {
+            Err(WechatError::Api { errcode: n, .. }) if errcode::TOKEN_ERRORS.contains(&n) => {
+                tracing::info!(
+                    errcode = n,
+                    "WeChat refused the access token; fetching a new one"
+                );
+                self.forget_access_token(&token).await;
+                let token = self.access_token().await?;
+                self.get_phone_number(&token, code, openid).await
+            }
+            other => other,
+        }
+    }
+
     async fn code2session(&self, code: &str) -> Result<Code2Session, WechatError> {
         let request = self
             .client

@@ -4,6 +4,7 @@
 //! real API (or a test double at the configured base URL); [`Simulator`] is
 //! the built-in stand-in of `--dev`.
 
+pub mod crypto;
 mod http;
 mod simulator;
 
@@ -23,6 +24,18 @@ pub mod errcode {
     pub const CODE_USED: i64 = 40163;
     pub const MINUTE_QUOTA: i64 = 45011;
     pub const HIGH_RISK_USER: i64 = 40226;
+    /// The access token is invalid, not the latest, or expired: fetch a new
+    /// one and retry once.
+    pub const TOKEN_ERRORS: [i64; 3] = [40001, 40014, 42001];
+}
+
+/// A phone number from `getuserphonenumber`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneNumber {
+    /// The number without its country code, e.g. `13800138000`.
+    pub pure_phone_number: String,
+    /// The country calling code, e.g. `86`.
+    pub country_code: String,
 }
 
 /// A successful `jscode2session`.
@@ -63,6 +76,10 @@ pub enum WechatError {
 pub trait WechatApi: Send + Sync {
     /// Exchanges a `wx.login()` code for the user's openid and session_key.
     async fn code2session(&self, code: &str) -> Result<Code2Session, WechatError>;
+
+    /// Exchanges a code from `<button open-type="getPhoneNumber">` for the
+    /// phone number of the user with this openid.
+    async fn phone_number(&self, code: &str, openid: &str) -> Result<PhoneNumber, WechatError>;
 }
 
 /// Builds the client that the settings ask for.

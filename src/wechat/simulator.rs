@@ -9,6 +9,10 @@
 //! `fail-ERRCODE` makes the simulator answer that WeChat errcode (for example
 //! `fail-40029`, `fail-45011`, `fail--1`), and `fail-timeout` simulates a
 //! WeChat that does not answer in time.
+//!
+//! Phone codes (`POST /api/me/phone`) follow the same `fail-…` rule. Any
+//! other phone code gives the user a fake mainland number, `1380013` and four
+//! digits taken from the openid, so one user always gets the same number.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -16,7 +20,7 @@ use rand::rngs::OsRng;
 use rand::TryRngCore;
 use sha2::{Digest, Sha256};
 
-use super::{Code2Session, WechatApi, WechatError};
+use super::{Code2Session, PhoneNumber, WechatApi, WechatError};
 use crate::db::users::SessionKey;
 
 #[derive(Debug, Default)]
@@ -42,20 +46,32 @@ impl Simulator {
         id.push_str(&URL_SAFE_NO_PAD.encode(digest)[..27]);
         id
     }
+
+    /// Answers a `fail-…` code with the error it names.
+    fn simulated_failure(code: &str) -> Option<WechatError> {
+        let what = code.strip_prefix("fail-")?;
+        if what == "timeout" {
+            return Some(WechatError::Timeout);
+        }
+        Some(WechatError::Api {
+            errcode: what.parse().unwrap_or(super::errcode::INVALID_CODE),
+            errmsg: "simulated error".into(),
+        })
+    }
+
+    /// The fake phone number of a user: `1380013` and four digits from the openid.
+    pub fn phone_of(openid: &str) -> String {
+        let digest = Sha256::digest(format!("wxlogin-simulator/phone/{openid}"));
+        let n = u16::from_be_bytes([digest[0], digest[1]]) % 10_000;
+        format!("1380013{n:04}")
+    }
 }
 
 #[async_trait::async_trait]
 impl WechatApi for Simulator {
     async fn code2session(&self, code: &str) -> Result<Code2Session, WechatError> {
-        if let Some(what) = code.strip_prefix("fail-") {
-            if what == "timeout" {
-                return Err(WechatError::Timeout);
-            }
-            let errcode = what.parse().unwrap_or(super::errcode::INVALID_CODE);
-            return Err(WechatError::Api {
-                errcode,
-                errmsg: "simulated error".into(),
-            });
+        if let Some(e) = Self::simulated_failure(code) {
+            return Err(e);
         }
         let name = Self::user_name(code);
         let mut key = [0u8; 16];
@@ -66,6 +82,16 @@ impl WechatApi for Simulator {
             openid: Self::stable_id("openid", name),
             session_key: SessionKey::new(STANDARD.encode(key)),
             unionid: Some(Self::stable_id("unionid", name)),
+        })
+    }
+
+    async fn phone_number(&self, code: &str, openid: &str) -> Result<PhoneNumber, WechatError> {
+        if let Some(e) = Self::simulated_failure(code) {
+            return Err(e);
+        }
+        Ok(PhoneNumber {
+            pure_phone_number: Self::phone_of(openid),
+            country_code: "86".into(),
         })
     }
 }
@@ -99,6 +125,20 @@ mod tests {
         assert!(matches!(
             sim.code2session("fail-timeout").await,
             Err(WechatError::Timeout)
+        ));
+    }
+
+    #[tokio::test]
+    async fn phone_numbers_are_stable_per_user() {
+        let sim = Simulator::new();
+        let a = sim.phone_number("any", "oA").await.unwrap();
+        assert_eq!(a, sim.phone_number("other", "oA").await.unwrap());
+        assert_eq!(a.country_code, "86");
+        assert_eq!(a.pure_phone_number.len(), 11);
+        assert!(a.pure_phone_number.starts_with("1380013"));
+        assert!(matches!(
+            sim.phone_number("fail-40029", "oA").await,
+            Err(WechatError::Api { errcode: 40029, .. })
         ));
     }
 }

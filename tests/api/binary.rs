@@ -23,6 +23,8 @@ fn wxlogin() -> Command {
         "WXLOGIN_WORKERS",
         "WXLOGIN_DB_POOL_SIZE",
         "WXLOGIN_DB_TIMEOUT",
+        "WXLOGIN_DATA_DIR",
+        "WXLOGIN_PUBLIC_URL",
     ] {
         cmd.env_remove(var);
     }
@@ -52,6 +54,10 @@ fn help_documents_every_setting() {
         "WXLOGIN_SESSION_TTL",
         "--dev",
         "WXLOGIN_DEV",
+        "--data-dir",
+        "WXLOGIN_DATA_DIR",
+        "--public-url",
+        "WXLOGIN_PUBLIC_URL",
     ] {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
@@ -417,6 +423,10 @@ async fn dev_mode_login_me_logout_with_the_real_binary() {
     assert!(
         dir.path().join("wxlogin.db").exists(),
         "the default database is ./wxlogin.db"
+    );
+    assert!(
+        dir.path().join("data").join("avatars").is_dir(),
+        "the default data directory is ./data"
     );
 
     let client = reqwest::Client::builder()

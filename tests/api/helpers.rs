@@ -147,6 +147,8 @@ pub struct TestApp {
     pub wechat: MockServer,
     pub pool: DbPool,
     pub db: TestDb,
+    /// The app's `--data-dir`, deleted when the test ends.
+    pub data_dir: tempfile::TempDir,
 }
 
 pub fn test_settings(url: DatabaseUrl, wechat_base: &str) -> Settings {
@@ -171,6 +173,9 @@ pub fn test_settings(url: DatabaseUrl, wechat_base: &str) -> Settings {
             secure_cookies: false,
         },
         trust_proxy: false,
+        // spawn_app_with puts a fresh temporary directory here.
+        data_dir: std::path::PathBuf::new(),
+        public_url: None,
     }
 }
 
@@ -181,7 +186,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let wechat = MockServer::start().await;
     let (db, url) = TestDb::create(backend);
+    let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(url, &wechat.uri());
+    settings.data_dir = data_dir.path().to_owned();
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -196,6 +203,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         wechat,
         pool,
         db,
+        data_dir,
     }
 }
 

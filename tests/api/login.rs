@@ -59,6 +59,7 @@ async fn good_login_returns_a_token_and_the_user(backend: Backend) {
     assert_eq!(user["openid"], "oOPENID1");
     assert_eq!(user["unionid"], "oUNION1");
     assert_eq!(user["gender"], 0);
+    assert_eq!(user["phone_number"], Value::Null);
     for field in [
         "id",
         "openid",
@@ -70,6 +71,8 @@ async fn good_login_returns_a_token_and_the_user(backend: Backend) {
         "province",
         "city",
         "language",
+        "phone_number",
+        "phone_country_code",
         "created_at",
         "last_login_at",
     ] {
@@ -77,7 +80,7 @@ async fn good_login_returns_a_token_and_the_user(backend: Backend) {
     }
     assert_eq!(
         user.as_object().unwrap().len(),
-        12,
+        14,
         "unexpected user fields: {user}"
     );
 

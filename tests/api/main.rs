@@ -2,9 +2,14 @@
 
 mod admin_site;
 mod admin_table;
+mod avatar;
 mod binary;
 mod errors;
+mod fixtures;
 mod health;
 mod helpers;
 mod login;
+mod phone;
+mod profile;
 mod sessions;
+mod userdata;

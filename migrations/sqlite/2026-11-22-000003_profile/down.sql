@@ -1,0 +1,2 @@
+ALTER TABLE users DROP COLUMN phone_country_code;
+ALTER TABLE users DROP COLUMN phone_number;

@@ -1,0 +1,169 @@
+'use strict';
+
+// Runs the client library against a real `wxlogin serve --dev`, through a
+// simulated `wx` whose request and uploadFile make real HTTP calls.
+
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const { createClient, WxLoginError } = require('../wxlogin.js');
+const { startServer, createWx } = require('../testing/harness.js');
+
+let server;
+
+before(async () => {
+  server = await startServer();
+});
+
+after(async () => {
+  if (server) await server.stop();
+});
+
+function client(user) {
+  const wx = createWx({ user });
+  return { wx, auth: createClient({ baseUrl: server.baseUrl, wx }) };
+}
+
+const count = (wx, what) => wx.calls.requests.filter((r) => r === what).length;
+
+describe('login', () => {
+  test('10 concurrent login() calls share one wx.login and one /api/login', async () => {
+    const { wx, auth } = client('single-1');
+    const results = await Promise.all(Array.from({ length: 10 }, () => auth.login()));
+    assert.equal(wx.calls.login, 1);
+    assert.equal(count(wx, 'POST /api/login'), 1);
+    const tokens = new Set(results.map((r) => r.token));
+    assert.equal(tokens.size, 1);
+    const [token] = tokens;
+    assert.match(token, /^wxl_[A-Za-z0-9_-]{43}$/);
+    assert.equal(auth.getToken(), token);
+    assert.equal(wx.getStorageSync('wxlogin_session').token, token);
+
+    // Once it is over, a new login() is a new login.
+    await auth.login();
+    assert.equal(wx.calls.login, 2);
+  });
+
+  test('request() logs in first when there is no token, and sends it as Bearer', async () => {
+    const { wx, auth } = client('first-1');
+    assert.equal(auth.getToken(), null);
+    const body = await auth.request({ url: '/api/me' });
+    assert.equal(wx.calls.login, 1);
+    assert.ok(body.user.openid.startsWith('o'));
+    assert.deepEqual(wx.calls.requests, ['POST /api/login', 'GET /api/me']);
+  });
+
+  test('after the token is revoked, request() logs in again once and retries', async () => {
+    const { wx, auth } = client('revoke-1');
+    const first = await auth.login();
+    // Revoke the session behind the client's back.
+    const out = await fetch(`${server.baseUrl}/api/logout`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${first.token}` },
+    });
+    assert.equal(out.status, 204);
+    assert.equal(auth.getToken(), first.token, 'the client still holds the old token');
+
+    // Several requests at once hit the 401 together: one re-login for all.
+    const bodies = await Promise.all([1, 2, 3].map(() => auth.request({ url: '/api/me' })));
+    for (const body of bodies) assert.equal(body.user.id, first.user.id);
+    assert.equal(wx.calls.login, 2, 'exactly one re-login');
+    assert.equal(count(wx, 'POST /api/login'), 2);
+    assert.notEqual(auth.getToken(), first.token);
+    const me = await fetch(`${server.baseUrl}/api/me`, {
+      headers: { Authorization: `Bearer ${auth.getToken()}` },
+    });
+    assert.equal(me.status, 200);
+  });
+
+  test('a failed login rejects every waiting caller with the server error', async () => {
+    const { wx, auth } = client('fail-40029');
+    const results = await Promise.allSettled([auth.login(), auth.login()]);
+    assert.equal(wx.calls.login, 1);
+    for (const r of results) {
+      assert.equal(r.status, 'rejected');
+      assert.ok(r.reason instanceof WxLoginError);
+      assert.equal(r.reason.statusCode, 401);
+      assert.equal(r.reason.code, 'invalid_code');
+    }
+    assert.equal(auth.getToken(), null);
+  });
+
+  test('logout() revokes the token on the server and forgets it', async () => {
+    const { auth } = client('logout-1');
+    const { token } = await auth.login();
+    await auth.logout();
+    assert.equal(auth.getToken(), null);
+    const me = await fetch(`${server.baseUrl}/api/me`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(me.status, 401);
+    await auth.logout(); // nothing to do: still fine
+  });
+});
+
+describe('profile', () => {
+  test('updateProfile() changes the fields and answers the user', async () => {
+    const { auth } = client('profile-1');
+    const user = await auth.updateProfile({ nickname: '小明', gender: 1, city: 'Shenzhen' });
+    assert.equal(user.nickname, '小明');
+    assert.equal(user.gender, 1);
+    assert.equal(user.city, 'Shenzhen');
+    const me = await auth.me();
+    assert.equal(me.nickname, '小明');
+    assert.equal(me.city, 'Shenzhen');
+  });
+
+  test('updateProfile() rejects bad fields with the server error', async () => {
+    const { auth } = client('profile-2');
+    await assert.rejects(auth.updateProfile({ nickname: '' }), (err) => {
+      assert.ok(err instanceof WxLoginError);
+      assert.equal(err.statusCode, 400);
+      assert.equal(err.code, 'invalid_request');
+      assert.match(err.message, /nickname/);
+      return true;
+    });
+  });
+
+  test('uploadAvatar() uploads the file and sets avatar_url', async () => {
+    const { wx, auth } = client('avatar-1');
+    const png = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(2048, 7)]);
+    const file = path.join(server.dir, 'tmp_avatar.png');
+    fs.writeFileSync(file, png);
+    const user = await auth.uploadAvatar(file);
+    assert.equal(wx.calls.uploadFile, 1);
+    assert.match(user.avatar_url, /\/media\/avatars\/[0-9a-f]{32}\.png$/);
+    assert.ok(user.avatar_url.startsWith(server.baseUrl), user.avatar_url);
+    const served = await fetch(user.avatar_url);
+    assert.equal(served.status, 200);
+    assert.equal(served.headers.get('content-type'), 'image/png');
+    assert.deepEqual(Buffer.from(await served.arrayBuffer()), png);
+    assert.equal((await auth.me()).avatar_url, user.avatar_url);
+
+    // A file that is not an image is refused.
+    const text = path.join(server.dir, 'notes.png');
+    fs.writeFileSync(text, 'not an image');
+    await assert.rejects(auth.uploadAvatar(text), { statusCode: 400, code: 'invalid_request' });
+  });
+
+  test('uploadAvatar() also re-logs in once on a revoked token', async () => {
+    const { wx, auth } = client('avatar-2');
+    const { token } = await auth.login();
+    await fetch(`${server.baseUrl}/api/logout`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+    const file = path.join(server.dir, 'tmp_avatar.jpg');
+    fs.writeFileSync(file, Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(64)]));
+    const user = await auth.uploadAvatar(file);
+    assert.match(user.avatar_url, /\.jpg$/);
+    assert.equal(wx.calls.login, 2);
+    assert.equal(wx.calls.uploadFile, 2);
+  });
+
+  test('bindPhone() stores the simulated phone number', async () => {
+    const { auth } = client('phone-1');
+    const answer = await auth.bindPhone('any-phone-code');
+    assert.match(answer.phone_number, /^1380013\d{4}$/);
+    assert.equal(answer.phone_country_code, '86');
+    assert.equal((await auth.me()).phone_number, answer.phone_number);
+    await assert.rejects(auth.bindPhone('fail-40029'), { statusCode: 400, code: 'invalid_phone_code' });
+  });
+});

@@ -1,0 +1,359 @@
+//! Avatar upload (`POST /api/me/avatar`) and serving (`GET /media/avatars/NAME`).
+//!
+//! Uploads are recognised by their magic bytes, written under a temporary
+//! name and renamed into place once complete, so a failed upload never
+//! leaves a file behind. Stored names are random and are the only names
+//! that `/media/avatars/` serves, which rules out path traversal.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use actix_multipart::{Multipart, MultipartError};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use rand::rngs::OsRng;
+use rand::TryRngCore;
+
+use super::auth::Authenticated;
+use super::error::ApiError;
+use super::UserBody;
+use crate::app::AppState;
+use crate::db::{self, users};
+
+/// Largest avatar accepted: 2 MiB.
+pub const MAX_AVATAR_BYTES: usize = 2 * 1024 * 1024;
+/// Largest upload request read to its end. Past it, the request is refused
+/// without reading further.
+const MAX_UPLOAD_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+/// Temporary files of uploads in progress start with this.
+const TEMP_PREFIX: &str = ".upload-";
+
+/// Where uploaded files live and how their URLs are made.
+#[derive(Debug, Clone)]
+pub struct MediaStore {
+    pub avatars_dir: PathBuf,
+    /// Base URL of the server, without a trailing slash; `None` means "from
+    /// the upload request".
+    pub public_url: Option<String>,
+}
+
+impl MediaStore {
+    /// Creates the directories if missing and removes temporary files left
+    /// by a crash. Blocking: call it off the async workers.
+    pub fn prepare(data_dir: &Path, public_url: Option<String>) -> std::io::Result<Self> {
+        let avatars_dir = data_dir.join("avatars");
+        std::fs::create_dir_all(&avatars_dir)?;
+        for entry in std::fs::read_dir(&avatars_dir)? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(Self {
+            avatars_dir,
+            public_url,
+        })
+    }
+}
+
+/// An image format that avatars may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    Png,
+    Jpeg,
+    Webp,
+}
+
+impl ImageKind {
+    /// Recognises PNG, JPEG and WebP by their first bytes.
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(Self::Png)
+        } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(Self::Jpeg)
+        } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+            Some(Self::Webp)
+        } else {
+            None
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg => "jpg",
+            Self::Webp => "webp",
+        }
+    }
+
+    fn from_extension(ext: &str) -> Option<Self> {
+        match ext {
+            "png" => Some(Self::Png),
+            "jpg" => Some(Self::Jpeg),
+            "webp" => Some(Self::Webp),
+            _ => None,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+            Self::Webp => "image/webp",
+        }
+    }
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    OsRng
+        .try_fill_bytes(&mut bytes)
+        .expect("the operating system's random generator failed");
+    hex::encode(bytes)
+}
+
+/// The kind of a stored file's name: 32 lowercase hex digits and a known
+/// extension. Anything else is not ours.
+fn parse_stored_name(name: &str) -> Option<ImageKind> {
+    let (stem, ext) = name.split_once('.')?;
+    let stem_ok = stem.len() == 32
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    stem_ok.then(|| ImageKind::from_extension(ext)).flatten()
+}
+
+fn bad_upload(detail: &str) -> ApiError {
+    ApiError::InvalidRequest(format!(
+        "{detail}: send multipart/form-data with the image in the field `file` (as wx.uploadFile does with name: 'file')"
+    ))
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    match e {
+        MultipartError::ContentTypeMissing
+        | MultipartError::ContentTypeParse
+        | MultipartError::ContentTypeIncompatible
+        | MultipartError::BoundaryMissing => bad_upload("the body is not multipart/form-data"),
+        MultipartError::Payload(actix_web::error::PayloadError::Overflow) => {
+            ApiError::FileTooLarge(MAX_AVATAR_BYTES)
+        }
+        _ => bad_upload("the multipart body is malformed or incomplete"),
+    }
+}
+
+/// Reads the `file` field, at most [`MAX_AVATAR_BYTES`] of it. The rest of
+/// an oversized upload is read and thrown away (up to a bound), so that the
+/// client gets its 413 rather than a reset connection.
+async fn read_file_field(payload: &mut Multipart) -> Result<Vec<u8>, ApiError> {
+    let mut image: Option<Vec<u8>> = None;
+    let mut too_large = false;
+    let mut total = 0usize;
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(multipart_error)?;
+        let is_file = field.name() == Some("file");
+        if is_file && (image.is_some() || too_large) {
+            return Err(bad_upload("there is more than one field `file`"));
+        }
+        let mut buf = Vec::new();
+        let mut over = false;
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(multipart_error)?;
+            total += chunk.len();
+            if total > MAX_UPLOAD_REQUEST_BYTES {
+                return Err(ApiError::FileTooLarge(MAX_AVATAR_BYTES));
+            }
+            if is_file && !over {
+                if buf.len() + chunk.len() > MAX_AVATAR_BYTES {
+                    over = true;
+                    buf = Vec::new();
+                } else {
+                    buf.extend_from_slice(&chunk);
+                }
+            }
+        }
+        if is_file {
+            if over {
+                too_large = true;
+            } else {
+                image = Some(buf);
+            }
+        }
+    }
+    if too_large {
+        return Err(ApiError::FileTooLarge(MAX_AVATAR_BYTES));
+    }
+    image.ok_or_else(|| bad_upload("there is no field `file`"))
+}
+
+/// Writes the file under a temporary name and renames it into place.
+fn store(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let temp = dir.join(format!("{TEMP_PREFIX}{}.tmp", random_hex()));
+    let written = (|| {
+        let mut file = std::fs::File::create_new(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, dir.join(name))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Storage(std::io::Error::other(e)))?
+        .map_err(ApiError::Storage)
+}
+
+/// The base of URLs to this server: the configured public URL, or the
+/// scheme and host that the request came in on.
+fn base_url(media: &MediaStore, req: &HttpRequest) -> Result<String, ApiError> {
+    if let Some(url) = &media.public_url {
+        return Ok(url.clone());
+    }
+    let info = req.connection_info();
+    let host = info.host();
+    let host_ok = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b));
+    if !host_ok {
+        return Err(ApiError::InvalidRequest(
+            "the Host header is not a valid host name".into(),
+        ));
+    }
+    let scheme = if info.scheme() == "https" {
+        "https"
+    } else {
+        "http"
+    };
+    Ok(format!("{scheme}://{host}"))
+}
+
+/// `POST /api/me/avatar` (multipart, field `file`): stores the image and
+/// sets the user's avatar_url to it.
+pub async fn upload_avatar(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    auth: Authenticated,
+    mut payload: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_UPLOAD_REQUEST_BYTES as u64) {
+        return Err(ApiError::FileTooLarge(MAX_AVATAR_BYTES));
+    }
+    let base = base_url(&state.media, &req)?;
+    let bytes = read_file_field(&mut payload).await?;
+    if bytes.is_empty() {
+        return Err(bad_upload("the file is empty"));
+    }
+    let kind = ImageKind::sniff(&bytes).ok_or_else(|| {
+        ApiError::InvalidRequest("the file is not a PNG, JPEG or WebP image".into())
+    })?;
+    let name = format!("{}.{}", random_hex(), kind.extension());
+    let dir = state.media.avatars_dir.clone();
+    {
+        let (dir, name) = (dir.clone(), name.clone());
+        blocking(move || store(&dir, &name, &bytes)).await?;
+    }
+    let url = format!("{base}/media/avatars/{name}");
+    let id = auth.user.id;
+    let update = users::ProfileUpdate {
+        avatar_url: Some(url),
+        ..Default::default()
+    };
+    let updated = db::run(&state.pool, move |conn| {
+        users::update_profile(conn, id, &update, None, db::now())
+    })
+    .await;
+    match updated {
+        Ok(user) => {
+            tracing::info!(user_id = id, %name, "avatar uploaded");
+            Ok(UserBody::ok(user))
+        }
+        Err(e) => {
+            // Nothing is kept when the user cannot be updated.
+            let _ = blocking(move || std::fs::remove_file(dir.join(name))).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// `GET /media/avatars/NAME`.
+pub async fn avatar(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    let kind = parse_stored_name(&name).ok_or(ApiError::NotFound)?;
+    let path = state.media.avatars_dir.join(&name);
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .map_err(|e| ApiError::Storage(std::io::Error::other(e)))?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ApiError::NotFound,
+            _ => ApiError::Storage(e),
+        })?;
+    Ok(HttpResponse::Ok()
+        .content_type(kind.content_type())
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("Content-Security-Policy", "default-src 'none'; sandbox"))
+        // A name is never reused for other content.
+        .insert_header(("Cache-Control", "public, max-age=31536000, immutable"))
+        .body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_recognised_by_magic_bytes() {
+        assert_eq!(
+            ImageKind::sniff(b"\x89PNG\r\n\x1a\n rest"),
+            Some(ImageKind::Png)
+        );
+        assert_eq!(
+            ImageKind::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(ImageKind::Jpeg)
+        );
+        assert_eq!(
+            ImageKind::sniff(b"RIFF\x10\0\0\0WEBPVP8 "),
+            Some(ImageKind::Webp)
+        );
+        assert_eq!(ImageKind::sniff(b"RIFF\x10\0\0\0WAVE"), None);
+        assert_eq!(ImageKind::sniff(b"hello, this is text"), None);
+        assert_eq!(ImageKind::sniff(b"<svg xmlns="), None);
+        assert_eq!(ImageKind::sniff(b""), None);
+    }
+
+    #[test]
+    fn only_our_own_names_are_served() {
+        let good = format!("{}.png", "0123456789abcdef".repeat(2));
+        assert_eq!(parse_stored_name(&good), Some(ImageKind::Png));
+        for bad in [
+            "../wxlogin.db",
+            "..%2Fwxlogin.db",
+            &format!("{}.PNG", "0".repeat(32)),
+            &format!("{}.svg", "0".repeat(32)),
+            &format!("{}.png", "0".repeat(31)),
+            &format!("{}.png", "A".repeat(32)),
+            &format!(".upload-{}.tmp", "0".repeat(32)),
+            &format!("{}.png.tmp", "0".repeat(32)),
+            "",
+        ] {
+            assert_eq!(parse_stored_name(bad), None, "{bad}");
+        }
+    }
+}
