@@ -10,7 +10,7 @@ use crate::db::user_list::{self, Page, UserQuery, UserRow};
 use crate::db::{DbConnection, DbError};
 
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
-pub const HEADER: [&str; 12] = [
+pub const HEADER: [&str; 14] = [
     "id",
     "openid",
     "unionid",
@@ -23,6 +23,8 @@ pub const HEADER: [&str; 12] = [
     "created_at",
     "last_login_at",
     "login_count",
+    "phone",
+    "phone_country_code",
 ];
 
 /// Rows read from the database per batch.
@@ -66,6 +68,8 @@ fn write_row(w: &mut csv::Writer<Vec<u8>>, row: &UserRow) -> csv::Result<()> {
         &created,
         &last_login,
         &count,
+        row.phone_number.as_deref().unwrap_or(""),
+        row.phone_country_code.as_deref().unwrap_or(""),
     ];
     w.write_record(cells.iter().map(|c| defuse(c).into_owned()))
 }
@@ -125,7 +129,7 @@ mod tests {
     fn head_has_bom_and_crlf() {
         let h = head(true);
         assert!(h.starts_with(BOM));
-        assert!(h.ends_with(b"login_count\r\n"));
+        assert!(h.ends_with(b"login_count,phone,phone_country_code\r\n"));
         assert!(!head(false).starts_with(BOM));
     }
 }

@@ -141,6 +141,8 @@ struct RowView {
     city: String,
     created_at: String,
     last_login_at: String,
+    /// Masked: lists never show a whole phone number.
+    phone: String,
 }
 
 impl From<UserRow> for RowView {
@@ -155,6 +157,11 @@ impl From<UserRow> for RowView {
             city: r.city,
             created_at: time(r.created_at),
             last_login_at: time(r.last_login_at),
+            phone: r
+                .phone_number
+                .as_deref()
+                .map(users::mask_phone)
+                .unwrap_or_default(),
         }
     }
 }

@@ -219,6 +219,8 @@ pub struct UserRow {
     pub created_at: NaiveDateTime,
     pub last_login_at: NaiveDateTime,
     pub login_count: i64,
+    pub phone_number: Option<String>,
+    pub phone_country_code: Option<String>,
 }
 
 /// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`.

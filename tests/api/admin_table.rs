@@ -333,7 +333,7 @@ async fn csv_exports_exactly_the_filtered_rows(backend: Backend) {
         "{disposition}"
     );
     let body = response.bytes().await.unwrap();
-    assert!(body.starts_with(b"\xEF\xBB\xBFid,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count\r\n"));
+    assert!(body.starts_with(b"\xEF\xBB\xBFid,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count,phone,phone_country_code\r\n"));
     assert!(body.ends_with(b"\r\n"));
     let (ids, _) = csv_ids(&browser, "gender=1&sort=city&order=asc").await;
     assert_eq!(ids.len(), 30);
@@ -353,7 +353,7 @@ async fn csv_exports_exactly_the_filtered_rows(backend: Backend) {
     assert_eq!(all.len(), 90);
     let (none, raw) = csv_ids(&browser, "q=nobody").await;
     assert!(none.is_empty());
-    assert!(raw.ends_with(b"login_count\r\n"), "just the header");
+    assert!(raw.ends_with(b"phone_country_code\r\n"), "just the header");
 
     // Each export is in the audit log with its filters and row count.
     let audit = browser.page("/admin/audit").await;

@@ -275,9 +275,9 @@ fn export_writes_the_same_csv_from_the_command_line() {
     let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
     assert_eq!(
         text,
-        "id,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count\r\n\
-         1,oCLI0,,张三,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1\r\n\
-         2,oCLI1,,'=cmd|' /C calc'!A0,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1\r\n"
+        "id,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count,phone,phone_country_code\r\n\
+         1,oCLI0,,张三,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1,,\r\n\
+         2,oCLI1,,'=cmd|' /C calc'!A0,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1,,\r\n"
     );
 
     // To standard output, without the BOM.

@@ -1,5 +1,6 @@
 //! HTTP-level tests of the real application, on SQLite and on PostgreSQL.
 
+mod admin_profile;
 mod admin_site;
 mod admin_table;
 mod avatar;
