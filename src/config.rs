@@ -325,11 +325,16 @@ pub const DEV_APPID: &str = "wx0000000000000dev";
 /// Least length of `--secret-key`, in bytes.
 pub const MIN_SECRET_KEY_BYTES: usize = 64;
 
+/// An admin's session ends after 8 hours without a request.
+pub const ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 60 * 60);
+
 /// The admin site's cookie settings.
 #[derive(Clone)]
 pub struct AdminSettings {
     pub cookie_key: actix_web::cookie::Key,
     pub secure_cookies: bool,
+    /// A signed-in session ends after this long without a request.
+    pub idle_timeout: Duration,
 }
 
 impl std::fmt::Debug for AdminSettings {
@@ -439,6 +444,7 @@ impl Settings {
             admin: AdminSettings {
                 cookie_key,
                 secure_cookies: !(args.dev || args.insecure_cookies),
+                idle_timeout: ADMIN_IDLE_TIMEOUT,
             },
             trust_proxy: args.trust_proxy,
             data_dir: args.data_dir,

@@ -28,8 +28,6 @@ use crate::app::AppState;
 use crate::config::AdminSettings;
 use crate::db::{self, admins};
 
-/// A signed-in session ends after this long without a request.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 60 * 60);
 pub const COOKIE_NAME: &str = "wxlogin_admin";
 
 const KEY_ADMIN_ID: &str = "admin_id";
@@ -67,7 +65,9 @@ pub fn scope(
             .cookie_content_security(CookieContentSecurity::Private)
             .session_lifecycle(BrowserSession::default())
             .build();
+    let idle_timeout = settings.idle_timeout;
     web::scope("/admin")
+        .app_data(web::Data::new(IdleTimeout(idle_timeout)))
         .app_data(web::QueryConfig::default().error_handler(|err, _| {
             AdminError::BadRequest(format!("the address has malformed parameters: {err}")).into()
         }))
@@ -128,13 +128,13 @@ async fn require_admin(
     }
     let session = req.get_session();
     match identity(&session, &req).await {
-        Ok(Some(admin)) => {
+        Ok(Visitor::Admin(admin)) => {
             req.extensions_mut().insert(admin);
             next.call(req)
                 .await
                 .map(ServiceResponse::map_into_left_body)
         }
-        Ok(None) => {
+        Ok(visitor) => {
             let back = match *req.method() {
                 actix_web::http::Method::GET => req
                     .uri()
@@ -143,9 +143,13 @@ async fn require_admin(
                     .to_owned(),
                 _ => "/admin".to_owned(),
             };
+            let mut query = vec![("next", back.as_str())];
+            if matches!(visitor, Visitor::Expired) {
+                query.push(("expired", "1"));
+            }
             let location = format!(
                 "/admin/login?{}",
-                serde_urlencoded::to_string([("next", back.as_str())]).expect("encoding a string")
+                serde_urlencoded::to_string(query).expect("encoding strings")
             );
             let response = HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, location))
@@ -159,11 +163,19 @@ async fn require_admin(
     }
 }
 
+/// How long a signed-in session may sit unused.
+struct IdleTimeout(Duration);
+
+/// Who is visiting.
+enum Visitor {
+    Admin(AdminIdentity),
+    Anonymous,
+    /// Was signed in, until the idle limit passed.
+    Expired,
+}
+
 /// The admin signed in to this session, if any. Updates the idle clock.
-async fn identity(
-    session: &Session,
-    req: &ServiceRequest,
-) -> Result<Option<AdminIdentity>, AdminError> {
+async fn identity(session: &Session, req: &ServiceRequest) -> Result<Visitor, AdminError> {
     let read = |key: &str| session.get::<serde_json::Value>(key).ok().flatten();
     let (Some(id), Some(username), Some(csrf), Some(seen)) = (
         read(KEY_ADMIN_ID).and_then(|v| v.as_i64()),
@@ -171,26 +183,29 @@ async fn identity(
         read(KEY_CSRF).and_then(|v| v.as_str().map(str::to_owned)),
         read(KEY_SEEN).and_then(|v| v.as_i64()),
     ) else {
-        return Ok(None);
+        return Ok(Visitor::Anonymous);
     };
     let now = unix_now();
-    if now.saturating_sub(seen) > IDLE_TIMEOUT.as_secs() as i64 {
+    let idle = req
+        .app_data::<web::Data<IdleTimeout>>()
+        .map_or(crate::config::ADMIN_IDLE_TIMEOUT, |t| t.0);
+    if now.saturating_sub(seen) > idle.as_secs() as i64 {
         session.purge();
-        return Ok(None);
+        return Ok(Visitor::Expired);
     }
     let state = req
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered");
     if !db::run(&state.pool, move |c| admins::exists(c, id)).await? {
         session.purge();
-        return Ok(None);
+        return Ok(Visitor::Anonymous);
     }
     // Re-issuing the cookie on every request would be wasteful: a minute's
     // precision is plenty for an 8-hour idle limit.
     if now - seen >= 60 {
         let _ = session.insert(KEY_SEEN, now);
     }
-    Ok(Some(AdminIdentity { id, username, csrf }))
+    Ok(Visitor::Admin(AdminIdentity { id, username, csrf }))
 }
 
 /// A new random CSRF token.

@@ -37,6 +37,8 @@ struct LoginPage {
 #[derive(Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    signed_out: Option<String>,
+    expired: Option<String>,
 }
 
 /// The session's CSRF token, made if it has none yet.
@@ -80,7 +82,17 @@ pub async fn form(
     if session.get::<i64>(KEY_ADMIN_ID).ok().flatten().is_some() {
         return Ok(see_other(next));
     }
-    render(StatusCode::OK, &login_page(&session, next, "", None, None))
+    let notice = if query.signed_out.is_some() {
+        Some("You have signed out.".to_owned())
+    } else if query.expired.is_some() {
+        Some("Your session ended after 8 hours without activity. Please sign in again.".to_owned())
+    } else {
+        None
+    };
+    render(
+        StatusCode::OK,
+        &login_page(&session, next, "", None, notice),
+    )
 }
 
 #[derive(Deserialize)]

@@ -17,6 +17,7 @@ backend_tests!(
     user_page_shows_sessions_and_revokes_them,
     user_text_is_escaped,
     sign_out_ends_the_session,
+    idle_sessions_end,
 );
 
 async fn audit_actions(app: &TestApp) -> Vec<(String, String)> {
@@ -368,9 +369,37 @@ async fn sign_out_ends_the_session(backend: Backend) {
     let csrf = browser.csrf().await;
     let response = browser.post_form("/admin/logout", &[("csrf", &csrf)]).await;
     assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(browser
+        .page(&location)
+        .await
+        .contains("You have signed out."));
     assert_eq!(browser.get("/admin").await.status(), 303);
     // Sign-out is a POST only.
     assert_eq!(browser.get("/admin/logout").await.status(), 303);
     let log = audit_actions(&app).await;
     assert_eq!(log.last().unwrap().0, "sign_out");
+}
+
+async fn idle_sessions_end(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.admin.idle_timeout = std::time::Duration::from_secs(1)
+    })
+    .await;
+    let browser = app.admin().await;
+    assert_eq!(browser.get("/admin/users").await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let response = browser.get("/admin/users").await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, "/admin/login?next=%2Fadmin%2Fusers&expired=1");
+    assert!(browser
+        .page(&location)
+        .await
+        .contains("8 hours without activity"));
+    assert_eq!(
+        browser.get("/admin").await.status(),
+        303,
+        "the session is gone"
+    );
 }

@@ -171,6 +171,7 @@ pub fn test_settings(url: DatabaseUrl, wechat_base: &str) -> Settings {
         admin: AdminSettings {
             cookie_key: actix_web::cookie::Key::generate(),
             secure_cookies: false,
+            idle_timeout: wxlogin::config::ADMIN_IDLE_TIMEOUT,
         },
         trust_proxy: false,
         // spawn_app_with puts a fresh temporary directory here.
