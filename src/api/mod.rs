@@ -156,12 +156,15 @@ struct LoginResponse {
     user: UserView,
 }
 
-fn validate_code(code: Option<&str>) -> Result<&str, ApiError> {
-    let code = code.ok_or_else(|| {
-        ApiError::InvalidRequest("`code` is required: send the code from wx.login()".into())
-    })?;
+/// Checks a one-time code from WeChat's client side; `source` tells the
+/// client where that code comes from.
+fn validate_code<'a>(code: Option<&'a str>, source: &str) -> Result<&'a str, ApiError> {
+    let code =
+        code.ok_or_else(|| ApiError::InvalidRequest(format!("`code` is required: send {source}")))?;
     if code.trim().is_empty() {
-        return Err(ApiError::InvalidRequest("`code` is empty".into()));
+        return Err(ApiError::InvalidRequest(format!(
+            "`code` is empty: send {source}"
+        )));
     }
     if code.chars().count() > MAX_CODE_CHARS {
         return Err(ApiError::InvalidRequest(format!(
@@ -189,7 +192,7 @@ async fn login(
     req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = validate_code(body.code.as_deref())?;
+    let code = validate_code(body.code.as_deref(), "the code from wx.login()")?;
     body.user_data.check_shape(false)?;
     let wx = state.wechat.code2session(code).await?;
     // The data is checked against the session_key that this code just gave,
@@ -282,12 +285,13 @@ mod tests {
 
     #[test]
     fn codes_are_validated() {
-        assert!(validate_code(None).is_err());
-        assert!(validate_code(Some("")).is_err());
-        assert!(validate_code(Some("   ")).is_err());
-        assert!(validate_code(Some("a\u{0}b")).is_err());
-        assert!(validate_code(Some(&"x".repeat(129))).is_err());
-        assert!(validate_code(Some(&"码".repeat(128))).is_ok());
-        assert_eq!(validate_code(Some("081abc")).unwrap(), "081abc");
+        let ok = |c: &str| validate_code(Some(c), "it").is_ok();
+        assert!(validate_code(None, "it").is_err());
+        assert!(!ok(""));
+        assert!(!ok("   "));
+        assert!(!ok("a\u{0}b"));
+        assert!(!ok(&"x".repeat(129)));
+        assert!(ok(&"码".repeat(128)));
+        assert_eq!(validate_code(Some("081abc"), "it").unwrap(), "081abc");
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::auth::Authenticated;
 use super::error::ApiError;
-use super::{UserBody, UserView, MAX_CODE_CHARS};
+use super::{UserBody, UserView};
 use crate::app::AppState;
 use crate::db::users::{self, ProfileUpdate, SessionKey};
 use crate::db::{self};
@@ -228,29 +228,6 @@ struct PhoneResponse {
     user: UserView,
 }
 
-fn validate_phone_code(code: Option<&str>) -> Result<&str, ApiError> {
-    let code = code
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| {
-            ApiError::InvalidRequest(
-                "`code` is required: send the code from <button open-type=\"getPhoneNumber\">"
-                    .into(),
-            )
-        })?;
-    if code.chars().count() > MAX_CODE_CHARS {
-        return Err(ApiError::InvalidRequest(format!(
-            "`code` is longer than {MAX_CODE_CHARS} characters"
-        )));
-    }
-    if code.chars().any(char::is_control) {
-        return Err(ApiError::InvalidRequest(
-            "`code` contains control characters".into(),
-        ));
-    }
-    Ok(code)
-}
-
 /// `POST /api/me/phone {code}`: asks WeChat for the user's phone number and
 /// stores it.
 pub async fn phone(
@@ -258,7 +235,10 @@ pub async fn phone(
     auth: Authenticated,
     body: web::Json<PhoneRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = validate_phone_code(body.code.as_deref())?;
+    let code = super::validate_code(
+        body.code.as_deref(),
+        "the code from <button open-type=\"getPhoneNumber\">",
+    )?;
     let phone = state
         .wechat
         .phone_number(code, &auth.user.openid)
