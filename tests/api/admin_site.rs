@@ -18,6 +18,8 @@ backend_tests!(
     user_text_is_escaped,
     sign_out_ends_the_session,
     idle_sessions_end,
+    audit_log_pages_newest_first,
+    home_page_totals,
 );
 
 async fn audit_actions(app: &TestApp) -> Vec<(String, String)> {
@@ -401,5 +403,74 @@ async fn idle_sessions_end(backend: Backend) {
         browser.get("/admin").await.status(),
         303,
         "the session is gone"
+    );
+}
+
+async fn audit_log_pages_newest_first(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = app.admin().await;
+    app.with_db(|c| {
+        for i in 0..60 {
+            let name = format!("tried-{i:02}");
+            wxlogin::db::admins::audit(
+                c,
+                &wxlogin::db::admins::NewAuditEntry {
+                    admin_id: None,
+                    username: &name,
+                    action: wxlogin::db::admins::AuditAction::SignInFailed,
+                    ip: Some("192.0.2.1"),
+                    detail: "",
+                    now: wxlogin::db::now(),
+                },
+            )
+            .unwrap();
+        }
+    })
+    .await;
+    // 61 entries: the test admin's sign-in, then the 60 above.
+    let first = browser.page("/admin/audit").await;
+    assert_eq!(first.matches("<tr><td class=\"time\">").count(), 50);
+    assert!(
+        first.find("tried-59").unwrap() < first.find("tried-58").unwrap(),
+        "newest first"
+    );
+    assert!(!first.contains("tried-09"));
+    let older = rel_link(&first, "next").expect("a link to older entries");
+    let second = browser.page(&older).await;
+    assert_eq!(second.matches("<tr><td class=\"time\">").count(), 11);
+    assert!(
+        second.contains("tried-09") && second.contains("tried-00") && second.contains("sign_in")
+    );
+    assert!(rel_link(&second, "next").is_none());
+    assert_eq!(browser.get("/admin/audit?before=abc").await.status(), 400);
+}
+
+async fn home_page_totals(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Twelve users from long ago, three logging in today (one twice, and one
+    // of the sessions then revoked).
+    app.seed(crowd(12)).await;
+    for (openid, code) in [
+        ("oTODAY1", "a"),
+        ("oTODAY2", "b"),
+        ("oTODAY3", "c"),
+        ("oTODAY3", "d"),
+    ] {
+        app.wechat_answers(code2session_ok(openid, "k", None)).await;
+        app.login_ok(code).await;
+    }
+    let (token, _) = app.login_ok("e").await;
+    app.logout(&token).await;
+    let browser = app.admin().await;
+    let home = browser.page("/admin").await;
+    let totals: Vec<&str> = home
+        .split(r#"<span class="n">"#)
+        .skip(1)
+        .map(|s| &s[..s.find('<').unwrap()])
+        .collect();
+    assert_eq!(
+        totals,
+        ["15", "3", "3", "4"],
+        "users, new today, new this week, active sessions"
     );
 }
