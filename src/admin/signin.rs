@@ -86,6 +86,8 @@ pub async fn form(
         Some("You have signed out.".to_owned())
     } else if query.expired.is_some() {
         Some("Your session ended after 8 hours without activity. Please sign in again.".to_owned())
+    } else if query.next.is_some() {
+        Some("Sign in to continue.".to_owned())
     } else {
         None
     };
