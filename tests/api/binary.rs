@@ -535,3 +535,119 @@ async fn dev_mode_login_me_logout_with_the_real_binary() {
         "{printed:?}"
     );
 }
+
+#[tokio::test]
+async fn secrets_never_reach_the_log() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    const SECRET: &str = "APP-SECRET-must-not-leak";
+    const COOKIE_KEY: &str = "COOKIE-KEY-must-not-leak-0123456789-0123456789-0123456789-0123456789";
+    const SESSION_KEY: &str = "SESSION-KEY-must-not-leak";
+    const CODE: &str = "CODE-must-not-leak";
+
+    let wechat = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/sns/jscode2session"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"openid": "oLOG", "session_key": SESSION_KEY})),
+        )
+        .up_to_n_times(1)
+        .mount(&wechat)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/sns/jscode2session"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"errcode": 40029, "errmsg": "invalid code"})),
+        )
+        .up_to_n_times(1)
+        .mount(&wechat)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/sns/jscode2session"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&wechat)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = wxlogin()
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--wechat-appid",
+            "wx1234567890abcdef",
+        ])
+        .env("WECHAT_SECRET", SECRET)
+        .env("WXLOGIN_SECRET_KEY", COOKIE_KEY)
+        .env("WECHAT_API_BASE", wechat.uri())
+        // The most verbose level: not even trace logging may show a secret.
+        .env("RUST_LOG", "trace")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let base = loop {
+        let line = stderr.next().expect("the server exits early").unwrap();
+        log.push(line.clone());
+        if let Some(rest) = line.split("address=").nth(1) {
+            break format!("http://{}", rest.split_whitespace().next().unwrap());
+        }
+    };
+    let reader = std::thread::spawn(move || stderr.map_while(Result::ok).collect::<Vec<_>>());
+    let mut server = Server(child);
+
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("{base}/api/login"))
+        .json(&json!({"code": CODE}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let token = login.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client
+        .get(format!("{base}/api/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let failed = client
+            .post(format!("{base}/api/login"))
+            .json(&json!({"code": CODE}))
+            .send()
+            .await
+            .unwrap();
+        assert!(failed.status().is_client_error() || failed.status().is_server_error());
+    }
+    client
+        .post(format!("{base}/api/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    let stdout = std::io::read_to_string(server.0.stdout.take().unwrap()).unwrap();
+    log.extend(reader.join().unwrap());
+    let log = format!("{}\n{stdout}", log.join("\n"));
+    assert!(
+        log.contains("WeChat call failed"),
+        "the failures are logged: {log}"
+    );
+    for secret in [SECRET, COOKIE_KEY, SESSION_KEY, CODE, token.as_str()] {
+        assert!(
+            !log.contains(secret),
+            "{secret} leaked into the log:\n{log}"
+        );
+    }
+}
