@@ -20,6 +20,7 @@ backend_tests!(
     idle_sessions_end,
     audit_log_pages_newest_first,
     home_page_totals,
+    cookies_are_secure_unless_told_otherwise,
 );
 
 async fn audit_actions(app: &TestApp) -> Vec<(String, String)> {
@@ -472,5 +473,19 @@ async fn home_page_totals(backend: Backend) {
         totals,
         ["15", "3", "3", "4"],
         "users, new today, new this week, active sessions"
+    );
+}
+
+async fn cookies_are_secure_unless_told_otherwise(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.admin.secure_cookies = true).await;
+    let response = AdminClient::new(&app).get("/admin/login").await;
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("Path=/admin"),
+        "{cookie}"
     );
 }
