@@ -28,6 +28,8 @@ pub struct AppState {
     /// Checked against when an unknown admin name signs in, so that it costs
     /// as much as a wrong password.
     pub dummy_password_hash: String,
+    /// Checked tokens, so that Bearer requests skip the database.
+    pub token_cache: api::token_cache::TokenCache,
 }
 
 /// The client's IP address: the peer's, or behind a trusted proxy the last
@@ -104,6 +106,7 @@ impl Application {
             ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
             trust_proxy: settings.trust_proxy,
             dummy_password_hash,
+            token_cache: api::token_cache::TokenCache::default(),
         });
         let admin_settings = settings.admin.clone();
         let server = HttpServer::new(move || {

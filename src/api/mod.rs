@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod token_cache;
 
 use actix_web::error::JsonPayloadError;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -191,6 +192,7 @@ async fn login(
         )
     })
     .await?;
+    state.token_cache.forget_user(user.id);
     tracing::info!(user_id = user.id, "login");
     Ok(HttpResponse::Ok().json(LoginResponse {
         token: token.expose().to_owned(),
@@ -219,7 +221,9 @@ async fn logout(
     let revoked = db::run(&state.pool, move |conn| {
         sessions::revoke_by_hash(conn, &hash, db::now())
     })
-    .await?;
+    .await;
+    state.token_cache.forget_token(&hash);
+    let revoked = revoked?;
     if !revoked {
         return Err(ApiError::Unauthorized(
             "the session token is unknown, expired or already revoked",

@@ -7,4 +7,6 @@ mod errors;
 mod health;
 mod helpers;
 mod login;
+mod seed;
 mod sessions;
+mod token_cache;
