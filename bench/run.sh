@@ -25,9 +25,9 @@ case "${1:-}" in
   *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
 esac
 if [ $QUICK = 1 ]; then
-  USERS=10000 SECONDS_PER_LOAD=2 SAMPLES=10 DEPTH_PAGES=20
+  USERS=10000 SECONDS_PER_LOAD=2 WARMUP=1 SAMPLES=10 DEPTH_PAGES=20
 else
-  USERS=1000000 SECONDS_PER_LOAD=20 SAMPLES=100 DEPTH_PAGES=200
+  USERS=1000000 SECONDS_PER_LOAD=20 WARMUP=3 SAMPLES=100 DEPTH_PAGES=200
 fi
 SESSIONS=10000
 [ "$SESSIONS" -gt "$USERS" ] && SESSIONS=$USERS
@@ -36,7 +36,7 @@ BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
 PORT=18080 FAKE_PORT=19100
 BASE=http://127.0.0.1:$PORT
 ADMIN_PASSWORD=bench-password-$RANDOM$RANDOM
-export PGPASSWORD=${PGPASSWORD:-postgres}
+export PGPASSWORD=${PGPASSWORD:-postgres} PGOPTIONS="-c client_min_messages=warning"
 
 log() { printf '[bench %4ss] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
@@ -95,8 +95,10 @@ rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" | head -n 1; } # key < line
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-wrk_run() { # name connections script [extra env]
+wrk_run() { # name connections script
   local name=$1 conns=$2 script=$3 out
+  # A short warm-up first: connections, caches and the allocator settle.
+  wrk -t2 -c"$conns" -d"${WARMUP}s" --timeout 10s -s "$BENCH_DIR/$script" "$BASE" >/dev/null 2>&1 || true
   out=$(wrk -t2 -c"$conns" -d"${SECONDS_PER_LOAD}s" --timeout 10s -s "$BENCH_DIR/$script" "$BASE" 2>"$WORK/wrk-$name.err") \
     || die "wrk $name"$'\n'"$(cat "$WORK/wrk-$name.err")"
   echo "$out" >"$WORK/wrk-$name.out"
@@ -124,7 +126,7 @@ bench_backend() { # backend
     || die "seed: $(cat "$WORK/seed.log")"
   R[$b.seed_s]=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
   [ "$(wc -l <"$WORK/tokens")" -eq $SESSIONS ] || die "seed wrote $(wc -l <"$WORK/tokens") tokens"
-  "$BIN" admin create bench --password-stdin --database-url "$url" <"$WORK/password" >/dev/null || die "admin create"
+  DATABASE_URL=$url "$BIN" admin create bench --password-stdin <"$WORK/password" >/dev/null || die "admin create"
   if [ "$b" = sqlite ]; then
     openid=$(sqlite3 "$WORK/bench.db" "SELECT openid FROM users WHERE id = (SELECT MAX(id) / 3 FROM users)")
     native_cmd=(sqlite3 -csv "$WORK/bench.db" "SELECT id, openid, unionid, nickname, gender, country, province, city, language, created_at, last_login_at, login_count FROM users ORDER BY created_at DESC, id DESC")
@@ -165,6 +167,9 @@ bench_backend() { # backend
   R[$b.login100_err]=$(field errors <<<"$line")
   R[$b.login100_p99]=$(field p99_ms <<<"$line")
 
+  # A fresh server for the admin pages and the export, so that its peak RSS
+  # is the export's and not what 500 connections left behind.
+  start_server "$url" 0
   log "$b: admin list"
   python3 "$BENCH_DIR/admin_bench.py" list --base "$BASE" --user bench --password-file "$WORK/password" \
     --openid "$openid" --samples $SAMPLES --depth-pages $DEPTH_PAGES >"$WORK/admin.out" \
