@@ -148,11 +148,7 @@ pub fn seed(
     let gen = Generator::new(&mut rng, db::now());
     let with_sessions = opts.session_users.unwrap_or(opts.users).min(opts.users);
     // Every `stride`-th user gets sessions.
-    let stride = if with_sessions == 0 {
-        u64::MAX
-    } else {
-        opts.users / with_sessions
-    };
+    let stride = opts.users.checked_div(with_sessions).unwrap_or(u64::MAX);
     let mut sessions_made = 0u64;
     let mut sessions_wanted = with_sessions;
     // One transaction: an interrupted seed leaves the database as it was.
@@ -272,7 +268,9 @@ impl DropIndexes for diesel::PgConnection {
 
 /// Provinces with a rough weight (population in millions) and their
 /// biggest cities with a rough share.
-const PLACES: &[(&str, u32, &[(&str, u32)])] = &[
+type Place = (&'static str, u32, &'static [(&'static str, u32)]);
+
+const PLACES: &[Place] = &[
     (
         "广东",
         126,
