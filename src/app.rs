@@ -31,6 +31,8 @@ pub struct AppState {
     pub dummy_password_hash: String,
     /// Uploaded avatars.
     pub media: MediaStore,
+    /// Checked tokens, so that Bearer requests skip the database.
+    pub token_cache: api::token_cache::TokenCache,
 }
 
 /// The client's IP address: the peer's, or behind a trusted proxy the last
@@ -119,6 +121,7 @@ impl Application {
             trust_proxy: settings.trust_proxy,
             dummy_password_hash,
             media,
+            token_cache: api::token_cache::TokenCache::default(),
         });
         let admin_settings = settings.admin.clone();
         let server = HttpServer::new(move || {

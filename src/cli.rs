@@ -33,6 +33,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = runtime.block_on(app::open_database(&DbSettings::from_args(&args.db)?))?;
             export_csv(&pool, args)
         }
+        Some(Command::Seed(args)) => {
+            let pool = runtime.block_on(app::open_database(&DbSettings::from_args(&args.db)?))?;
+            crate::seed::run(&pool, args)
+        }
     }
 }
 

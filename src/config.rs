@@ -42,6 +42,8 @@ pub enum Command {
     Admin(AdminArgs),
     /// Write users as CSV, exactly as the admin site's "Export CSV" does.
     Export(ExportArgs),
+    /// Fill an empty database with realistic fake users, for benchmarks and demos.
+    Seed(crate::seed::SeedArgs),
 }
 
 #[derive(Debug, Args)]

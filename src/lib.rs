@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod export;
 pub mod password;
+pub mod seed;
 pub mod telemetry;
 pub mod token;
 pub mod wechat;

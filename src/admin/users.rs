@@ -563,7 +563,7 @@ pub async fn revoke(
     let (id, session_id) = (user_id(&id)?, user_id(&session_id)?);
     let admin = admin.into_inner();
     let ip = client_ip(&req, state.trust_proxy);
-    db::run(&state.pool, move |conn| {
+    let revoked = db::run(&state.pool, move |conn| {
         if sessions::revoke(conn, id, session_id, db::now())? {
             let detail = serde_json::json!({"user_id": id, "session_id": session_id}).to_string();
             admins::audit(
@@ -573,7 +573,9 @@ pub async fn revoke(
         }
         Ok(())
     })
-    .await?;
+    .await;
+    state.token_cache.forget_session(session_id);
+    revoked?;
     Ok(see_other(&format!("/admin/users/{id}")))
 }
 
@@ -589,7 +591,7 @@ pub async fn revoke_all(
     let id = user_id(&path)?;
     let admin = admin.into_inner();
     let ip = client_ip(&req, state.trust_proxy);
-    db::run(&state.pool, move |conn| {
+    let revoked = db::run(&state.pool, move |conn| {
         users::find(conn, id)?;
         let n = sessions::revoke_all(conn, id, db::now())?;
         let detail = serde_json::json!({"user_id": id, "sessions": n}).to_string();
@@ -603,7 +605,9 @@ pub async fn revoke_all(
             ),
         )
     })
-    .await?;
+    .await;
+    state.token_cache.forget_sessions_of(id);
+    revoked?;
     Ok(see_other(&format!("/admin/users/{id}")))
 }
 

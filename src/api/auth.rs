@@ -63,16 +63,27 @@ impl FromRequest for Authenticated {
         Box::pin(async move {
             let Bearer(hash) = bearer?;
             let state = state.expect("AppState is registered");
+            if let Some((session, user)) = state.token_cache.get(&hash, db::now()) {
+                return Ok(Self {
+                    user: User::clone(&user),
+                    session,
+                });
+            }
+            let ticket = state.token_cache.ticket();
             let found = db::run(&state.pool, move |conn| {
                 let now = db::now();
-                let found = sessions::find_active(conn, &hash, now)?;
-                if let Some((session, _)) = &found {
+                let mut found = sessions::find_active(conn, &hash, now)?;
+                if let Some((session, _)) = &mut found {
                     sessions::touch(conn, session, now)?;
+                    if now - session.last_seen_at >= sessions::LAST_SEEN_GRANULARITY {
+                        session.last_seen_at = now;
+                    }
                 }
                 Ok(found)
             })
             .await?;
             let (session, user) = found.ok_or(ApiError::Unauthorized(BAD_TOKEN))?;
+            state.token_cache.store(ticket, hash, &session, &user);
             Ok(Self { user, session })
         })
     }

@@ -273,7 +273,7 @@ pub async fn upload_avatar(
         avatar_url: Some(url),
         ..Default::default()
     };
-    let updated = db::run(&state.pool, move |conn| {
+    let updated = super::change_user(&state, id, move |conn| {
         users::update_profile(conn, id, &update, None, db::now())
     })
     .await;

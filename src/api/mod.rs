@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 pub mod media;
 pub mod profile;
+pub mod token_cache;
 
 use actix_web::error::JsonPayloadError;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -186,6 +187,21 @@ fn user_agent(req: &HttpRequest) -> Option<String> {
         .map(|ua| truncate(ua, MAX_USER_AGENT_CHARS))
 }
 
+/// Runs a change to a user, then drops this node's cached copy of that
+/// user, so that the next request sees the change.
+pub(crate) async fn change_user<F>(
+    state: &AppState,
+    id: i64,
+    change: F,
+) -> Result<users::User, db::DbError>
+where
+    F: FnOnce(&mut db::DbConnection) -> Result<users::User, db::DbError> + Send + 'static,
+{
+    let result = db::run(&state.pool, change).await;
+    state.token_cache.forget_user(id);
+    result
+}
+
 /// `POST /api/login {"code": "..."}`.
 async fn login(
     state: web::Data<AppState>,
@@ -229,6 +245,7 @@ async fn login(
         )
     })
     .await?;
+    state.token_cache.forget_user(user.id);
     tracing::info!(user_id = user.id, "login");
     Ok(HttpResponse::Ok().json(LoginResponse {
         token: token.expose().to_owned(),
@@ -255,7 +272,9 @@ async fn logout(
     let revoked = db::run(&state.pool, move |conn| {
         sessions::revoke_by_hash(conn, &hash, db::now())
     })
-    .await?;
+    .await;
+    state.token_cache.forget_token(&hash);
+    let revoked = revoked?;
     if !revoked {
         return Err(ApiError::Unauthorized(
             "the session token is unknown, expired or already revoked",

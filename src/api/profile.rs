@@ -103,7 +103,7 @@ pub async fn userinfo(
     let user = auth.user;
     let checked = body.check(&user.session_key, &state.appid, &user.openid, true)?;
     let id = user.id;
-    let user = db::run(&state.pool, move |conn| {
+    let user = super::change_user(&state, id, move |conn| {
         users::update_profile(
             conn,
             id,
@@ -209,7 +209,7 @@ pub async fn patch_me(
 ) -> Result<HttpResponse, ApiError> {
     let update = parse_profile_patch(&body)?;
     let id = auth.user.id;
-    let user = db::run(&state.pool, move |conn| {
+    let user = super::change_user(&state, id, move |conn| {
         users::update_profile(conn, id, &update, None, db::now())
     })
     .await?;
@@ -246,7 +246,7 @@ pub async fn phone(
         .map_err(ApiError::Phone)?;
     let id = auth.user.id;
     let stored = phone.clone();
-    let user = db::run(&state.pool, move |conn| {
+    let user = super::change_user(&state, id, move |conn| {
         users::set_phone(
             conn,
             id,

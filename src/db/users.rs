@@ -126,8 +126,10 @@ pub struct LoginRecord<'a> {
     pub now: NaiveDateTime,
 }
 
+// `None` is bound as NULL rather than left out, so that the statement's text
+// never changes and SQLite can reuse the prepared statement (issue 5).
 #[derive(Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 struct NewUser<'a> {
     appid: &'a str,
     openid: &'a str,
@@ -140,7 +142,7 @@ struct NewUser<'a> {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = sessions)]
+#[diesel(table_name = sessions, treat_none_as_default_value = false)]
 struct NewSession<'a> {
     user_id: i64,
     token_hash: &'a [u8],

@@ -12,5 +12,7 @@ mod helpers;
 mod login;
 mod phone;
 mod profile;
+mod seed;
 mod sessions;
+mod token_cache;
 mod userdata;

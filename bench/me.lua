@@ -1,0 +1,18 @@
+-- GET /api/me with valid tokens rotating over the file TOKENS (one a line).
+local tokens = {}
+for line in io.lines(os.getenv("TOKENS")) do tokens[#tokens + 1] = line end
+local counter = 0
+local offset = 0
+
+function setup(thread)
+  -- Each thread starts at another place in the list.
+  thread:set("offset", math.random(1, #tokens))
+end
+
+function request()
+  counter = counter + 1
+  local t = tokens[(offset + counter) % #tokens + 1]
+  return wrk.format("GET", "/api/me", { ["Authorization"] = "Bearer " .. t })
+end
+
+dofile(os.getenv("BENCH_DIR") .. "/report.lua")

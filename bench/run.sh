@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# The benchmark suite (issue 5). See bench/README.md.
+#
+#   bench/run.sh            the full suite: 1,000,000 users, 20-second loads
+#   bench/run.sh --quick    smoke mode: 10,000 users, 2-second loads, < 3 minutes
+#
+# Builds wxlogin in release mode, seeds a fresh SQLite and a fresh PostgreSQL
+# database, runs wxlogin against bench/fake_wechat.py and loads it with wrk
+# on loopback only. Prints one Markdown table. Exits non-zero when something
+# breaks (a failed build, a failed request, a server that dies), never
+# because a target is missed.
+#
+# Environment: BENCH_POSTGRES_URL (default postgres://postgres:postgres@127.0.0.1:5432/postgres,
+# the server where a scratch database is created and dropped), BENCH_BACKENDS
+# ("sqlite postgres"), CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export BENCH_DIR=$ROOT/bench
+
+QUICK=0
+case "${1:-}" in
+  --quick) QUICK=1 ;;
+  "") ;;
+  *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+esac
+if [ $QUICK = 1 ]; then
+  USERS=10000 SECONDS_PER_LOAD=2 WARMUP=1 SAMPLES=10 DEPTH_PAGES=20
+else
+  USERS=1000000 SECONDS_PER_LOAD=20 WARMUP=3 SAMPLES=100 DEPTH_PAGES=200
+fi
+SESSIONS=10000
+[ "$SESSIONS" -gt "$USERS" ] && SESSIONS=$USERS
+PG_URL=${BENCH_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
+BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
+PORT=18080 FAKE_PORT=19100
+BASE=http://127.0.0.1:$PORT
+ADMIN_PASSWORD=bench-password-$RANDOM$RANDOM
+export PGPASSWORD=${PGPASSWORD:-postgres} PGOPTIONS="-c client_min_messages=warning"
+
+log() { printf '[bench %4ss] %s\n' "$SECONDS" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+
+# --- tools -------------------------------------------------------------------
+if ! command -v wrk >/dev/null; then
+  log "installing wrk"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -qq wrk </dev/null >/dev/null 2>&1 \
+    || { as_root apt-get update -qq </dev/null && as_root apt-get install -y -qq wrk </dev/null >/dev/null; }
+fi
+for tool in wrk python3 sqlite3 psql curl cargo; do
+  command -v $tool >/dev/null || die "$tool is missing (sqlite3 and psql come from Debian's sqlite3 and postgresql-client)"
+done
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+log "building wxlogin (release)"
+cargo build --release --locked --quiet </dev/null || die "cargo build"
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/wxlogin
+
+WORK=$(mktemp -d /tmp/wxlogin-bench.XXXXXX)
+PIDS=()
+PG_DB=wxlogin_bench_$$
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  psql "$PG_URL" -qAtc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+echo "$ADMIN_PASSWORD" > "$WORK/password"
+
+python3 "$BENCH_DIR/fake_wechat.py" --port $FAKE_PORT 2>"$WORK/fake.log" &
+PIDS+=($!)
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$FAKE_PORT/healthz" >/dev/null && break; sleep 0.1; done
+
+# --- helpers -----------------------------------------------------------------
+SERVER_PID=
+start_server() { # database-url latency-ms
+  stop_server
+  DATABASE_URL=$1 WECHAT_APPID=wxbench000000000001 WECHAT_SECRET=bench-secret \
+    WECHAT_API_BASE="http://127.0.0.1:$FAKE_PORT/lat$2" WXLOGIN_SECRET_KEY=$(printf 'k%.0s' $(seq 64)) \
+    WXLOGIN_INSECURE_COOKIES=1 WXLOGIN_BIND=127.0.0.1:$PORT RUST_LOG=warn \
+    "$BIN" serve </dev/null >>"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null && return; sleep 0.1; done
+  die "wxlogin did not start (see below)"$'\n'"$(tail -20 "$WORK/server.log")"
+}
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  SERVER_PID=
+}
+alive() { kill -0 "$SERVER_PID" 2>/dev/null || die "wxlogin died"$'\n'"$(tail -20 "$WORK/server.log")"; }
+rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" | head -n 1; } # key < line
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+wrk_run() { # name connections script
+  local name=$1 conns=$2 script=$3 out
+  # A short warm-up first: connections, caches and the allocator settle.
+  wrk -t2 -c"$conns" -d"${WARMUP}s" --timeout 10s -s "$BENCH_DIR/$script" "$BASE" >/dev/null 2>&1 || true
+  out=$(wrk -t2 -c"$conns" -d"${SECONDS_PER_LOAD}s" --timeout 10s -s "$BENCH_DIR/$script" "$BASE" 2>"$WORK/wrk-$name.err") \
+    || die "wrk $name"$'\n'"$(cat "$WORK/wrk-$name.err")"
+  echo "$out" >"$WORK/wrk-$name.out"
+  alive
+  echo "$out" | grep '^WRK '
+}
+
+declare -A R # results, keyed "backend.figure"
+
+bench_backend() { # backend
+  local b=$1 url native_cmd openid line
+  if [ "$b" = sqlite ]; then
+    url=sqlite://$WORK/bench.db
+  else
+    psql "$PG_URL" -qAtc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
+    psql "$PG_URL" -qAtc "CREATE DATABASE $PG_DB" >/dev/null
+    url=${PG_URL%/*}/$PG_DB
+  fi
+
+  log "$b: seeding $USERS users, $SESSIONS sessions"
+  local t0=$SECONDS started
+  started=$(date +%s.%N)
+  "$BIN" seed --database-url "$url" --appid wxbench000000000001 --users $USERS \
+    --sessions-per-user 1 --session-users $SESSIONS --tokens-out "$WORK/tokens" </dev/null 2>"$WORK/seed.log" \
+    || die "seed: $(cat "$WORK/seed.log")"
+  R[$b.seed_s]=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+  [ "$(wc -l <"$WORK/tokens")" -eq $SESSIONS ] || die "seed wrote $(wc -l <"$WORK/tokens") tokens"
+  DATABASE_URL=$url "$BIN" admin create bench --password-stdin <"$WORK/password" >/dev/null || die "admin create"
+  if [ "$b" = sqlite ]; then
+    openid=$(sqlite3 "$WORK/bench.db" "SELECT openid FROM users WHERE id = (SELECT MAX(id) / 3 FROM users)")
+    native_cmd=(sqlite3 -csv "$WORK/bench.db" "SELECT id, openid, unionid, nickname, gender, country, province, city, language, created_at, last_login_at, login_count FROM users ORDER BY created_at DESC, id DESC")
+  else
+    openid=$(psql "$url" -qAtc "SELECT openid FROM users ORDER BY id OFFSET $((USERS / 3)) LIMIT 1")
+    native_cmd=(psql "$url" -qc "\\copy (SELECT id, openid, unionid, nickname, gender, country, province, city, language, created_at, last_login_at, login_count FROM users ORDER BY created_at DESC, id DESC) TO STDOUT CSV")
+  fi
+
+  start_server "$url" 0
+  sleep 1
+  R[$b.idle_rss]=$(rss_mib $SERVER_PID)
+
+  log "$b: GET /healthz"
+  line=$(wrk_run healthz 64 healthz.lua)
+  R[$b.healthz]=$(field rps <<<"$line")
+  [ "$(field non2xx <<<"$line")" = 0 ] || die "/healthz answered errors: $line"
+
+  log "$b: GET /api/me over $SESSIONS tokens"
+  local peak=0 sampler
+  ( while kill -0 $SERVER_PID 2>/dev/null; do rss_mib $SERVER_PID; echo; sleep 0.2; done ) >"$WORK/rss" 2>/dev/null &
+  sampler=$!
+  line=$(TOKENS=$WORK/tokens wrk_run me 64 me.lua)
+  kill $sampler 2>/dev/null || true; wait $sampler 2>/dev/null || true
+  R[$b.me]=$(field rps <<<"$line")
+  R[$b.load_rss]=$(sort -n "$WORK/rss" | tail -n 1)
+  [ "$(field errors <<<"$line")" = 0 ] || die "/api/me answered errors: $line"
+
+  log "$b: POST /api/login, WeChat at 0 ms"
+  line=$(wrk_run login0 64 login.lua)
+  R[$b.login0]=$(field rps <<<"$line")
+  R[$b.login0_err]=$(field errors <<<"$line")
+  [ "${R[$b.login0_err]}" = 0 ] || die "login at 0 ms answered errors: $line"
+
+  log "$b: POST /api/login, WeChat at 100 ms, 500 connections"
+  start_server "$url" 100
+  line=$(wrk_run login100 500 login.lua)
+  R[$b.login100]=$(field rps <<<"$line")
+  R[$b.login100_err]=$(field errors <<<"$line")
+  R[$b.login100_p99]=$(field p99_ms <<<"$line")
+
+  # A fresh server for the admin pages and the export, so that its peak RSS
+  # is the export's and not what 500 connections left behind.
+  start_server "$url" 0
+  log "$b: admin list"
+  python3 "$BENCH_DIR/admin_bench.py" list --base "$BASE" --user bench --password-file "$WORK/password" \
+    --openid "$openid" --samples $SAMPLES --depth-pages $DEPTH_PAGES >"$WORK/admin.out" \
+    || die "admin list: $(cat "$WORK/admin.out")"
+  alive
+  for c in first deep openid nickname province; do
+    line=$(grep "^CASE name=$c " "$WORK/admin.out")
+    R[$b.$c]="$(field median_ms <<<"$line") / $(field p99_ms <<<"$line")"
+  done
+  R[$b.walk]=$(field per_page_ms <"$WORK/admin.out")
+
+  log "$b: CSV export"
+  python3 "$BENCH_DIR/admin_bench.py" csv --base "$BASE" --user bench --password-file "$WORK/password" \
+    --pid $SERVER_PID --native "${native_cmd[@]}" >"$WORK/csv.out" || die "CSV: $(cat "$WORK/csv.out")"
+  alive
+  local w n
+  w=$(grep 'who=wxlogin' "$WORK/csv.out"); n=$(grep 'who=native' "$WORK/csv.out")
+  R[$b.csv_s]="$(field seconds <<<"$w") / $(field seconds <<<"$n")"
+  R[$b.csv_rate]="$(field rows_per_s <<<"$w") / $(field rows_per_s <<<"$n")"
+  R[$b.csv_ratio]=$(ratio "$(field rows_per_s <<<"$w")" "$(field rows_per_s <<<"$n")")
+  R[$b.csv_rss]="$(field peak_rss_mib <<<"$w") / $(field peak_rss_mib <<<"$n")"
+  R[$b.csv_rss_w]=$(field peak_rss_mib <<<"$w")
+  stop_server
+}
+
+for b in $BACKENDS; do bench_backend "$b"; done
+
+# --- the table ---------------------------------------------------------------
+row() { # label target value-per-backend...
+  local label=$1 target=$2; shift 2
+  printf '| %s | %s |' "$label" "$target"
+  for b in $BACKENDS; do printf ' %s |' "$(eval "echo \"$1\"")"; done
+  echo
+}
+{
+  echo
+  echo "wxlogin bench: $USERS users$([ $QUICK = 1 ] && echo ' (--quick: short runs, figures are smoke only)'), ${SECONDS_PER_LOAD}s loads, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  printf '| figure | target |'; for b in $BACKENDS; do printf ' %s |' "$b"; done; echo
+  printf '|---|---|'; for b in $BACKENDS; do printf '%s' '---|'; done; echo
+  row "seed $USERS users (s)" "well under 60 on SQLite" '${R[$b.seed_s]}'
+  row "GET /healthz req/s (64 conns)" "baseline" '${R[$b.healthz]}'
+  row "GET /api/me req/s, $SESSIONS tokens" "" '${R[$b.me]}'
+  row "**me / healthz**" "≥ 0.6" '$(ratio ${R[$b.me]} ${R[$b.healthz]})'
+  row "POST /api/login req/s, WeChat 0 ms (64 conns)" "" '${R[$b.login0]}'
+  row "**login / healthz**" "≥ 0.2 (SQLite)" '$(ratio ${R[$b.login0]} ${R[$b.healthz]})'
+  row "login req/s, WeChat 100 ms, 500 conns (errors, p99 ms)" "" '${R[$b.login100]} (${R[$b.login100_err]}, ${R[$b.login100_p99]})'
+  row "**login at 100 ms / 5,000**" "≥ 0.8, no errors" '$(ratio ${R[$b.login100]} 5000)'
+  row "admin first page, median / p99 ms" "≤ 50 / ≤ 200" '${R[$b.first]}'
+  row "admin page $((DEPTH_PAGES * 50)) rows deep (via next links), median / p99 ms" "≤ 50 / ≤ 200" '${R[$b.deep]}'
+  row "admin search by exact openid, median / p99 ms" "≤ 50 / ≤ 200" '${R[$b.openid]}'
+  row "admin nickname substring “明”, median / p99 ms" "≤ 50 / ≤ 200" '${R[$b.nickname]}'
+  row "admin province 广东 by last_login_at, median / p99 ms" "≤ 50 / ≤ 200" '${R[$b.province]}'
+  row "CSV export s, wxlogin / native CLI" "" '${R[$b.csv_s]}'
+  row "CSV rows/s, wxlogin / native CLI" "" '${R[$b.csv_rate]}'
+  row "**CSV rate wxlogin / native**" "≥ 0.5" '${R[$b.csv_ratio]}'
+  row "CSV peak RSS MiB, wxlogin server / native CLI" "wxlogin ≤ 100" '${R[$b.csv_rss]}'
+  row "**idle RSS MiB**" "≤ 30" '${R[$b.idle_rss]}'
+  row "RSS MiB under the /api/me load" "" '${R[$b.load_rss]}'
+}

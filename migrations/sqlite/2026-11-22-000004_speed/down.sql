@@ -1,0 +1,2 @@
+DROP INDEX users_province_created;
+DROP INDEX users_province_last_login;
