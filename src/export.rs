@@ -91,10 +91,12 @@ pub fn write_rows(
     query: &UserQuery,
     mut sink: impl FnMut(Vec<u8>) -> bool,
 ) -> Result<u64, DbError> {
+    let mut query = query.clone();
+    user_list::plan_search(conn, &mut query.filter)?;
     let mut page = Page::First;
     let mut written = 0u64;
     loop {
-        let (rows, more) = user_list::list(conn, query, &page, BATCH_ROWS)?;
+        let (rows, more) = user_list::list(conn, &query, &page, BATCH_ROWS)?;
         let mut w = new_writer();
         for row in &rows {
             write_row(&mut w, row).expect("writing to memory");

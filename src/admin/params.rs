@@ -135,6 +135,7 @@ impl UserListArgs {
                 has_unionid,
                 created_from,
                 created_to,
+                ids_only: false,
             },
             sort,
             order,

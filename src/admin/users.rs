@@ -19,6 +19,8 @@ use crate::export;
 
 /// Up to this many matching rows are counted exactly; past it the page says "more than".
 const COUNT_CAP: i64 = 10_000;
+/// A nickname search counts exactly up to here.
+const SEARCH_COUNT_CAP: i64 = 1_000;
 /// The home page's totals are exact up to here.
 const TOTAL_CAP: i64 = 100_000;
 /// Sessions shown on a user's page.
@@ -257,14 +259,19 @@ pub async fn list(
         if !fetch {
             return Ok((Vec::new(), false, String::new(), provinces, cities));
         }
+        let mut q2 = q2;
+        user_list::plan_search(conn, &mut q2.filter)?;
         let (rows, more) = user_list::list(conn, &q2, &p2, per_page)?;
         let count = if q2.filter == UserFilter::default() {
             total_users(conn)?
         } else {
-            count_words(
-                user_list::count_up_to(conn, &q2.filter, COUNT_CAP)?,
-                COUNT_CAP,
-            )
+            // A nickname search reads rows one by one, so it counts less far.
+            let cap = if q2.filter.q.is_some() && !q2.filter.ids_only {
+                SEARCH_COUNT_CAP
+            } else {
+                COUNT_CAP
+            };
+            count_words(user_list::count_up_to(conn, &q2.filter, cap)?, cap)
         };
         Ok((rows, more, count, provinces, cities))
     })

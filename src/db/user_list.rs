@@ -134,6 +134,8 @@ pub struct UserFilter {
     pub created_from: Option<NaiveDate>,
     /// Last day included (UTC).
     pub created_to: Option<NaiveDate>,
+    /// Match `q` against openid and unionid only; set by [`plan_search`].
+    pub ids_only: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -240,26 +242,31 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
-/// `users` with the filter applied, as a boxed query for the backend of `$c`.
+/// `users` with the filter applied, as a boxed query for the backend of the
+/// connection `$c`.
 macro_rules! filtered_users {
-    ($filter:expr) => {{
+    ($c:expr, $filter:expr) => {{
         let f: &UserFilter = $filter;
         let mut q = users::table.into_boxed();
         if let Some(text) = f.q.as_deref() {
             let end = prefix_end(text);
-            let pattern = format!("%{}%", like_escape(&text.to_lowercase()));
-            q = q.filter(
-                users::openid
+            let ids = users::openid
+                .ge(text.to_owned())
+                .and(users::openid.lt(end.clone()))
+                .or(users::unionid
                     .ge(text.to_owned())
-                    .and(users::openid.lt(end.clone()))
-                    .or(users::unionid
-                        .ge(text.to_owned())
-                        .and(users::unionid.lt(end))
-                        .assume_not_null())
-                    .or(sql::<Bool>("lower(users.nickname) LIKE ")
+                    .and(users::unionid.lt(end))
+                    .assume_not_null());
+            if f.ids_only {
+                q = q.filter(ids);
+            } else {
+                let pattern = format!("%{}%", like_escape(text));
+                q = q.filter(
+                    ids.or(sql::<Bool>($c.nickname_contains())
                         .bind::<Text, _>(pattern)
                         .sql(" ESCAPE '\\'")),
-            );
+                );
+            }
         }
         if let Some(g) = f.gender {
             q = q.filter(users::gender.eq(g));
@@ -351,7 +358,7 @@ pub fn list(
     };
     let order_by = format!("{} {direction}, users.id {direction}", query.sort.sql());
     let mut rows: Vec<UserRow> = on_backend!(conn, |c| {
-        let mut q = filtered_users!(&query.filter);
+        let mut q = filtered_users!(c, &query.filter);
         if let Some(key) = key {
             q = filter_after_key!(q, query.sort, op, key);
         }
@@ -368,13 +375,43 @@ pub fn list(
     Ok((rows, more))
 }
 
+/// Shortest search text that may be an openid or unionid (WeChat's have 28
+/// characters).
+pub const ID_SEARCH_MIN_CHARS: usize = 10;
+
+/// Decides how the search text is matched. Text shaped like an id (at least
+/// [`ID_SEARCH_MIN_CHARS`] letters, digits, `-` or `_`) that is an openid or
+/// unionid prefix searches only those two indexes, so that pasting an id
+/// reads a handful of index entries instead of every nickname. Other text,
+/// or id-shaped text that matches no id, also searches nicknames.
+pub fn plan_search(conn: &mut DbConnection, filter: &mut UserFilter) -> Result<(), DbError> {
+    filter.ids_only = false;
+    let Some(text) = filter.q.as_deref() else {
+        return Ok(());
+    };
+    let id_shaped = text.chars().count() >= ID_SEARCH_MIN_CHARS
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !id_shaped {
+        return Ok(());
+    }
+    let probe = UserFilter {
+        q: Some(text.to_owned()),
+        ids_only: true,
+        ..UserFilter::default()
+    };
+    filter.ids_only = count_up_to(conn, &probe, 0)? != Some(0);
+    Ok(())
+}
+
 /// How many users match: exact up to `cap`, and `None` past it.
 pub fn count_up_to(
     conn: &mut DbConnection,
     filter: &UserFilter,
     cap: i64,
 ) -> Result<Option<i64>, DbError> {
-    let ids: Vec<i64> = on_backend!(conn, |c| filtered_users!(filter)
+    let ids: Vec<i64> = on_backend!(conn, |c| filtered_users!(c, filter)
         .select(users::id)
         .limit(cap + 1)
         .load(c))?;
@@ -443,22 +480,33 @@ pub fn distinct_values(
     Ok(rows.into_iter().filter_map(|r| r.v).collect())
 }
 
-/// How a backend writes its `n`-th bind parameter in raw SQL. A query may
-/// name the same parameter several times.
-trait Placeholder {
+/// Where the two backends' SQL differs.
+trait Dialect {
+    /// How a backend writes its `n`-th bind parameter in raw SQL. A query
+    /// may name the same parameter several times.
     fn placeholder(&self, n: usize) -> String;
+    /// `nickname LIKE <pattern>`, ignoring case.
+    fn nickname_contains(&self) -> &'static str;
 }
 
-impl Placeholder for diesel::PgConnection {
+impl Dialect for diesel::PgConnection {
     fn placeholder(&self, n: usize) -> String {
         format!("${n}")
     }
+    fn nickname_contains(&self) -> &'static str {
+        "users.nickname ILIKE "
+    }
 }
 
-impl Placeholder for diesel::SqliteConnection {
+impl Dialect for diesel::SqliteConnection {
     /// Numbered, so that one bound value can be used more than once.
     fn placeholder(&self, n: usize) -> String {
         format!("?{n}")
+    }
+    /// SQLite's LIKE already ignores the case of ASCII letters, as its
+    /// `lower()` is ASCII-only too.
+    fn nickname_contains(&self) -> &'static str {
+        "users.nickname LIKE "
     }
 }
 

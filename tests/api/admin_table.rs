@@ -84,6 +84,33 @@ async fn search_matches_ids_by_prefix_and_nicknames_by_substring(backend: Backen
     assert_eq!(search("_").await, vec![5]);
     let none = browser.page("/admin/users?q=nobody-matches-this").await;
     assert!(none.contains("No users match."));
+
+    // Text shaped like an id that is an id prefix finds the ids only ...
+    let mut pasted = Person::new("oPASTED0123456789abcdefghij");
+    pasted.nickname = "someone".into();
+    let mut fan = Person::new("oFAN");
+    fan.nickname = "fan of oPASTED0123456789".into();
+    // ... and one that is no id's prefix still finds nicknames.
+    let mut named = Person::new("oNAMED");
+    named.nickname = "xx_gamer_2024_xx".into();
+    app.seed(vec![pasted, fan, named]).await;
+    assert_eq!(
+        search("oPASTED0123456789abcdefghij").await,
+        vec![6],
+        "exact pasted openid"
+    );
+    assert_eq!(
+        search("oPASTED0123456789").await,
+        vec![6],
+        "a long id prefix"
+    );
+    assert_eq!(
+        search("gamer_2024").await,
+        vec![8],
+        "id-shaped, but a nickname"
+    );
+    let csv = csv_ids(&browser, "q=oPASTED0123456789").await.0;
+    assert_eq!(csv, vec![6], "the CSV searches the same way");
 }
 
 async fn each_filter_narrows_the_table(backend: Backend) {
