@@ -144,6 +144,10 @@ bench_backend() { # backend
   R[$b.healthz]=$(field rps <<<"$line")
   [ "$(field non2xx <<<"$line")" = 0 ] || die "/healthz answered errors: $line"
 
+  log "$b: GET /healthz, requests made like /api/me's"
+  line=$(TOKENS=$WORK/tokens wrk_run healthz_lua 64 healthz_like_me.lua)
+  R[$b.healthz_lua]=$(field rps <<<"$line")
+
   log "$b: GET /api/me over $SESSIONS tokens"
   local peak=0 sampler
   ( while kill -0 $SERVER_PID 2>/dev/null; do rss_mib $SERVER_PID; echo; sleep 0.2; done ) >"$WORK/rss" 2>/dev/null &
@@ -182,6 +186,9 @@ bench_backend() { # backend
   R[$b.walk]=$(field per_page_ms <"$WORK/admin.out")
 
   log "$b: CSV export"
+  # One unmeasured pass first, so that both timed exports find the table in
+  # the OS page cache: otherwise whichever runs first pays for the disk.
+  "${native_cmd[@]}" >/dev/null
   python3 "$BENCH_DIR/admin_bench.py" csv --base "$BASE" --user bench --password-file "$WORK/password" \
     --pid $SERVER_PID --native "${native_cmd[@]}" >"$WORK/csv.out" || die "CSV: $(cat "$WORK/csv.out")"
   alive
@@ -213,7 +220,9 @@ row() { # label target value-per-backend...
   row "seed $USERS users (s)" "well under 60 on SQLite" '${R[$b.seed_s]}'
   row "GET /healthz req/s (64 conns)" "baseline" '${R[$b.healthz]}'
   row "GET /api/me req/s, $SESSIONS tokens" "" '${R[$b.me]}'
-  row "**me / healthz**" "≥ 0.6" '$(ratio ${R[$b.me]} ${R[$b.healthz]})'
+  row "GET /healthz req/s, each request made in Lua like /api/me's" "fair baseline" '${R[$b.healthz_lua]}'
+  row "**me / healthz**, same client work" "≥ 0.6" '$(ratio ${R[$b.me]} ${R[$b.healthz_lua]})'
+  row "me / healthz, against static wrk requests" "" '$(ratio ${R[$b.me]} ${R[$b.healthz]})'
   row "POST /api/login req/s, WeChat 0 ms (64 conns)" "" '${R[$b.login0]}'
   row "**login / healthz**" "≥ 0.2 (SQLite)" '$(ratio ${R[$b.login0]} ${R[$b.healthz]})'
   row "login req/s, WeChat 100 ms, 500 conns (errors, p99 ms)" "" '${R[$b.login100]} (${R[$b.login100_err]}, ${R[$b.login100_p99]})'

@@ -197,6 +197,7 @@ pub async fn open_database(settings: &crate::config::DbSettings) -> anyhow::Resu
             .get()
             .with_context(|| format!("cannot open the database {where_}"))?;
         let applied = db::migrate(&mut conn)?;
+        db::checkpoint(&mut conn)?;
         for name in &applied {
             tracing::info!(migration = %name, "applied migration");
         }

@@ -20,7 +20,7 @@ use crate::export;
 /// Up to this many matching rows are counted exactly; past it the page says "more than".
 const COUNT_CAP: i64 = 10_000;
 /// A nickname search counts exactly up to here.
-const SEARCH_COUNT_CAP: i64 = 1_000;
+const SEARCH_COUNT_CAP: i64 = 200;
 /// The home page's totals are exact up to here.
 const TOTAL_CAP: i64 = 100_000;
 /// Sessions shown on a user's page.

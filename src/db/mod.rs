@@ -189,6 +189,17 @@ pub fn migrate(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
     Ok(applied.into_iter().map(|v| v.to_string()).collect())
 }
 
+/// Folds SQLite's write-ahead log back into the database file and empties
+/// it. A WAL left large (by a process that was killed, or by writes under
+/// constant reads) slows every read until the next checkpoint, so the server
+/// does this once at start-up. A no-op on PostgreSQL.
+pub fn checkpoint(conn: &mut DbConnection) -> Result<(), DbError> {
+    if let DbConnection::Sqlite(c) = conn {
+        c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    }
+    Ok(())
+}
+
 /// Checks that the database answers, waiting at most `timeout` for a connection.
 pub fn ping(pool: &DbPool, timeout: Duration) -> Result<(), DbError> {
     let mut conn = pool.get_timeout(timeout)?;
