@@ -145,7 +145,7 @@ bench_backend() { # backend
   [ "$(field non2xx <<<"$line")" = 0 ] || die "/healthz answered errors: $line"
 
   log "$b: GET /healthz, requests made like /api/me's"
-  line=$(TOKENS=$WORK/tokens wrk_run healthz_lua 64 healthz_like_me.lua)
+  line=$(TOKENS=$WORK/tokens BENCH_PATH=/healthz wrk_run healthz_lua 64 me.lua)
   R[$b.healthz_lua]=$(field rps <<<"$line")
 
   log "$b: GET /api/me over $SESSIONS tokens"
