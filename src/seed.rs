@@ -183,7 +183,7 @@ pub fn seed(
                 for _ in 0..opts.sessions_per_user {
                     let token = SessionToken::generate();
                     writeln!(tokens, "{}", token.expose())
-                        .map_err(|e| DbError::Unavailable(Box::new(e)))?;
+                        .context("cannot write the tokens file (--tokens-out)")?;
                     new_sessions.push(gen.session(&mut rng, user_id, p, token.hash().0));
                 }
             }
@@ -199,7 +199,7 @@ pub fn seed(
         for create in &indexes {
             c.batch_execute(create)?;
         }
-        Ok::<_, DbError>(())
+        Ok::<_, anyhow::Error>(())
     }))?;
     if let DbConnection::Postgres(c) = conn {
         // Fresh statistics, so the planner knows the table's new size at once.

@@ -72,12 +72,6 @@ impl HttpWechat {
                 "force_refresh": false,
             }));
         let answer: StableTokenAnswer = self.get_json(request).await?;
-        if answer.errcode != 0 {
-            return Err(WechatError::Api {
-                errcode: answer.errcode,
-                errmsg: answer.errmsg,
-            });
-        }
         let token = answer
             .access_token
             .filter(|t| !t.is_empty())
@@ -119,12 +113,6 @@ impl HttpWechat {
             .query(&[("access_token", token.expose_secret())])
             .json(&serde_json::json!({"code": code, "openid": openid}));
         let answer: PhoneAnswer = self.get_json(request).await?;
-        if answer.errcode != 0 {
-            return Err(WechatError::Api {
-                errcode: answer.errcode,
-                errmsg: answer.errmsg,
-            });
-        }
         let info = answer
             .phone_info
             .ok_or(WechatError::BadAnswer("no phone_info"))?;
@@ -179,18 +167,33 @@ impl HttpWechat {
         if body.len() > MAX_ANSWER_BYTES {
             return Err(WechatError::BadAnswer("the answer is too large"));
         }
-        serde_json::from_slice(&body).map_err(|_| WechatError::BadAnswer("the answer is not JSON"))
+        let not_json = |_| WechatError::BadAnswer("the answer is not JSON");
+        // Any answer may be an error, even with HTTP 200: checked here, once.
+        let status: AnswerStatus = serde_json::from_slice(&body).map_err(not_json)?;
+        if status.errcode != 0 {
+            return Err(WechatError::Api {
+                errcode: status.errcode,
+                errmsg: status.errmsg,
+            });
+        }
+        serde_json::from_slice(&body).map_err(not_json)
     }
+}
+
+/// The `errcode` and `errmsg` that any WeChat answer may carry; 0 or absent
+/// means success.
+#[derive(Deserialize)]
+struct AnswerStatus {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
 }
 
 /// Both shapes of a `jscode2session` answer: success (sometimes with
 /// `"errcode": 0`) and `{"errcode": N, "errmsg": "..."}`.
 #[derive(Deserialize)]
 struct Code2SessionAnswer {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: String,
     openid: Option<String>,
     session_key: Option<String>,
     unionid: Option<String>,
@@ -198,20 +201,12 @@ struct Code2SessionAnswer {
 
 #[derive(Deserialize)]
 struct StableTokenAnswer {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: String,
     access_token: Option<String>,
     expires_in: Option<u64>,
 }
 
 #[derive(Deserialize)]
 struct PhoneAnswer {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: String,
     phone_info: Option<PhoneInfo>,
 }
 
@@ -252,12 +247,6 @@ impl WechatApi for HttpWechat {
                 ("grant_type", "authorization_code"),
             ]);
         let answer: Code2SessionAnswer = self.get_json(request).await?;
-        if answer.errcode != 0 {
-            return Err(WechatError::Api {
-                errcode: answer.errcode,
-                errmsg: answer.errmsg,
-            });
-        }
         let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
         let openid = non_empty(answer.openid).ok_or(WechatError::BadAnswer("no openid"))?;
         let session_key =
