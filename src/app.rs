@@ -32,7 +32,11 @@ pub struct AppState {
     /// Uploaded avatars.
     pub media: MediaStore,
     /// Checked tokens, so that Bearer requests skip the database.
-    pub token_cache: api::token_cache::TokenCache,
+    pub token_cache: Arc<api::token_cache::TokenCache>,
+    /// Keeps busy tokens in `token_cache`.
+    pub token_refresher: api::token_cache::Refresher,
+    /// Writes logins in batches (group commit).
+    pub logins: db::group_commit::LoginWriter,
 }
 
 /// The client's IP address: the peer's, or behind a trusted proxy the last
@@ -109,6 +113,12 @@ impl Application {
                     )
                 })?
         };
+        let logins =
+            db::group_commit::LoginWriter::start(pool.clone(), login_writers(&settings.db))
+                .context("cannot start the login writer")?;
+        let token_cache = Arc::new(api::token_cache::TokenCache::default());
+        let token_refresher = api::token_cache::Refresher::start(token_cache.clone(), pool.clone())
+            .context("cannot start the token cache refresher")?;
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
@@ -121,7 +131,9 @@ impl Application {
             trust_proxy: settings.trust_proxy,
             dummy_password_hash,
             media,
-            token_cache: api::token_cache::TokenCache::default(),
+            token_cache,
+            token_refresher,
+            logins,
         });
         let admin_settings = settings.admin.clone();
         let server = HttpServer::new(move || {
@@ -175,6 +187,15 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// How many threads write logins. SQLite takes one writer at a time; on
+/// PostgreSQL, half the pool lets batches overlap and leaves the rest for reads.
+fn login_writers(db: &crate::config::DbSettings) -> usize {
+    match db.url {
+        crate::config::DatabaseUrl::Sqlite(_) => 1,
+        crate::config::DatabaseUrl::Postgres(_) => (db.pool_size as usize / 2).max(1),
     }
 }
 

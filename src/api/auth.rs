@@ -70,18 +70,19 @@ impl FromRequest for Authenticated {
                 });
             }
             let ticket = state.token_cache.ticket();
+            let now = db::now();
             let found = db::run(&state.pool, move |conn| {
-                let now = db::now();
-                let mut found = sessions::find_active(conn, &hash, now)?;
-                if let Some((session, _)) = &mut found {
-                    sessions::touch(conn, session, now)?;
-                    if now - session.last_seen_at >= sessions::LAST_SEEN_GRANULARITY {
-                        session.last_seen_at = now;
-                    }
-                }
-                Ok(found)
+                sessions::find_active(conn, &hash, now)
             })
             .await?;
+            let found = found.map(|(mut session, user)| {
+                if now - session.last_seen_at >= sessions::LAST_SEEN_GRANULARITY {
+                    // Written with others in one statement, within REFRESH_EVERY.
+                    state.token_cache.touch_later(session.id);
+                    session.last_seen_at = now;
+                }
+                (session, user)
+            });
             let (session, user) = found.ok_or(ApiError::Unauthorized(BAD_TOKEN))?;
             state.token_cache.store(ticket, hash, &session, &user);
             Ok(Self { user, session })

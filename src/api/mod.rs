@@ -219,32 +219,23 @@ async fn login(
     let unionid = wx.unionid.clone().or_else(|| checked.unionid.clone());
 
     let token = SessionToken::generate();
-    let token_hash = token.hash();
     let now = db::now();
     let expires_at = session_expiry(now, state.session_ttl);
-    let appid = state.appid.clone();
-    let (ip, ua) = (
-        crate::app::client_ip(&req, state.trust_proxy),
-        user_agent(&req),
-    );
-    let user = db::run(&state.pool, move |conn| {
-        users::record_login(
-            conn,
-            &users::LoginRecord {
-                appid: &appid,
-                openid: &wx.openid,
-                unionid: unionid.as_deref(),
-                session_key: &wx.session_key,
-                token_hash,
-                expires_at,
-                client_ip: ip.as_deref(),
-                user_agent: ua.as_deref(),
-                profile: &checked.profile,
-                now,
-            },
-        )
-    })
-    .await?;
+    let user = state
+        .logins
+        .record(users::LoginRecord {
+            appid: state.appid.clone(),
+            openid: wx.openid,
+            unionid,
+            session_key: wx.session_key,
+            token_hash: token.hash(),
+            expires_at,
+            client_ip: crate::app::client_ip(&req, state.trust_proxy),
+            user_agent: user_agent(&req),
+            profile: checked.profile,
+            now,
+        })
+        .await?;
     state.token_cache.forget_user(user.id);
     tracing::info!(user_id = user.id, "login");
     Ok(HttpResponse::Ok().json(LoginResponse {

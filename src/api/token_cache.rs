@@ -10,19 +10,27 @@
 //!   that raced with them never puts its stale answer back (see `epoch`).
 //! - Users are cached apart from tokens, by id, so that a change to a user
 //!   (a login, a profile update) drops one entry however many tokens they have.
-//! - Expiry is checked on every hit, and an entry whose `last_seen_at` is due
-//!   for its once-a-minute write counts as a miss, so the database still
-//!   learns when a session was last used.
+//! - A session's `last_seen_at` is written at most once a minute
+//!   ([`LAST_SEEN_GRANULARITY`]), and never by the request that finds it due:
+//!   the request queues the session, and the [`Refresher`] writes all queued
+//!   sessions in one statement every [`REFRESH_EVERY`]. An entry whose
+//!   `last_seen_at` is due counts as a miss.
+//! - Busy tokens never miss: the [`Refresher`] also reads again every entry
+//!   used since its last read that would age out within [`REFRESH_AHEAD`], a
+//!   few hundred tokens per query. A refreshed entry is as old as that read,
+//!   so the bound above holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 
-use crate::db::sessions::{Session, LAST_SEEN_GRANULARITY};
+use crate::db::sessions::{self, Session, LAST_SEEN_GRANULARITY};
 use crate::db::users::User;
+use crate::db::{DbError, DbPool};
 use crate::token::TokenHash;
 
 /// How long a checked token is trusted without asking the database.
@@ -30,10 +38,19 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
 /// Most tokens (and users) kept; past it, the oldest half is dropped.
 pub const DEFAULT_CAPACITY: usize = 100_000;
 const SHARDS: usize = 16;
+/// How long before an entry would age out the [`Refresher`] reads it again.
+pub const REFRESH_AHEAD: Duration = Duration::from_secs(2);
+/// How often the [`Refresher`] looks for entries to read again.
+pub const REFRESH_EVERY: Duration = Duration::from_millis(500);
+/// Tokens read by one query of the [`Refresher`].
+const REFRESH_CHUNK: usize = 500;
 
 struct Entry<T> {
     value: T,
+    /// When the database said so: the entry is trusted until `at + ttl`.
     at: Instant,
+    /// Used since it was last read from the database.
+    hit: bool,
 }
 
 struct Shard<K, T> {
@@ -72,8 +89,11 @@ impl<K: std::hash::Hash + Eq + Copy, T: Clone> AgedMap<K, T> {
 
     fn get(&self, index: usize, key: &K, ttl: Duration) -> Option<T> {
         let mut map = self.shard(index);
-        match map.get(key) {
-            Some(e) if e.at.elapsed() < ttl => Some(e.value.clone()),
+        match map.get_mut(key) {
+            Some(e) if e.at.elapsed() < ttl => {
+                e.hit = true;
+                Some(e.value.clone())
+            }
             Some(_) => {
                 map.remove(key);
                 None
@@ -82,7 +102,9 @@ impl<K: std::hash::Hash + Eq + Copy, T: Clone> AgedMap<K, T> {
         }
     }
 
-    fn insert(&self, index: usize, key: K, value: T, epoch: u64) {
+    /// Stores what the database said at `at`, unless an invalidation
+    /// happened since `epoch` was read.
+    fn insert(&self, index: usize, key: K, value: T, epoch: u64, at: Instant) {
         let mut map = self.shard(index);
         // Checked under the shard lock: an invalidation bumps the epoch
         // before it takes this lock, so either it sees this entry and removes
@@ -101,9 +123,31 @@ impl<K: std::hash::Hash + Eq + Copy, T: Clone> AgedMap<K, T> {
             key,
             Entry {
                 value,
-                at: Instant::now(),
+                at,
+                hit: false,
             },
         );
+    }
+
+    /// Removes an entry without counting as an invalidation: taking an
+    /// answer away can never leave a stale one behind.
+    fn drop_entry(&self, index: usize, key: &K) {
+        self.shard(index).remove(key);
+    }
+
+    /// The keys of entries used since they were read and read longer ago
+    /// than `older_than`; marks them unused.
+    fn take_due(&self, older_than: Duration) -> Vec<K> {
+        let mut due = Vec::new();
+        for i in 0..SHARDS {
+            for (key, e) in self.shard(i).iter_mut() {
+                if e.hit && e.at.elapsed() >= older_than {
+                    e.hit = false;
+                    due.push(*key);
+                }
+            }
+        }
+        due
     }
 
     fn remove(&self, index: usize, key: &K) {
@@ -132,6 +176,8 @@ pub struct TokenCache {
     tokens: AgedMap<TokenHash, Session>,
     users: AgedMap<i64, Arc<User>>,
     ttl: Duration,
+    /// Sessions whose `last_seen_at` is to be written.
+    touches: Mutex<Vec<i64>>,
 }
 
 fn token_shard(hash: &TokenHash) -> usize {
@@ -155,6 +201,7 @@ impl TokenCache {
             tokens: AgedMap::new(capacity),
             users: AgedMap::new(capacity),
             ttl,
+            touches: Mutex::new(Vec::new()),
         }
     }
 
@@ -192,6 +239,17 @@ impl TokenCache {
     /// Keeps what the database said about a token, unless something was
     /// invalidated since `ticket` was taken.
     pub fn store(&self, ticket: Ticket, hash: TokenHash, session: &Session, user: &User) {
+        self.store_read_at(ticket, hash, session, user, Instant::now());
+    }
+
+    fn store_read_at(
+        &self,
+        ticket: Ticket,
+        hash: TokenHash,
+        session: &Session,
+        user: &User,
+        at: Instant,
+    ) {
         if self.ttl.is_zero() {
             return;
         }
@@ -200,9 +258,75 @@ impl TokenCache {
             user.id,
             Arc::new(user.clone()),
             ticket.users,
+            at,
         );
         self.tokens
-            .insert(token_shard(&hash), hash, session.clone(), ticket.tokens);
+            .insert(token_shard(&hash), hash, session.clone(), ticket.tokens, at);
+    }
+
+    /// Queues the session for a `last_seen_at` write by the [`Refresher`].
+    pub fn touch_later(&self, session_id: i64) {
+        self.touches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(session_id);
+    }
+
+    /// One round of the [`Refresher`]: reads again, a few hundred per query,
+    /// every token used since it was last read that would age out within
+    /// [`REFRESH_AHEAD`], and drops those no longer live; then writes the
+    /// `last_seen_at` of every session queued since the last round.
+    pub fn refresh(&self, pool: &DbPool) -> Result<(), DbError> {
+        let older_than = self.ttl.saturating_sub(REFRESH_AHEAD).max(self.ttl / 2);
+        let due = if self.ttl.is_zero() {
+            Vec::new()
+        } else {
+            self.tokens.take_due(older_than)
+        };
+        let pending = !self
+            .touches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if due.is_empty() && !pending {
+            return Ok(());
+        }
+        let mut conn = pool.get()?;
+        for chunk in due.chunks(REFRESH_CHUNK) {
+            let ticket = self.ticket();
+            let read_at = Instant::now();
+            let now = crate::db::now();
+            let found = sessions::find_active_many(&mut conn, chunk, now)?;
+            let mut live = HashSet::with_capacity(found.len());
+            for (hash, mut session, user) in found {
+                if now - session.last_seen_at >= LAST_SEEN_GRANULARITY {
+                    self.touch_later(session.id);
+                    session.last_seen_at = now;
+                }
+                self.store_read_at(ticket, hash, &session, &user, read_at);
+                live.insert(hash);
+            }
+            for hash in chunk.iter().filter(|h| !live.contains(*h)) {
+                self.tokens.drop_entry(token_shard(hash), hash);
+            }
+        }
+        let mut touches =
+            std::mem::take(&mut *self.touches.lock().unwrap_or_else(|e| e.into_inner()));
+        touches.sort_unstable();
+        touches.dedup();
+        let now = crate::db::now();
+        for (i, chunk) in touches.chunks(REFRESH_CHUNK).enumerate() {
+            if let Err(e) = sessions::touch_many(&mut conn, chunk, now) {
+                // Keep what was not written for the next round.
+                let rest = touches[i * REFRESH_CHUNK..].iter().copied();
+                self.touches
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(rest);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// The token was revoked (logout).
@@ -224,6 +348,29 @@ impl TokenCache {
     /// The user changed (a login, a profile update): read them afresh.
     pub fn forget_user(&self, user_id: i64) {
         self.users.remove(user_shard(user_id), &user_id);
+    }
+}
+
+/// The thread that keeps busy tokens in the cache (see the module
+/// documentation). It stops when this is dropped.
+pub struct Refresher {
+    _stop: mpsc::Sender<()>,
+}
+
+impl Refresher {
+    pub fn start(cache: Arc<TokenCache>, pool: DbPool) -> std::io::Result<Self> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("token-refresh".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(REFRESH_EVERY) {
+                    if let Err(e) = cache.refresh(&pool) {
+                        // The entries age out as usual; requests read them.
+                        tracing::warn!(error = %e, "the token cache could not refresh");
+                    }
+                }
+            })?;
+        Ok(Self { _stop: stop })
     }
 }
 
@@ -322,6 +469,25 @@ mod tests {
         assert!(cache.get(&h, now).is_some());
         std::thread::sleep(Duration::from_millis(40));
         assert!(cache.get(&h, now).is_none(), "older than the ttl");
+    }
+
+    #[test]
+    fn used_entries_are_due_for_a_refresh_once() {
+        let cache = TokenCache::default();
+        let (used, unused) = (TokenHash([4; 32]), TokenHash([5; 32]));
+        cache.store(cache.ticket(), used, &session(13, 4), &user(4));
+        cache.store(cache.ticket(), unused, &session(14, 4), &user(4));
+        assert!(cache.get(&used, crate::db::now()).is_some());
+        assert_eq!(cache.tokens.take_due(Duration::ZERO), [used]);
+        assert!(
+            cache.tokens.take_due(Duration::ZERO).is_empty(),
+            "until used again"
+        );
+        assert!(cache.get(&used, crate::db::now()).is_some());
+        assert!(
+            cache.tokens.take_due(DEFAULT_TTL).is_empty(),
+            "not old enough"
+        );
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<Optio
     Ok(on_backend!(conn, |c| admins::table
         .filter(admins::username.eq(username))
         .select(Admin::as_select())
-        .first(c)
+        .get_result(c)
         .optional())?)
 }
 

@@ -7,6 +7,7 @@
 //! with [`on_backend!`](crate::on_backend).
 
 pub mod admins;
+pub mod group_commit;
 pub mod schema;
 pub mod sessions;
 pub mod user_list;

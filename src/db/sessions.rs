@@ -38,24 +38,49 @@ pub fn find_active(
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .select((Session::as_select(), User::as_select()))
-        .first(c)
+        // `token_hash` is unique, so no LIMIT is needed. A bound LIMIT would
+        // make SQLite re-prepare the statement on every execution.
+        .get_result(c)
         .optional())?;
     Ok(found)
 }
 
-/// Records that the session was used, unless that was recorded less than
-/// [`LAST_SEEN_GRANULARITY`] ago.
-pub fn touch(
+/// The live sessions among these token hashes, with their users, for the
+/// token cache's refresh. Hashes that are unknown, revoked or expired are
+/// left out of the answer.
+pub fn find_active_many(
     conn: &mut DbConnection,
-    session: &Session,
+    hashes: &[TokenHash],
     now: NaiveDateTime,
-) -> Result<(), DbError> {
-    if now - session.last_seen_at < LAST_SEEN_GRANULARITY {
+) -> Result<Vec<(TokenHash, Session, User)>, DbError> {
+    let keys: Vec<&[u8]> = hashes.iter().map(|h| &h.0[..]).collect();
+    let rows: Vec<(Vec<u8>, Session, User)> = on_backend!(conn, |c| sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq_any(&keys))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select((
+            sessions::token_hash,
+            Session::as_select(),
+            User::as_select()
+        ))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(hash, session, user)| Some((TokenHash(hash.try_into().ok()?), session, user)))
+        .collect())
+}
+
+/// Sets `last_seen_at` of these sessions to `now`.
+pub fn touch_many(conn: &mut DbConnection, ids: &[i64], now: NaiveDateTime) -> Result<(), DbError> {
+    if ids.is_empty() {
         return Ok(());
     }
-    on_backend!(conn, |c| diesel::update(sessions::table.find(session.id))
-        .set(sessions::last_seen_at.eq(now))
-        .execute(c))?;
+    on_backend!(conn, |c| diesel::update(
+        sessions::table.filter(sessions::id.eq_any(ids))
+    )
+    .set(sessions::last_seen_at.eq(now))
+    .execute(c))?;
     Ok(())
 }
 

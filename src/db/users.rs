@@ -1,5 +1,6 @@
 //! The `users` table.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use chrono::NaiveDateTime;
@@ -112,17 +113,17 @@ impl ProfileUpdate {
 
 /// What a successful code2session plus our new token add up to.
 #[derive(Debug)]
-pub struct LoginRecord<'a> {
-    pub appid: &'a str,
-    pub openid: &'a str,
-    pub unionid: Option<&'a str>,
-    pub session_key: &'a SessionKey,
+pub struct LoginRecord {
+    pub appid: String,
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub session_key: SessionKey,
     pub token_hash: TokenHash,
     pub expires_at: NaiveDateTime,
-    pub client_ip: Option<&'a str>,
-    pub user_agent: Option<&'a str>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
     /// Verified profile data sent with the code; written in the same transaction.
-    pub profile: &'a ProfileUpdate,
+    pub profile: ProfileUpdate,
     pub now: NaiveDateTime,
 }
 
@@ -153,54 +154,101 @@ struct NewSession<'a> {
     user_agent: Option<&'a str>,
 }
 
-/// Creates the user or updates the existing one (with the profile data sent
-/// along, if any), and opens a session, in one write transaction. The upsert rides on the unique (appid, openid) index,
-/// so concurrent first logins of one openid make exactly one row.
-pub fn record_login(conn: &mut DbConnection, login: &LoginRecord<'_>) -> Result<User, DbError> {
-    let new_user = NewUser {
-        appid: login.appid,
-        openid: login.openid,
-        unionid: login.unionid,
-        session_key: login.session_key.expose(),
-        created_at: login.now,
-        updated_at: login.now,
-        last_login_at: login.now,
-        login_count: 1,
-    };
+/// Writes logins in one write transaction: for each, creates the user or
+/// updates the existing one (with the profile data sent along, if any), and
+/// opens a session. Returns the users in the order of `logins`; if one
+/// login fails, nothing is written.
+///
+/// The users are written with one multi-row upsert and the sessions with
+/// one multi-row insert, whatever the number of logins. The upsert rides on
+/// the unique (appid, openid) index, so concurrent first logins of one openid
+/// make exactly one row. A user who logs in twice in `logins` is upserted
+/// once per login, in order, by a further statement.
+pub fn record_logins(
+    conn: &mut DbConnection,
+    logins: &[&LoginRecord],
+) -> Result<Vec<User>, DbError> {
+    if logins.is_empty() {
+        return Ok(Vec::new());
+    }
     on_backend!(conn, |c| c.write_transaction(|c| {
-        let user: User = diesel::insert_into(users::table)
-            .values(&new_user)
-            .on_conflict((users::appid, users::openid))
-            .do_update()
-            .set((
-                users::session_key.eq(excluded(users::session_key)),
-                users::unionid.eq(coalesce(excluded(users::unionid), users::unionid)),
-                users::last_login_at.eq(excluded(users::last_login_at)),
-                users::updated_at.eq(excluded(users::updated_at)),
-                users::login_count.eq(users::login_count + 1),
-            ))
-            .returning(User::as_returning())
-            .get_result(c)?;
-        let user = if login.profile.is_empty() {
-            user
-        } else {
-            diesel::update(users::table.find(user.id))
-                .set(login.profile)
+        let mut users: Vec<Option<User>> = vec![None; logins.len()];
+        let mut pending: Vec<usize> = (0..logins.len()).collect();
+        while !pending.is_empty() {
+            // One upsert can change a row only once: a second login of the
+            // same user waits for the next round.
+            let mut seen = HashSet::new();
+            let (round, later): (Vec<usize>, Vec<usize>) = pending
+                .iter()
+                .partition(|&&i| seen.insert((&logins[i].appid, &logins[i].openid)));
+            let new_users: Vec<NewUser<'_>> = round
+                .iter()
+                .map(|&i| {
+                    let login = logins[i];
+                    NewUser {
+                        appid: &login.appid,
+                        openid: &login.openid,
+                        unionid: login.unionid.as_deref(),
+                        session_key: login.session_key.expose(),
+                        created_at: login.now,
+                        updated_at: login.now,
+                        last_login_at: login.now,
+                        login_count: 1,
+                    }
+                })
+                .collect();
+            let rows: Vec<User> = diesel::insert_into(users::table)
+                .values(&new_users)
+                .on_conflict((users::appid, users::openid))
+                .do_update()
+                .set((
+                    users::session_key.eq(excluded(users::session_key)),
+                    users::unionid.eq(coalesce(excluded(users::unionid), users::unionid)),
+                    users::last_login_at.eq(excluded(users::last_login_at)),
+                    users::updated_at.eq(excluded(users::updated_at)),
+                    users::login_count.eq(users::login_count + 1),
+                ))
                 .returning(User::as_returning())
-                .get_result(c)?
-        };
-        diesel::insert_into(sessions::table)
-            .values(NewSession {
+                .get_results(c)?;
+            // RETURNING promises no order: match the rows by their key.
+            let mut by_key: HashMap<(String, String), User> = rows
+                .into_iter()
+                .map(|u| ((u.appid.clone(), u.openid.clone()), u))
+                .collect();
+            for &i in &round {
+                let login = logins[i];
+                let user = by_key
+                    .remove(&(login.appid.clone(), login.openid.clone()))
+                    .ok_or(DbError::NotFound)?;
+                users[i] = Some(if login.profile.is_empty() {
+                    user
+                } else {
+                    diesel::update(users::table.find(user.id))
+                        .set(&login.profile)
+                        .returning(User::as_returning())
+                        .get_result(c)?
+                });
+            }
+            pending = later;
+        }
+        let users: Vec<User> = users.into_iter().flatten().collect();
+        let new_sessions: Vec<NewSession<'_>> = logins
+            .iter()
+            .zip(&users)
+            .map(|(login, user)| NewSession {
                 user_id: user.id,
                 token_hash: &login.token_hash.0,
                 created_at: login.now,
                 expires_at: login.expires_at,
                 last_seen_at: login.now,
-                client_ip: login.client_ip,
-                user_agent: login.user_agent,
+                client_ip: login.client_ip.as_deref(),
+                user_agent: login.user_agent.as_deref(),
             })
+            .collect();
+        diesel::insert_into(sessions::table)
+            .values(&new_sessions)
             .execute(c)?;
-        Ok::<_, DbError>(user)
+        Ok::<_, DbError>(users)
     }))
 }
 
@@ -249,7 +297,7 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<User, DbError> {
     on_backend!(conn, |c| users::table
         .find(id)
         .select(User::as_select())
-        .first(c))
+        .get_result(c))
     .map_err(DbError::from)
 }
 

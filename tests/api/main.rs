@@ -7,6 +7,7 @@ mod avatar;
 mod binary;
 mod errors;
 mod fixtures;
+mod group_commit;
 mod health;
 mod helpers;
 mod login;

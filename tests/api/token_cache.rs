@@ -13,6 +13,8 @@ backend_tests!(
     revokes_on_this_node_are_instant_for_cached_tokens,
     revokes_by_another_node_show_within_the_ttl,
     profile_changes_show_at_once_through_the_cache,
+    a_busy_token_still_sees_a_revoke_by_another_node_within_the_ttl,
+    last_seen_at_is_written_once_a_minute_in_the_background,
 );
 
 async fn revokes_on_this_node_are_instant_for_cached_tokens(backend: Backend) {
@@ -131,4 +133,83 @@ async fn profile_changes_show_at_once_through_the_cache(backend: Backend) {
         200
     );
     assert_eq!(app.me(&token).await["phone_number"], "13900139000", "phone");
+}
+
+async fn a_busy_token_still_sees_a_revoke_by_another_node_within_the_ttl(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.wechat_answers(code2session_ok("oBUSY", "KEY==", None))
+        .await;
+    let (token, _) = app.login_ok("a").await;
+    assert_eq!(app.get_me(&token).await.status(), 200);
+    // Used all the time, the entry is read again before it ages out...
+    let start = std::time::Instant::now();
+    while start.elapsed() < DEFAULT_TTL + std::time::Duration::from_secs(1) {
+        assert_eq!(app.get_me(&token).await.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // ...and such a read sees a revoke made elsewhere.
+    app.with_db(|c| {
+        use wxlogin::db::schema::sessions::dsl::*;
+        on_backend!(c, |c| diesel::update(sessions)
+            .set(revoked_at.eq(wxlogin::db::now()))
+            .execute(c))
+        .unwrap()
+    })
+    .await;
+    let revoked = std::time::Instant::now();
+    loop {
+        let status = app.get_me(&token).await.status();
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            revoked.elapsed() < DEFAULT_TTL + std::time::Duration::from_millis(300),
+            "a revoked token still works after {:?}",
+            revoked.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn last_seen_at_is_written_once_a_minute_in_the_background(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.wechat_answers(code2session_ok("oSEEN", "KEY==", None))
+        .await;
+    let (token, _) = app.login_ok("a").await;
+    let last_seen = || {
+        app.with_db(|c| {
+            use wxlogin::db::schema::sessions::dsl::*;
+            on_backend!(c, |c| sessions
+                .select(last_seen_at)
+                .first::<chrono::NaiveDateTime>(c))
+            .unwrap()
+        })
+    };
+    // Last used two minutes ago, as far as the database knows.
+    let long_ago = wxlogin::db::now() - chrono::Duration::minutes(2);
+    app.with_db(move |c| {
+        use wxlogin::db::schema::sessions::dsl::*;
+        on_backend!(c, |c| diesel::update(sessions)
+            .set(last_seen_at.eq(long_ago))
+            .execute(c))
+        .unwrap()
+    })
+    .await;
+    let used = wxlogin::db::now();
+    assert_eq!(app.get_me(&token).await.status(), 200);
+    // The write comes within a round of the refresher.
+    let mut seen = last_seen().await;
+    for _ in 0..30 {
+        if seen >= used {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        seen = last_seen().await;
+    }
+    assert!(seen >= used, "last_seen_at is still {seen}, used at {used}");
+    // Used again at once: not due, so not written again.
+    assert_eq!(app.get_me(&token).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(last_seen().await, seen);
 }

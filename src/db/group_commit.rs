@@ -1,0 +1,150 @@
+//! Group commit for logins.
+//!
+//! Every login writes: it creates or updates the user and opens a session.
+//! With one transaction per login, the commit is most of the cost of a login
+//! (on SQLite: the WAL append, the periodic checkpoint, and the single write
+//! lock that every login queues for; on PostgreSQL: a WAL flush per commit).
+//!
+//! So logins go to a queue instead, and a writer thread takes every login
+//! waiting at that moment (up to [`MAX_BATCH`]) and writes them all in one
+//! transaction. Under load one commit serves dozens of logins; a lone login
+//! is written at once, as it would be without the queue.
+//!
+//! - A login is answered only after the transaction that holds it has
+//!   committed, so nothing is acknowledged that is not stored.
+//! - If a batch fails, each of its logins is tried again in a transaction of
+//!   its own, so that one bad login cannot fail the others. When the
+//!   database is unavailable (no connection, SQLite's busy timeout), the
+//!   whole batch gets that answer instead, without retries.
+//! - A batch is written in (appid, openid) order. PostgreSQL runs several
+//!   writers, and writers that lock users in the same order cannot deadlock.
+//! - The writer threads end when the last [`LoginWriter`] handle is dropped.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+use super::users::{self, LoginRecord, User};
+use super::{DbConnection, DbError, DbPool};
+
+/// Most logins written in one transaction.
+pub const MAX_BATCH: usize = 256;
+
+struct Job {
+    login: LoginRecord,
+    reply: oneshot::Sender<Result<User, DbError>>,
+}
+
+/// The queue in front of the writer threads. Cheap to share: the
+/// application holds one.
+pub struct LoginWriter {
+    queue: mpsc::Sender<Job>,
+}
+
+impl LoginWriter {
+    /// Starts `writers` threads (at least one) that write logins through `pool`.
+    /// SQLite takes one writer at a time, so one thread is right there;
+    /// PostgreSQL gains from a few.
+    pub fn start(pool: DbPool, writers: usize) -> std::io::Result<Self> {
+        let (queue, jobs) = mpsc::channel::<Job>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        for i in 0..writers.max(1) {
+            let (pool, jobs) = (pool.clone(), jobs.clone());
+            std::thread::Builder::new()
+                .name(format!("login-writer-{i}"))
+                .spawn(move || write_loop(&pool, &jobs))?;
+        }
+        Ok(Self { queue })
+    }
+
+    /// Writes one login, together with whatever other logins are waiting,
+    /// and answers once it is committed.
+    pub async fn record(&self, login: LoginRecord) -> Result<User, DbError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { login, reply })
+            .map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+}
+
+fn writer_gone() -> DbError {
+    DbError::Unavailable("the login writer has stopped".into())
+}
+
+fn write_loop(pool: &DbPool, jobs: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        let batch = {
+            // A writer that panicked never held this lock (see below), so a
+            // poisoned lock still guards a sound receiver.
+            let jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let Ok(first) = jobs.recv() else {
+                return; // every LoginWriter is gone
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        // A panic in diesel or in the driver must not stop the writer: the
+        // logins of that batch get "unavailable" (their reply senders are
+        // dropped), and the next batch is written as usual.
+        let r = catch_unwind(AssertUnwindSafe(|| write_batch(pool, batch)));
+        if r.is_err() {
+            tracing::error!("the login writer recovered from a panic");
+        }
+    }
+}
+
+fn write_batch(pool: &DbPool, mut batch: Vec<Job>) {
+    batch.sort_by(|a, b| (&a.login.appid, &a.login.openid).cmp(&(&b.login.appid, &b.login.openid)));
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(e) => {
+            let message = e.to_string();
+            for job in batch {
+                let _ = job
+                    .reply
+                    .send(Err(DbError::Unavailable(message.clone().into())));
+            }
+            return;
+        }
+    };
+    let logins: Vec<&LoginRecord> = batch.iter().map(|j| &j.login).collect();
+    match users::record_logins(&mut conn, &logins) {
+        Ok(users) => {
+            for (job, user) in batch.into_iter().zip(users) {
+                let _ = job.reply.send(Ok(user));
+            }
+        }
+        Err(DbError::Unavailable(e)) => {
+            let message = e.to_string();
+            for job in batch {
+                let _ = job
+                    .reply
+                    .send(Err(DbError::Unavailable(message.clone().into())));
+            }
+        }
+        Err(e) if batch.len() == 1 => {
+            if let Some(job) = batch.pop() {
+                let _ = job.reply.send(Err(e));
+            }
+        }
+        Err(_) => {
+            for job in batch {
+                let result = write_one(&mut conn, &job.login);
+                let _ = job.reply.send(result);
+            }
+        }
+    }
+}
+
+fn write_one(conn: &mut DbConnection, login: &LoginRecord) -> Result<User, DbError> {
+    users::record_logins(conn, &[login]).map(|mut users| users.remove(0))
+}

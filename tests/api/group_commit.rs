@@ -1,0 +1,202 @@
+//! Group commit: concurrent logins are written in shared transactions, and
+//! one bad login in a batch fails alone.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use serde_json::json;
+use wiremock::matchers::path;
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
+use wxlogin::db::group_commit::LoginWriter;
+use wxlogin::db::users::{record_logins, LoginRecord, ProfileUpdate, SessionKey};
+use wxlogin::db::{DbConnection, DbError, DbPool};
+use wxlogin::on_backend;
+use wxlogin::token::TokenHash;
+
+use crate::backend_tests;
+use crate::helpers::*;
+
+backend_tests!(
+    concurrent_logins_of_many_users_are_all_written,
+    a_batch_is_written_whole_and_keeps_the_order_of_its_logins,
+    one_bad_login_in_a_batch_fails_alone,
+);
+
+/// Answers `jscode2session` with the user named by the code: `u7-2` is the
+/// second login of the user `oGROUP7`.
+struct PerCodeUser;
+
+impl Respond for PerCodeUser {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let code = request
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "js_code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let user = code.split('-').next().unwrap_or_default();
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"openid": format!("oGROUP{user}"), "session_key": "S0VZ"}))
+    }
+}
+
+async fn concurrent_logins_of_many_users_are_all_written(backend: Backend) {
+    let app = spawn_app(backend).await;
+    Mock::given(path("/sns/jscode2session"))
+        .respond_with(PerCodeUser)
+        .mount(&app.wechat)
+        .await;
+    // 20 users, 3 logins each, all at once: a batch often holds two logins
+    // of one user.
+    let codes: Vec<String> = (0..60).map(|i| format!("{}-{}", i % 20, i / 20)).collect();
+    let bodies: Vec<serde_json::Value> = codes.iter().map(|code| json!({ "code": code })).collect();
+    let logins = bodies.iter().map(|body| app.post_login(body));
+    let responses = futures::future::join_all(logins).await;
+    let mut tokens = Vec::new();
+    for (code, response) in codes.iter().zip(responses) {
+        assert_eq!(response.status(), 200, "login {code}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        let user = code.split('-').next().unwrap();
+        assert_eq!(body["user"]["openid"], format!("oGROUP{user}"), "{code}");
+        tokens.push((user.to_owned(), body["token"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(app.count_users().await, 20);
+    assert_eq!(app.count_sessions().await, 60);
+    let counts: Vec<i64> = app
+        .with_db(|c| {
+            use wxlogin::db::schema::users::dsl::*;
+            on_backend!(c, |c| users.select(login_count).load(c)).unwrap()
+        })
+        .await;
+    assert!(counts.iter().all(|&n| n == 3), "{counts:?}");
+    for (user, token) in tokens {
+        let me = app.get_me(&token).await;
+        assert_eq!(me.status(), 200);
+        let me: serde_json::Value = me.json().await.unwrap();
+        assert_eq!(me["user"]["openid"], format!("oGROUP{user}"));
+    }
+}
+
+fn login(openid: &str, hash: u8) -> LoginRecord {
+    let now = wxlogin::db::now();
+    LoginRecord {
+        appid: APPID.into(),
+        openid: openid.into(),
+        unionid: None,
+        session_key: SessionKey::new("S0VZ".into()),
+        token_hash: TokenHash([hash; 32]),
+        expires_at: now + chrono::Duration::hours(1),
+        client_ip: None,
+        user_agent: None,
+        profile: ProfileUpdate::default(),
+        now,
+    }
+}
+
+async fn open_pool(url: wxlogin::config::DatabaseUrl) -> DbPool {
+    let settings = test_settings(url, "http://127.0.0.1:9");
+    wxlogin::app::open_database(&settings.db)
+        .await
+        .expect("open database")
+}
+
+fn count(pool: &DbPool, table: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = pool.get().unwrap();
+    let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+    on_backend!(&mut *conn, |c| diesel::sql_query(&sql).get_result::<N>(c))
+        .unwrap()
+        .n
+}
+
+async fn a_batch_is_written_whole_and_keeps_the_order_of_its_logins(backend: Backend) {
+    let (_db, url) = TestDb::create(backend);
+    let pool = open_pool(url).await;
+    let mut conn = pool.get().unwrap();
+
+    // Two logins of oA in one batch: one row, counted twice, answered in order.
+    let (a1, b, a2) = (login("oA", 1), login("oB", 2), login("oA", 3));
+    let users = record_logins(&mut conn, &[&a1, &b, &a2]).unwrap();
+    let seen: Vec<(&str, i64)> = users
+        .iter()
+        .map(|u| (u.openid.as_str(), u.login_count))
+        .collect();
+    assert_eq!(seen, [("oA", 1), ("oB", 1), ("oA", 2)]);
+    assert_eq!(users[0].id, users[2].id);
+    assert_eq!(count(&pool, "users"), 2);
+    assert_eq!(count(&pool, "sessions"), 3);
+
+    // A batch whose last login cannot be written (its token hash is taken)
+    // writes nothing at all.
+    let (c, dup) = (login("oC", 4), login("oD", 1));
+    let err = record_logins(&mut conn, &[&c, &dup]).unwrap_err();
+    assert!(
+        matches!(err, DbError::Conflict | DbError::Query(_)),
+        "{err:?}"
+    );
+    assert_eq!(count(&pool, "users"), 2);
+    assert_eq!(count(&pool, "sessions"), 3);
+}
+
+/// Holds the users table's write lock until told to let go.
+fn hold_write_lock(pool: &DbPool) -> std::sync::mpsc::Sender<()> {
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let mut conn = pool.get().unwrap();
+    std::thread::spawn(move || {
+        let lock = match &mut *conn {
+            DbConnection::Sqlite(c) => c.batch_execute("BEGIN IMMEDIATE"),
+            DbConnection::Postgres(c) => {
+                c.batch_execute("BEGIN; LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+            }
+        };
+        lock.expect("lock");
+        locked_tx.send(()).unwrap();
+        let _ = released.recv();
+        on_backend!(&mut *conn, |c| c.batch_execute("COMMIT")).expect("commit");
+    });
+    locked.recv().unwrap();
+    release
+}
+
+async fn one_bad_login_in_a_batch_fails_alone(backend: Backend) {
+    let (_db, url) = TestDb::create(backend);
+    let pool = open_pool(url).await;
+    let writer = std::sync::Arc::new(LoginWriter::start(pool.clone(), 1).unwrap());
+    let taken = writer.record(login("oTAKEN", 9)).await.unwrap();
+    assert_eq!(taken.openid, "oTAKEN");
+
+    // While the database is locked, the writer waits on its first login and
+    // the next three queue up behind it: they make the next batch.
+    let release = hold_write_lock(&pool);
+    let spawn = |l: LoginRecord| {
+        let writer = writer.clone();
+        tokio::spawn(async move { writer.record(l).await })
+    };
+    let first = spawn(login("oFIRST", 10));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let batch = [
+        spawn(login("oLEFT", 11)),
+        spawn(login("oBAD", 9)), // the token hash of oTAKEN's session
+        spawn(login("oRIGHT", 12)),
+    ];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    release.send(()).unwrap();
+
+    assert_eq!(first.await.unwrap().unwrap().openid, "oFIRST");
+    let [left, bad, right] = batch;
+    assert_eq!(left.await.unwrap().unwrap().openid, "oLEFT");
+    let err = bad.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, DbError::Conflict | DbError::Query(_)),
+        "{err:?}"
+    );
+    assert_eq!(right.await.unwrap().unwrap().openid, "oRIGHT");
+    assert_eq!(count(&pool, "users"), 4, "oBAD was not written");
+    assert_eq!(count(&pool, "sessions"), 4);
+}
