@@ -5,7 +5,7 @@
 #   bench/run.sh --quick    smoke mode: 10,000 users, 2-second loads, < 3 minutes
 #
 # Builds wxlogin in release mode, seeds a fresh SQLite and a fresh PostgreSQL
-# database, runs wxlogin against bench/fake_wechat.py and loads it with wrk
+# database, runs wxlogin against bench/fake_wechat.rs and loads it with wrk
 # on loopback only. Prints one Markdown table. Exits non-zero when something
 # breaks (a failed build, a failed request, a server that dies), never
 # because a target is missed.
@@ -54,9 +54,10 @@ for tool in wrk python3 sqlite3 psql curl cargo; do
 done
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-log "building wxlogin (release)"
-cargo build --release --locked --quiet </dev/null || die "cargo build"
+log "building wxlogin and the fake WeChat (release)"
+cargo build --release --locked --quiet --bin wxlogin --example fake_wechat </dev/null || die "cargo build"
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/wxlogin
+FAKE_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/fake_wechat
 
 WORK=$(mktemp -d /tmp/wxlogin-bench.XXXXXX)
 PIDS=()
@@ -70,7 +71,7 @@ cleanup() {
 trap cleanup EXIT
 echo "$ADMIN_PASSWORD" > "$WORK/password"
 
-python3 "$BENCH_DIR/fake_wechat.py" --port $FAKE_PORT 2>"$WORK/fake.log" &
+"$FAKE_BIN" --port $FAKE_PORT 2>"$WORK/fake.log" &
 PIDS+=($!)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$FAKE_PORT/healthz" >/dev/null && break; sleep 0.1; done
 

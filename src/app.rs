@@ -37,6 +37,8 @@ pub struct AppState {
     pub token_refresher: api::token_cache::Refresher,
     /// Writes logins in batches (group commit).
     pub logins: db::group_commit::LoginWriter,
+    /// Copies SQLite's WAL back in the background; `None` on PostgreSQL.
+    pub checkpointer: Option<db::Checkpointer>,
 }
 
 /// The client's IP address: the peer's, or behind a trusted proxy the last
@@ -119,6 +121,13 @@ impl Application {
         let token_cache = Arc::new(api::token_cache::TokenCache::default());
         let token_refresher = api::token_cache::Refresher::start(token_cache.clone(), pool.clone())
             .context("cannot start the token cache refresher")?;
+        let checkpointer = match settings.db.url {
+            crate::config::DatabaseUrl::Sqlite(_) => Some(
+                db::Checkpointer::start(pool.clone())
+                    .context("cannot start the WAL checkpoint thread")?,
+            ),
+            crate::config::DatabaseUrl::Postgres(_) => None,
+        };
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
@@ -134,6 +143,7 @@ impl Application {
             token_cache,
             token_refresher,
             logins,
+            checkpointer,
         });
         let admin_settings = settings.admin.clone();
         let server = HttpServer::new(move || {

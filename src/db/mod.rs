@@ -7,6 +7,7 @@
 //! with [`on_backend!`](crate::on_backend).
 
 pub mod admins;
+pub mod checkpointer;
 pub mod group_commit;
 pub mod schema;
 pub mod sessions;
@@ -22,6 +23,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::{DatabaseUrl, DbSettings};
+pub use checkpointer::Checkpointer;
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -149,11 +151,15 @@ impl r2d2::ManageConnection for ConnectionManager {
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = diesel::SqliteConnection::establish(path)
                     .map_err(r2d2::Error::ConnectionError)?;
+                // temp_store: a batch of logins is one multi-row statement,
+                // whose statement journal would otherwise spill to a temporary
+                // file. Admin queries read in index order and sort little.
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = NORMAL;
-                     PRAGMA foreign_keys = ON;"
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA temp_store = MEMORY;"
                 ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
