@@ -71,7 +71,10 @@ fn write_row(w: &mut csv::Writer<Vec<u8>>, row: &UserRow) -> csv::Result<()> {
         row.phone_number.as_deref().unwrap_or(""),
         row.phone_country_code.as_deref().unwrap_or(""),
     ];
-    w.write_record(cells.iter().map(|c| defuse(c).into_owned()))
+    w.write_record(cells.iter().map(|c| match defuse(c) {
+        std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+        std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
+    }))
 }
 
 /// The first chunk: the BOM (if wanted) and the header row.
