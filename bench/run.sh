@@ -176,9 +176,12 @@ bench_backend() { # backend
   R[$b.healthz]=$(field rps <<<"$line")
   [ "$(field non2xx <<<"$line")" = 0 ] || die "/healthz answered errors: $line"
 
+  # The fair baseline is measured just before and just after /api/me, and
+  # averaged: the loads move by ±20 % from one minute to the next here.
   log "$b: GET /healthz, requests made like /api/me's"
   line=$(TOKENS=$WORK/tokens BENCH_PATH=/healthz wrk_run healthz_lua 64 me.lua)
-  R[$b.healthz_lua]=$(field rps <<<"$line")
+  local lua1
+  lua1=$(field rps <<<"$line")
 
   log "$b: GET /api/me over $SESSIONS tokens"
   local peak=0 sampler
@@ -189,6 +192,11 @@ bench_backend() { # backend
   R[$b.me]=$(field rps <<<"$line")
   R[$b.load_rss]=$(sort -n "$WORK/rss" | tail -n 1)
   [ "$(field errors <<<"$line")" = 0 ] || die "/api/me answered errors: $line"
+
+  log "$b: GET /healthz, requests made like /api/me's, again"
+  line=$(TOKENS=$WORK/tokens BENCH_PATH=/healthz wrk_run healthz_lua 64 me.lua)
+  R[$b.healthz_lua]=$(awk -v a="$lua1" -v b="$(field rps <<<"$line")" 'BEGIN { printf "%.1f", (a + b) / 2 }')
+  R[$b.healthz_lua_both]="$lua1, $(field rps <<<"$line")"
 
   log "$b: POST /api/login, WeChat at 0 ms"
   line=$(wrk_run login0 64 login.lua)
@@ -224,7 +232,8 @@ row() { # label target value-per-backend...
   row "seed $USERS users (s)" "well under 60 on SQLite" '${R[$b.seed_s]}'
   row "GET /healthz req/s (64 conns)" "baseline" '${R[$b.healthz]}'
   row "GET /api/me req/s, $SESSIONS tokens" "" '${R[$b.me]}'
-  row "GET /healthz req/s, each request made in Lua like /api/me's" "fair baseline" '${R[$b.healthz_lua]}'
+  row "GET /healthz req/s, each request made in Lua like /api/me's: before, after /api/me" "" '${R[$b.healthz_lua_both]}'
+  row "the same, mean of the two" "fair baseline" '${R[$b.healthz_lua]}'
   row "**me / healthz**, same client work" "≥ 0.6" '$(ratio ${R[$b.me]} ${R[$b.healthz_lua]})'
   row "me / healthz, against static wrk requests" "" '$(ratio ${R[$b.me]} ${R[$b.healthz]})'
   row "POST /api/login req/s, WeChat 0 ms (64 conns)" "" '${R[$b.login0]}'
