@@ -141,7 +141,7 @@ bench_backend() { # backend
   R[$b.idle_rss]=$(rss_mib $SERVER_PID)
 
   # The admin pages and the export first, on the 1,000,000 seeded users: the
-  # login loads below add about 150,000 users without nicknames, newest first,
+  # login loads below add more than 100,000 users without nicknames, newest first,
   # which a nickname search then has to read past (bench/README.md).
   log "$b: admin list"
   python3 "$BENCH_DIR/admin_bench.py" list --base "$BASE" --user bench --password-file "$WORK/password" \

@@ -136,7 +136,8 @@ fn write_batch(pool: &DbPool, mut batch: Vec<Job>) {
                 let _ = job.reply.send(Err(e));
             }
         }
-        Err(_) => {
+        Err(e) => {
+            tracing::warn!(error = %e, logins = batch.len(), "a batch of logins failed; writing them one by one");
             for job in batch {
                 let result = write_one(&mut conn, &job.login);
                 let _ = job.reply.send(result);

@@ -68,13 +68,8 @@ async fn revokes_on_this_node_are_instant_for_cached_tokens(backend: Backend) {
     assert_error(app.get_me(&third).await, 401, "unauthorized").await;
 }
 
-async fn revokes_by_another_node_show_within_the_ttl(backend: Backend) {
-    let app = spawn_app(backend).await;
-    app.wechat_answers(code2session_ok("oELSEWHERE", "KEY==", None))
-        .await;
-    let (token, _) = app.login_ok("a").await;
-    assert_eq!(app.get_me(&token).await.status(), 200);
-    // Another node revokes: only the database changes.
+/// Revokes every session the way another node would: in the database only.
+async fn revoke_all_in_the_database(app: &TestApp) {
     app.with_db(|c| {
         use wxlogin::db::schema::sessions::dsl::*;
         on_backend!(c, |c| diesel::update(sessions)
@@ -83,6 +78,16 @@ async fn revokes_by_another_node_show_within_the_ttl(backend: Backend) {
         .unwrap()
     })
     .await;
+}
+
+async fn revokes_by_another_node_show_within_the_ttl(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.wechat_answers(code2session_ok("oELSEWHERE", "KEY==", None))
+        .await;
+    let (token, _) = app.login_ok("a").await;
+    assert_eq!(app.get_me(&token).await.status(), 200);
+    // Another node revokes: only the database changes.
+    revoke_all_in_the_database(&app).await;
     tokio::time::sleep(DEFAULT_TTL + std::time::Duration::from_millis(300)).await;
     assert_error(app.get_me(&token).await, 401, "unauthorized").await;
 }
@@ -148,14 +153,7 @@ async fn a_busy_token_still_sees_a_revoke_by_another_node_within_the_ttl(backend
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     // ...and such a read sees a revoke made elsewhere.
-    app.with_db(|c| {
-        use wxlogin::db::schema::sessions::dsl::*;
-        on_backend!(c, |c| diesel::update(sessions)
-            .set(revoked_at.eq(wxlogin::db::now()))
-            .execute(c))
-        .unwrap()
-    })
-    .await;
+    revoke_all_in_the_database(&app).await;
     let revoked = std::time::Instant::now();
     loop {
         let status = app.get_me(&token).await.status();
