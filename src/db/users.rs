@@ -231,7 +231,11 @@ pub fn record_logins(
             }
             pending = later;
         }
-        let users: Vec<User> = users.into_iter().flatten().collect();
+        // Every login was answered by exactly one round.
+        let users: Vec<User> = users
+            .into_iter()
+            .collect::<Option<_>>()
+            .ok_or(DbError::NotFound)?;
         let new_sessions: Vec<NewSession<'_>> = logins
             .iter()
             .zip(&users)
