@@ -106,15 +106,7 @@ fn write_batch(pool: &DbPool, mut batch: Vec<Job>) {
     batch.sort_by(|a, b| (&a.login.appid, &a.login.openid).cmp(&(&b.login.appid, &b.login.openid)));
     let mut conn = match pool.get() {
         Ok(conn) => conn,
-        Err(e) => {
-            let message = e.to_string();
-            for job in batch {
-                let _ = job
-                    .reply
-                    .send(Err(DbError::Unavailable(message.clone().into())));
-            }
-            return;
-        }
+        Err(e) => return unavailable(batch, &e),
     };
     let logins: Vec<&LoginRecord> = batch.iter().map(|j| &j.login).collect();
     match users::record_logins(&mut conn, &logins) {
@@ -123,14 +115,7 @@ fn write_batch(pool: &DbPool, mut batch: Vec<Job>) {
                 let _ = job.reply.send(Ok(user));
             }
         }
-        Err(DbError::Unavailable(e)) => {
-            let message = e.to_string();
-            for job in batch {
-                let _ = job
-                    .reply
-                    .send(Err(DbError::Unavailable(message.clone().into())));
-            }
-        }
+        Err(DbError::Unavailable(e)) => unavailable(batch, &e),
         Err(e) if batch.len() == 1 => {
             if let Some(job) = batch.pop() {
                 let _ = job.reply.send(Err(e));
@@ -143,6 +128,16 @@ fn write_batch(pool: &DbPool, mut batch: Vec<Job>) {
                 let _ = job.reply.send(result);
             }
         }
+    }
+}
+
+/// Answers every login of the batch with "the database is unavailable".
+fn unavailable(batch: Vec<Job>, cause: &dyn std::fmt::Display) {
+    let message = cause.to_string();
+    for job in batch {
+        let _ = job
+            .reply
+            .send(Err(DbError::Unavailable(message.clone().into())));
     }
 }
 
