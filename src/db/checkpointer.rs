@@ -46,7 +46,11 @@ impl Checkpointer {
 }
 
 fn checkpoint(pool: &DbPool) -> Result<(), DbError> {
-    let mut conn = pool.get()?;
+    // Only an idle connection: under load this round is skipped rather than
+    // taking a connection that a request is waiting for.
+    let Some(mut conn) = pool.try_get() else {
+        return Ok(());
+    };
     if let DbConnection::Sqlite(c) = &mut *conn {
         c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?;
     }
