@@ -115,12 +115,6 @@ impl Application {
                     )
                 })?
         };
-        let logins =
-            db::group_commit::LoginWriter::start(pool.clone(), login_writers(&settings.db))
-                .context("cannot start the login writer")?;
-        let token_cache = Arc::new(api::token_cache::TokenCache::default());
-        let token_refresher = api::token_cache::Refresher::start(token_cache.clone(), pool.clone())
-            .context("cannot start the token cache refresher")?;
         let checkpointer = match settings.db.url {
             crate::config::DatabaseUrl::Sqlite(_) => Some(
                 db::Checkpointer::start(pool.clone())
@@ -128,6 +122,15 @@ impl Application {
             ),
             crate::config::DatabaseUrl::Postgres(_) => None,
         };
+        let logins = db::group_commit::LoginWriter::start(
+            pool.clone(),
+            login_writers(&settings.db),
+            checkpointer.as_ref().map(db::Checkpointer::notice),
+        )
+        .context("cannot start the login writer")?;
+        let token_cache = Arc::new(api::token_cache::TokenCache::default());
+        let token_refresher = api::token_cache::Refresher::start(token_cache.clone(), pool.clone())
+            .context("cannot start the token cache refresher")?;
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;

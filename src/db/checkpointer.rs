@@ -1,47 +1,88 @@
-//! SQLite's WAL checkpoints, mostly moved off the path of requests.
+//! SQLite's WAL checkpoints, moved off the path of requests.
 //!
-//! SQLite folds the write-ahead log back into the database file inside
-//! whichever commit takes the WAL past 1,000 pages: that commit (a batch of
-//! logins, say) then waits for the copy and its fsyncs. The server runs a
-//! passive checkpoint from this thread every [`INTERVAL`] as well, so that
-//! by the time a commit checkpoints, most of the WAL is already copied and
-//! synced, and the commit only finishes the rest. A passive checkpoint never
-//! blocks readers or writers.
+//! A commit appends the pages it changed to the write-ahead log; a
+//! checkpoint copies them back into the database file, with two fsyncs.
+//! SQLite runs a checkpoint inside whichever commit takes the WAL past
+//! [`WAL_AUTOCHECKPOINT_PAGES`], and that commit (a batch of logins, say)
+//! waits for the copy and the fsyncs.
+//!
+//! So this thread runs a passive checkpoint soon after every commit of the
+//! login writer (it sends a [`CommitNotice`]), at most once per
+//! [`MIN_GAP`], and every [`IDLE_INTERVAL`] for the other writers. A passive
+//! checkpoint never blocks readers or writers. The commit's own checkpoint
+//! then finds most of the WAL already copied and synced.
 //!
 //! The commit's own checkpoint stays on: only a checkpoint right after a
 //! commit can catch up with the WAL's end, which lets the next writer start
 //! the WAL from its beginning again. Without it, a busy database's WAL would
 //! grow without bound.
 
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 
 use super::{DbConnection, DbError, DbPool};
 
-/// How often the background checkpoint runs.
-pub const INTERVAL: Duration = Duration::from_millis(100);
+/// `PRAGMA wal_autocheckpoint`: the WAL size, in pages, at which a commit
+/// checkpoints by itself. With 4 KiB pages, 16 MiB. SQLite's default of
+/// 1,000 pages is reached every 60 ms under a login load, faster than the
+/// background thread can copy, so commits paid for most checkpoints.
+pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 4000;
 
-/// The checkpoint thread; it stops when this is dropped.
+/// The shortest time between two background checkpoints: each costs two
+/// fsyncs, so notices that arrive meanwhile are served by one round.
+pub const MIN_GAP: Duration = Duration::from_millis(10);
+
+/// How often the background checkpoint runs without a notice.
+pub const IDLE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The checkpoint thread. It stops when this and every [`CommitNotice`]
+/// are dropped.
 pub struct Checkpointer {
-    _stop: mpsc::Sender<()>,
+    notice: CommitNotice,
+}
+
+/// Tells the checkpoint thread that a commit has grown the WAL. Cheap and
+/// never blocks: notices sent while one is pending are merged into it.
+#[derive(Clone)]
+pub struct CommitNotice(SyncSender<()>);
+
+impl CommitNotice {
+    pub fn committed(&self) {
+        // Full: a notice is already pending. Disconnected: the thread has
+        // stopped, and SQLite's own checkpoint still runs at commit.
+        let _ = self.0.try_send(());
+    }
 }
 
 impl Checkpointer {
-    /// Starts the thread. It does nothing on PostgreSQL.
+    /// Starts the thread. Only for SQLite: see `AppState`.
     pub fn start(pool: DbPool) -> std::io::Result<Self> {
-        let (stop, stopped) = mpsc::channel::<()>();
+        let (notice, notices) = mpsc::sync_channel::<()>(1);
         std::thread::Builder::new()
             .name("wal-checkpoint".into())
-            .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
-                    if let Err(e) = checkpoint(&pool) {
-                        tracing::warn!(error = %e, "background WAL checkpoint failed");
-                    }
+            .spawn(move || loop {
+                match notices.recv_timeout(IDLE_INTERVAL) {
+                    Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+                let started = Instant::now();
+                if let Err(e) = checkpoint(&pool) {
+                    tracing::warn!(error = %e, "background WAL checkpoint failed");
+                }
+                if let Some(rest) = MIN_GAP.checked_sub(started.elapsed()) {
+                    std::thread::sleep(rest);
                 }
             })?;
-        Ok(Self { _stop: stop })
+        Ok(Self {
+            notice: CommitNotice(notice),
+        })
+    }
+
+    /// A handle for a writer to send its commits' notices with.
+    pub fn notice(&self) -> CommitNotice {
+        self.notice.clone()
     }
 }
 

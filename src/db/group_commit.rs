@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 use super::users::{self, LoginRecord, User};
-use super::{DbConnection, DbError, DbPool};
+use super::{CommitNotice, DbConnection, DbError, DbPool};
 
 /// Most logins written in one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -46,15 +46,20 @@ pub struct LoginWriter {
 impl LoginWriter {
     /// Starts `writers` threads (at least one) that write logins through `pool`.
     /// SQLite takes one writer at a time, so one thread is right there;
-    /// PostgreSQL gains from a few.
-    pub fn start(pool: DbPool, writers: usize) -> std::io::Result<Self> {
+    /// PostgreSQL gains from a few. After each batch a writer sends `notice`,
+    /// if given (SQLite's WAL checkpoint thread).
+    pub fn start(
+        pool: DbPool,
+        writers: usize,
+        notice: Option<CommitNotice>,
+    ) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
         for i in 0..writers.max(1) {
-            let (pool, jobs) = (pool.clone(), jobs.clone());
+            let (pool, jobs, notice) = (pool.clone(), jobs.clone(), notice.clone());
             std::thread::Builder::new()
                 .name(format!("login-writer-{i}"))
-                .spawn(move || write_loop(&pool, &jobs))?;
+                .spawn(move || write_loop(&pool, &jobs, notice.as_ref()))?;
         }
         Ok(Self { queue })
     }
@@ -74,7 +79,7 @@ fn writer_gone() -> DbError {
     DbError::Unavailable("the login writer has stopped".into())
 }
 
-fn write_loop(pool: &DbPool, jobs: &Mutex<mpsc::Receiver<Job>>) {
+fn write_loop(pool: &DbPool, jobs: &Mutex<mpsc::Receiver<Job>>, notice: Option<&CommitNotice>) {
     loop {
         let batch = {
             // A writer that panicked never held this lock (see below), so a
@@ -98,6 +103,9 @@ fn write_loop(pool: &DbPool, jobs: &Mutex<mpsc::Receiver<Job>>) {
         let r = catch_unwind(AssertUnwindSafe(|| write_batch(pool, batch)));
         if r.is_err() {
             tracing::error!("the login writer recovered from a panic");
+        }
+        if let Some(notice) = notice {
+            notice.committed();
         }
     }
 }

@@ -167,7 +167,7 @@ fn hold_write_lock(pool: &DbPool) -> std::sync::mpsc::Sender<()> {
 async fn one_bad_login_in_a_batch_fails_alone(backend: Backend) {
     let (_db, url) = TestDb::create(backend);
     let pool = open_pool(url).await;
-    let writer = std::sync::Arc::new(LoginWriter::start(pool.clone(), 1).unwrap());
+    let writer = std::sync::Arc::new(LoginWriter::start(pool.clone(), 1, None).unwrap());
     let taken = writer.record(login("oTAKEN", 9)).await.unwrap();
     assert_eq!(taken.openid, "oTAKEN");
 
@@ -199,4 +199,70 @@ async fn one_bad_login_in_a_batch_fails_alone(backend: Backend) {
     assert_eq!(right.await.unwrap().unwrap().openid, "oRIGHT");
     assert_eq!(count(&pool, "users"), 4, "oBAD was not written");
     assert_eq!(count(&pool, "sessions"), 4);
+}
+
+/// SQLite: logins reach the database file itself soon after their commit,
+/// long before the WAL grows to the size at which a commit checkpoints by
+/// itself. The checkpoint thread does that copy, off the login's path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_logins_are_checkpointed_in_the_background() {
+    let app = spawn_app(Backend::Sqlite).await;
+    Mock::given(path("/sns/jscode2session"))
+        .respond_with(PerCodeUser)
+        .mount(&app.wechat)
+        .await;
+    let TestDb::Sqlite(dir) = &app.db else {
+        unreachable!("a SQLite app")
+    };
+    let file = dir.path().join("wxlogin.db");
+
+    let threshold = app
+        .with_db(|c| {
+            #[derive(QueryableByName)]
+            struct Pages {
+                #[diesel(sql_type = diesel::sql_types::Integer)]
+                wal_autocheckpoint: i32,
+            }
+            let DbConnection::Sqlite(c) = c else {
+                unreachable!()
+            };
+            diesel::sql_query("PRAGMA wal_autocheckpoint")
+                .get_result::<Pages>(c)
+                .unwrap()
+                .wal_autocheckpoint
+        })
+        .await;
+    assert_eq!(threshold as u32, wxlogin::db::WAL_AUTOCHECKPOINT_PAGES);
+
+    for code in ["1-0", "2-0", "3-0"] {
+        assert_eq!(app.post_login(&json!({ "code": code })).await.status(), 200);
+    }
+    // A copy of the database file alone, without its WAL, shows what has
+    // been checkpointed. A copy taken during a checkpoint may be torn: it
+    // then counts as not yet.
+    let copy = tempfile::tempdir().unwrap();
+    let copied = copy.path().join("copy.db");
+    let mut checkpointed = 0;
+    for _ in 0..50 {
+        std::fs::copy(&file, &copied).unwrap();
+        let _ = std::fs::remove_file(copy.path().join("copy.db-wal"));
+        checkpointed = diesel::SqliteConnection::establish(copied.to_str().unwrap())
+            .ok()
+            .and_then(|mut c| {
+                #[derive(QueryableByName)]
+                struct N {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                diesel::sql_query("SELECT COUNT(*) AS n FROM users WHERE openid LIKE 'oGROUP%'")
+                    .get_result::<N>(&mut c)
+                    .ok()
+            })
+            .map_or(0, |r| r.n);
+        if checkpointed == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(checkpointed, 3, "logins still only in the WAL after 5 s");
 }
