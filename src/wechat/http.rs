@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use thread_local::ThreadLocal;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -14,7 +15,13 @@ use crate::db::users::SessionKey;
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 pub struct HttpWechat {
-    client: reqwest::Client,
+    /// One client, and so one connection pool, per thread. Each actix worker
+    /// runs its own single-threaded runtime, and a pooled connection is
+    /// driven by the runtime that opened it: with one shared pool, a worker
+    /// that borrowed another worker's connection had to wake that worker's
+    /// thread twice for every call.
+    clients: ThreadLocal<reqwest::Client>,
+    timeout: Duration,
     appid: String,
     secret: SecretString,
     api_base: String,
@@ -39,19 +46,29 @@ impl HttpWechat {
         api_base: String,
         timeout: Duration,
     ) -> Result<Self, WechatError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("wxlogin/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| WechatError::Transport(e.without_url()))?;
-        Ok(Self {
-            client,
+        let this = Self {
+            clients: ThreadLocal::new(),
+            timeout,
             appid,
             secret,
             api_base,
             access_token: Mutex::new(None),
+        };
+        // Fails here, at start-up, if a client cannot be built at all.
+        this.client()?;
+        Ok(this)
+    }
+
+    /// This thread's client.
+    fn client(&self) -> Result<&reqwest::Client, WechatError> {
+        self.clients.get_or_try(|| {
+            reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.timeout)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .user_agent(concat!("wxlogin/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| WechatError::Transport(e.without_url()))
         })
     }
 
@@ -63,7 +80,7 @@ impl HttpWechat {
             return Ok(t.token.clone());
         }
         let request = self
-            .client
+            .client()?
             .post(format!("{}/cgi-bin/stable_token", self.api_base))
             .json(&serde_json::json!({
                 "grant_type": "client_credential",
@@ -108,7 +125,7 @@ impl HttpWechat {
         openid: &str,
     ) -> Result<PhoneNumber, WechatError> {
         let request = self
-            .client
+            .client()?
             .post(format!("{}/wxa/business/getuserphonenumber", self.api_base))
             .query(&[("access_token", token.expose_secret())])
             .json(&serde_json::json!({"code": code, "openid": openid}));
@@ -238,7 +255,7 @@ impl WechatApi for HttpWechat {
 
     async fn code2session(&self, code: &str) -> Result<Code2Session, WechatError> {
         let request = self
-            .client
+            .client()?
             .get(format!("{}/sns/jscode2session", self.api_base))
             .query(&[
                 ("appid", self.appid.as_str()),
