@@ -135,7 +135,6 @@ fn admin(pool: &DbPool, args: AdminArgs) -> anyhow::Result<()> {
 
 fn export_csv(pool: &DbPool, args: ExportArgs) -> anyhow::Result<()> {
     let query = args.filter.to_query()?;
-    let mut conn = pool.get().map_err(DbError::from)?;
     // Into a temporary file beside the target, renamed at the end, so that a
     // failed export never leaves a half-written file under the real name.
     let (mut out, temp): (Box<dyn Write>, Option<tempfile::NamedTempFile>) = match &args.out {
@@ -158,7 +157,7 @@ fn export_csv(pool: &DbPool, args: ExportArgs) -> anyhow::Result<()> {
     };
     out.write_all(&export::head(!args.no_bom))?;
     let mut failure = None;
-    let rows = export::write_rows(&mut conn, &query, |chunk| match out.write_all(&chunk) {
+    let rows = export::write_rows(pool, &query, |chunk| match out.write_all(&chunk) {
         Ok(()) => true,
         Err(e) => {
             failure = Some(e);

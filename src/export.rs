@@ -7,7 +7,7 @@
 //! memory stays flat however large the table is.
 
 use crate::db::user_list::{self, Page, UserQuery, UserRow};
-use crate::db::{DbConnection, DbError};
+use crate::db::{DbError, DbPool};
 
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 pub const HEADER: [&str; 14] = [
@@ -89,17 +89,22 @@ pub fn head(bom: bool) -> Vec<u8> {
 /// Writes every user that `query` selects, in its order, as CSV chunks of
 /// about one batch each, after the [`head`]. `sink` returns false to stop
 /// early (the reader went away). Returns the number of rows written.
+///
+/// Each batch takes a connection from the pool and gives it back before its
+/// chunk goes to `sink`: a download that waits for a slow client holds no
+/// connection meanwhile. Batches follow each other by keyset, so the rows
+/// are the same as one query's, but for changes made during the export.
 pub fn write_rows(
-    conn: &mut DbConnection,
+    pool: &DbPool,
     query: &UserQuery,
     mut sink: impl FnMut(Vec<u8>) -> bool,
 ) -> Result<u64, DbError> {
     let mut query = query.clone();
-    user_list::plan_search(conn, &mut query.filter)?;
+    user_list::plan_search(&mut *pool.get()?, &mut query.filter)?;
     let mut page = Page::First;
     let mut written = 0u64;
     loop {
-        let (rows, more) = user_list::list(conn, &query, &page, BATCH_ROWS)?;
+        let (rows, more) = user_list::list(&mut *pool.get()?, &query, &page, BATCH_ROWS)?;
         let mut w = new_writer();
         for row in &rows {
             write_row(&mut w, row).expect("writing to memory");

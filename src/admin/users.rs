@@ -421,17 +421,17 @@ pub async fn csv(
             return;
         }
         let mut complete = true;
-        let result = pool.get().map_err(DbError::from).and_then(|mut conn| {
-            let rows = export::write_rows(&mut conn, &query, |chunk| {
-                let sent = send(chunk);
-                complete &= sent;
-                sent
-            })?;
+        let result = export::write_rows(&pool, &query, |chunk| {
+            let sent = send(chunk);
+            complete &= sent;
+            sent
+        })
+        .and_then(|rows| {
             let detail =
                 serde_json::json!({"filters": filters, "rows": rows, "complete": complete})
                     .to_string();
             admins::audit(
-                &mut conn,
+                &mut *pool.get()?,
                 &NewAuditEntry {
                     admin_id: Some(admin.id),
                     username: &admin.username,

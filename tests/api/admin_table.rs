@@ -14,6 +14,7 @@ backend_tests!(
     csv_exports_exactly_the_filtered_rows,
     csv_round_trips_hostile_text,
     csv_streams_every_row_of_a_large_table,
+    a_stalled_csv_download_holds_no_database_connection,
 );
 
 /// The ids of all rows the CSV export gives, in order, with the raw body.
@@ -456,4 +457,64 @@ async fn csv_streams_every_row_of_a_large_table(backend: Backend) {
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), n, "no row twice");
     let (ids, _) = csv_ids(&browser, "gender=1").await;
     assert_eq!(ids.len(), n / 2);
+}
+
+/// Export entries in the audit log: one is written when an export ends.
+async fn finished_exports(app: &TestApp) -> i64 {
+    app.with_db(|c| {
+        use diesel::prelude::*;
+        use wxlogin::db::schema::audit_log::dsl::*;
+        wxlogin::on_backend!(c, |c| audit_log
+            .filter(action.eq("export"))
+            .count()
+            .get_result(c))
+        .unwrap()
+    })
+    .await
+}
+
+async fn a_stalled_csv_download_holds_no_database_connection(backend: Backend) {
+    // One pool connection: an export that kept it while its client stalls
+    // would leave none for a login.
+    let app = spawn_app_with(backend, |s| s.db.pool_size = 1).await;
+    // About 14 MB of CSV: more than the sockets and the stream buffer hold.
+    let n = 20_000;
+    let people: Vec<Person> = (0..n)
+        .map(|i| {
+            let mut p = Person::new(&format!("oSLOW{i:06}"));
+            p.nickname = format!("{i}{}", "长".repeat(200));
+            p
+        })
+        .collect();
+    app.seed(people).await;
+    let browser = app.admin().await;
+    let download = browser.get("/admin/users.csv").await;
+    assert_eq!(download.status(), 200);
+    // The client reads nothing for now: the export fills the buffers and waits.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        finished_exports(&app).await,
+        0,
+        "the export is still under way"
+    );
+
+    app.wechat_answers(code2session_ok("oDURING", "S0VZ", None))
+        .await;
+    let login = app.post_login(&serde_json::json!({"code": "c"})).await;
+    assert_eq!(login.status(), 200, "a login during a stalled export");
+    assert_eq!(
+        finished_exports(&app).await,
+        0,
+        "the export was still under way"
+    );
+
+    // The download then completes, every seeded row once.
+    let body = download.bytes().await.unwrap();
+    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
+    let ids: Vec<i64> = csv::Reader::from_reader(text)
+        .records()
+        .map(|r| r.unwrap()[0].parse().unwrap())
+        .collect();
+    assert_eq!(ids.len(), n);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), n, "no row twice");
 }
