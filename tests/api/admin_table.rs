@@ -477,8 +477,9 @@ async fn a_stalled_csv_download_holds_no_database_connection(backend: Backend) {
     // One pool connection: an export that kept it while its client stalls
     // would leave none for a login.
     let app = spawn_app_with(backend, |s| s.db.pool_size = 1).await;
-    // About 14 MB of CSV: more than the sockets and the stream buffer hold.
-    let n = 20_000;
+    // About 35 MB of CSV: far more than the sockets and the export's queue of
+    // two chunks hold, so the export must wait for the client.
+    let n = wxlogin::export::BATCH_ROWS as usize * 10;
     let people: Vec<Person> = (0..n)
         .map(|i| {
             let mut p = Person::new(&format!("oSLOW{i:06}"));
