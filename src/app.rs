@@ -72,8 +72,21 @@ const CONTENT_SECURITY_POLICY: &str =
 pub struct Application {
     port: u16,
     pool: DbPool,
+    state: web::Data<AppState>,
     server: Server,
     dev_admin_password: Option<String>,
+}
+
+impl AppState {
+    /// Stops the background threads, after they have written what they
+    /// hold: queued logins, then `last_seen_at` times.
+    pub fn stop_background(&self) {
+        self.logins.stop();
+        self.token_refresher.stop();
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop();
+        }
+    }
 }
 
 impl Application {
@@ -92,63 +105,22 @@ impl Application {
         if settings.dev {
             warn_dev_mode(&settings);
         }
-        let pool = open_database(&settings.db).await?;
-        let dev_admin_password = if settings.dev {
-            db::run(&pool, create_dev_admin)
-                .await
-                .context("cannot create the dev-mode admin")?
-        } else {
-            None
-        };
-        let dummy_password_hash = tokio::task::spawn_blocking(|| {
-            crate::password::hash(&crate::password::random_password())
-        })
-        .await?;
-        let media = {
-            let (dir, public_url) = (settings.data_dir.clone(), settings.public_url.clone());
-            tokio::task::spawn_blocking(move || MediaStore::prepare(&dir, public_url))
-                .await?
-                .with_context(|| {
-                    format!(
-                        "cannot use the data directory {} (--data-dir / WXLOGIN_DATA_DIR)",
-                        settings.data_dir.display()
-                    )
-                })?
-        };
-        let checkpointer = match settings.db.url {
-            crate::config::DatabaseUrl::Sqlite(_) => Some(
-                db::Checkpointer::start(pool.clone())
-                    .context("cannot start the WAL checkpoint thread")?,
-            ),
-            crate::config::DatabaseUrl::Postgres(_) => None,
-        };
-        let logins = db::group_commit::LoginWriter::start(
-            pool.clone(),
-            login_writers(&settings.db),
-            checkpointer.as_ref().map(db::Checkpointer::notice),
-        )
-        .context("cannot start the login writer")?;
-        let token_cache = Arc::new(api::token_cache::TokenCache::default());
-        let token_refresher = api::token_cache::Refresher::start(token_cache.clone(), pool.clone())
-            .context("cannot start the token cache refresher")?;
+        // Bound first: a port in use fails before anything else has started.
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
-        let state = web::Data::new(AppState {
-            pool: pool.clone(),
-            wechat,
-            appid: settings.wechat.appid().to_owned(),
-            session_ttl: settings.session_ttl,
-            ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
-            trust_proxy: settings.trust_proxy,
-            dummy_password_hash,
-            media,
-            token_cache,
-            token_refresher,
-            logins,
-            checkpointer,
-        });
+        let pool = open_database(&settings.db, db::PoolUse::Server).await?;
+        let (state, dev_admin_password) = match assemble_state(&settings, wechat, &pool).await {
+            Ok(assembled) => assembled,
+            Err(e) => {
+                let pool = pool.clone();
+                tokio::task::spawn_blocking(move || db::close(&pool)).await?;
+                return Err(e);
+            }
+        };
+        let state = web::Data::new(state);
         let admin_settings = settings.admin.clone();
+        let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(
@@ -160,7 +132,7 @@ impl Application {
                         .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY)),
                 )
                 .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
-                .app_data(state.clone())
+                .app_data(app_state.clone())
                 .configure(api::routes)
                 .route("/static/admin.css", web::get().to(admin::stylesheet))
                 .service(admin::scope(&admin_settings))
@@ -179,6 +151,7 @@ impl Application {
         Ok(Self {
             port: address.port(),
             pool,
+            state,
             server,
             dev_admin_password,
         })
@@ -198,9 +171,80 @@ impl Application {
         self.dev_admin_password.as_deref()
     }
 
+    /// Serves until the server is stopped (SIGTERM or SIGINT), then stops
+    /// the background threads and closes the database pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let (state, pool) = (self.state, self.pool);
+        tokio::task::spawn_blocking(move || {
+            state.stop_background();
+            db::close(&pool);
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        served
     }
+}
+
+/// Everything the handlers share, with its background threads started.
+/// Also returns the dev-mode admin's password, when one was just made.
+async fn assemble_state(
+    settings: &Settings,
+    wechat: Arc<dyn WechatApi>,
+    pool: &DbPool,
+) -> anyhow::Result<(AppState, Option<String>)> {
+    let dev_admin_password = if settings.dev {
+        db::run(pool, create_dev_admin)
+            .await
+            .context("cannot create the dev-mode admin")?
+    } else {
+        None
+    };
+    let dummy_password_hash =
+        tokio::task::spawn_blocking(|| crate::password::hash(&crate::password::random_password()))
+            .await?;
+    let media = {
+        let (dir, public_url) = (settings.data_dir.clone(), settings.public_url.clone());
+        tokio::task::spawn_blocking(move || MediaStore::prepare(&dir, public_url))
+            .await?
+            .with_context(|| {
+                format!(
+                    "cannot use the data directory {} (--data-dir / WXLOGIN_DATA_DIR)",
+                    settings.data_dir.display()
+                )
+            })?
+    };
+    let checkpointer = match settings.db.url {
+        crate::config::DatabaseUrl::Sqlite(_) => Some(
+            db::Checkpointer::start(pool.clone())
+                .context("cannot start the WAL checkpoint thread")?,
+        ),
+        crate::config::DatabaseUrl::Postgres(_) => None,
+    };
+    let logins = db::group_commit::LoginWriter::start(
+        pool.clone(),
+        login_writers(&settings.db),
+        checkpointer.as_ref().map(db::Checkpointer::notice),
+    )
+    .context("cannot start the login writer")?;
+    let token_cache = Arc::new(api::token_cache::TokenCache::default());
+    let token_refresher = api::token_cache::Refresher::start(token_cache.clone(), pool.clone())
+        .context("cannot start the token cache refresher")?;
+    let state = AppState {
+        pool: pool.clone(),
+        wechat,
+        appid: settings.wechat.appid().to_owned(),
+        session_ttl: settings.session_ttl,
+        ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
+        trust_proxy: settings.trust_proxy,
+        dummy_password_hash,
+        media,
+        token_cache,
+        token_refresher,
+        logins,
+        checkpointer,
+    };
+    Ok((state, dev_admin_password))
 }
 
 /// How many threads write logins. SQLite takes one writer at a time; on
@@ -213,11 +257,14 @@ fn login_writers(db: &crate::config::DbSettings) -> usize {
 }
 
 /// Connects and migrates, off the async threads.
-pub async fn open_database(settings: &crate::config::DbSettings) -> anyhow::Result<DbPool> {
+pub async fn open_database(
+    settings: &crate::config::DbSettings,
+    purpose: db::PoolUse,
+) -> anyhow::Result<DbPool> {
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<DbPool> {
         let where_ = settings.url.redacted();
-        let pool = db::connect(&settings)
+        let pool = db::connect(&settings, purpose)
             .map_err(|e| {
                 anyhow::anyhow!(
                     "{e}: {}",
@@ -227,11 +274,25 @@ pub async fn open_database(settings: &crate::config::DbSettings) -> anyhow::Resu
                 )
             })
             .with_context(|| format!("cannot open the database {where_}"))?;
-        let mut conn = pool
-            .get()
-            .with_context(|| format!("cannot open the database {where_}"))?;
-        let applied = db::migrate(&mut conn)?;
-        db::checkpoint(&mut conn)?;
+        let mut conn = match pool.get() {
+            Ok(conn) => conn,
+            Err(e) => {
+                db::close(&pool);
+                return Err(e).with_context(|| format!("cannot open the database {where_}"));
+            }
+        };
+        let migrated = db::migrate(&mut conn).and_then(|applied| {
+            db::checkpoint(&mut conn)?;
+            Ok(applied)
+        });
+        let applied = match migrated {
+            Ok(applied) => applied,
+            Err(e) => {
+                drop(conn);
+                db::close(&pool);
+                return Err(e.into());
+            }
+        };
         for name in &applied {
             tracing::info!(migration = %name, "applied migration");
         }

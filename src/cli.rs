@@ -19,25 +19,37 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve(args)) => runtime.block_on(serve(Settings::from_args(args)?)),
         Some(Command::Migrate(args)) => {
             let settings = DbSettings::from_args(&args)?;
-            runtime.block_on(app::open_database(&settings))?;
-            println!("{}: migrations are up to date", settings.url.redacted());
-            Ok(())
+            with_database(&runtime, &settings, |_| {
+                println!("{}: migrations are up to date", settings.url.redacted());
+                Ok(())
+            })
         }
         Some(Command::Admin(args)) => {
-            let pool = runtime.block_on(app::open_database(&DbSettings::from_args(
-                args.command.db(),
-            )?))?;
-            admin(&pool, args)
+            let settings = DbSettings::from_args(args.command.db())?;
+            with_database(&runtime, &settings, |pool| admin(pool, args))
         }
         Some(Command::Export(args)) => {
-            let pool = runtime.block_on(app::open_database(&DbSettings::from_args(&args.db)?))?;
-            export_csv(&pool, args)
+            let settings = DbSettings::from_args(&args.db)?;
+            with_database(&runtime, &settings, |pool| export_csv(pool, args))
         }
         Some(Command::Seed(args)) => {
-            let pool = runtime.block_on(app::open_database(&DbSettings::from_args(&args.db)?))?;
-            crate::seed::run(&pool, args)
+            let settings = DbSettings::from_args(&args.db)?;
+            with_database(&runtime, &settings, |pool| crate::seed::run(pool, args))
         }
     }
+}
+
+/// Opens (and migrates) the database for a one-shot command, runs it, and
+/// closes the pool before returning, whatever the outcome (see `db::close`).
+fn with_database<T>(
+    runtime: &tokio::runtime::Runtime,
+    settings: &DbSettings,
+    command: impl FnOnce(&DbPool) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let pool = runtime.block_on(app::open_database(settings, db::PoolUse::OneShot))?;
+    let result = command(&pool);
+    db::close(&pool);
+    result
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

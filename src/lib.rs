@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -22,7 +22,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -352,25 +351,40 @@ impl TokenCache {
 }
 
 /// The thread that keeps busy tokens in the cache (see the module
-/// documentation). It stops when this is dropped.
+/// documentation). When stopped, it writes the `last_seen_at` still queued.
 pub struct Refresher {
-    _stop: mpsc::Sender<()>,
+    thread: crate::background::Periodic,
 }
 
 impl Refresher {
     pub fn start(cache: Arc<TokenCache>, pool: DbPool) -> std::io::Result<Self> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("token-refresh".into())
-            .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(REFRESH_EVERY) {
-                    if let Err(e) = cache.refresh(&pool) {
-                        // The entries age out as usual; requests read them.
-                        tracing::warn!(error = %e, "the token cache could not refresh");
-                    }
+        let round = {
+            let (cache, pool) = (cache.clone(), pool.clone());
+            move || {
+                if let Err(e) = cache.refresh(&pool) {
+                    // The entries age out as usual; requests read them.
+                    tracing::warn!(error = %e, "the token cache could not refresh");
                 }
-            })?;
-        Ok(Self { _stop: stop })
+            }
+        };
+        let last = move || {
+            if let Err(e) = cache.refresh(&pool) {
+                tracing::warn!(error = %e, "the last last_seen_at writes failed");
+            }
+        };
+        Ok(Self {
+            thread: crate::background::Periodic::start(
+                "token-refresh",
+                REFRESH_EVERY,
+                round,
+                last,
+            )?,
+        })
+    }
+
+    /// Stops the thread, after one last round.
+    pub fn stop(&self) {
+        self.thread.stop();
     }
 }
 

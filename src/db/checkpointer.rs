@@ -17,7 +17,10 @@
 //! the WAL from its beginning again. Without it, a busy database's WAL would
 //! grow without bound.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -37,10 +40,12 @@ pub const MIN_GAP: Duration = Duration::from_millis(10);
 /// How often the background checkpoint runs without a notice.
 pub const IDLE_INTERVAL: Duration = Duration::from_millis(100);
 
-/// The checkpoint thread. It stops when this and every [`CommitNotice`]
-/// are dropped.
+/// The checkpoint thread. It stops when asked, or when this and every
+/// [`CommitNotice`] are dropped.
 pub struct Checkpointer {
     notice: CommitNotice,
+    stopping: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Tells the checkpoint thread that a commit has grown the WAL. Cheap and
@@ -60,12 +65,17 @@ impl Checkpointer {
     /// Starts the thread. Only for SQLite: see `AppState`.
     pub fn start(pool: DbPool) -> std::io::Result<Self> {
         let (notice, notices) = mpsc::sync_channel::<()>(1);
-        std::thread::Builder::new()
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = stopping.clone();
+        let thread = std::thread::Builder::new()
             .name("wal-checkpoint".into())
             .spawn(move || loop {
                 match notices.recv_timeout(IDLE_INTERVAL) {
                     Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
+                }
+                if stop.load(Ordering::SeqCst) {
+                    return;
                 }
                 let started = Instant::now();
                 if let Err(e) = checkpoint(&pool) {
@@ -77,7 +87,17 @@ impl Checkpointer {
             })?;
         Ok(Self {
             notice: CommitNotice(notice),
+            stopping,
+            thread: Mutex::new(Some(thread)),
         })
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        // Wakes it if it waits; a full channel already will.
+        self.notice.committed();
+        crate::background::join(&self.thread);
     }
 
     /// A handle for a writer to send its commits' notices with.

@@ -18,11 +18,17 @@
 //!   whole batch gets that answer instead, without retries.
 //! - A batch is written in (appid, openid) order. PostgreSQL runs several
 //!   writers, and writers that lock users in the same order cannot deadlock.
-//! - The writer threads end when the last [`LoginWriter`] handle is dropped.
+//! - Every login is answered within one connection timeout of being queued:
+//!   a batch waits for a connection only until its earliest login's deadline,
+//!   and only briefly while the database is known to be down.
+//! - [`LoginWriter::stop`] writes what is queued, then ends the threads.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -32,8 +38,14 @@ use super::{CommitNotice, DbConnection, DbError, DbPool};
 /// Most logins written in one transaction.
 pub const MAX_BATCH: usize = 256;
 
+/// How often an idle writer looks whether it should stop.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
 struct Job {
     login: LoginRecord,
+    /// By then the login has its answer, whatever the database does: one
+    /// connection timeout after it was queued.
+    deadline: Instant,
     reply: oneshot::Sender<Result<User, DbError>>,
 }
 
@@ -41,6 +53,10 @@ struct Job {
 /// application holds one.
 pub struct LoginWriter {
     queue: mpsc::Sender<Job>,
+    stopping: Arc<AtomicBool>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// How long a login waits for a connection, at most.
+    wait: Duration,
 }
 
 impl LoginWriter {
@@ -55,23 +71,53 @@ impl LoginWriter {
     ) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
         for i in 0..writers.max(1) {
-            let (pool, jobs, notice) = (pool.clone(), jobs.clone(), notice.clone());
-            std::thread::Builder::new()
-                .name(format!("login-writer-{i}"))
-                .spawn(move || write_loop(&pool, &jobs, notice.as_ref()))?;
+            let (pool, jobs, notice, stopping) =
+                (pool.clone(), jobs.clone(), notice.clone(), stopping.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("login-writer-{i}"))
+                    .spawn(move || write_loop(&pool, &jobs, notice.as_ref(), &stopping))?,
+            );
         }
-        Ok(Self { queue })
+        Ok(Self {
+            queue,
+            stopping,
+            threads: Mutex::new(threads),
+            wait: pool.connection_timeout(),
+        })
     }
 
     /// Writes one login, together with whatever other logins are waiting,
-    /// and answers once it is committed.
+    /// and answers once it is committed, or at the latest one connection
+    /// timeout after it was queued.
     pub async fn record(&self, login: LoginRecord) -> Result<User, DbError> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(writer_gone());
+        }
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job { login, reply })
+            .send(Job {
+                login,
+                deadline: Instant::now() + self.wait,
+                reply,
+            })
             .map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Writes every login already queued, then stops the writers and waits
+    /// for them. Logins recorded from now on are refused.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::error!("a login writer panicked");
+            }
+        }
     }
 }
 
@@ -79,14 +125,23 @@ fn writer_gone() -> DbError {
     DbError::Unavailable("the login writer has stopped".into())
 }
 
-fn write_loop(pool: &DbPool, jobs: &Mutex<mpsc::Receiver<Job>>, notice: Option<&CommitNotice>) {
+fn write_loop(
+    pool: &DbPool,
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    notice: Option<&CommitNotice>,
+    stopping: &AtomicBool,
+) {
     loop {
         let batch = {
             // A writer that panicked never held this lock (see below), so a
             // poisoned lock still guards a sound receiver.
             let jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
-            let Ok(first) = jobs.recv() else {
-                return; // every LoginWriter is gone
+            let first = match jobs.recv_timeout(STOP_POLL) {
+                Ok(job) => job,
+                // Stops only once the queue is empty: what was queued is written.
+                Err(RecvTimeoutError::Timeout) if stopping.load(Ordering::SeqCst) => return,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
             };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -112,18 +167,35 @@ fn write_loop(pool: &DbPool, jobs: &Mutex<mpsc::Receiver<Job>>, notice: Option<&
 
 fn write_batch(pool: &DbPool, mut batch: Vec<Job>) {
     batch.sort_by(|a, b| (&a.login.appid, &a.login.openid).cmp(&(&b.login.appid, &b.login.openid)));
-    let mut conn = match pool.get() {
+    // Every login is answered by its deadline: the wait for a connection
+    // ends at the earliest one, and is a short probe while the database is
+    // known to be down.
+    let earliest = batch.iter().map(|j| j.deadline).min();
+    let left = earliest.map_or(Duration::ZERO, |d| {
+        d.saturating_duration_since(Instant::now())
+    });
+    let mut conn = match pool.get_timeout(pool.health().wait_for_connection(left)) {
         Ok(conn) => conn,
         Err(e) => return unavailable(batch, &e),
     };
     let logins: Vec<&LoginRecord> = batch.iter().map(|j| &j.login).collect();
     match users::record_logins(&mut conn, &logins) {
         Ok(users) => {
+            pool.health().write_succeeded();
             for (job, user) in batch.into_iter().zip(users) {
                 let _ = job.reply.send(Ok(user));
             }
         }
         Err(DbError::Unavailable(e)) => unavailable(batch, &e),
+        // The same cause would fail each login again.
+        Err(DbError::StorageFailing(e)) => {
+            pool.health().write_failed();
+            for job in batch {
+                let _ = job
+                    .reply
+                    .send(Err(DbError::Unavailable(e.to_string().into())));
+            }
+        }
         Err(e) if batch.len() == 1 => {
             if let Some(job) = batch.pop() {
                 let _ = job.reply.send(Err(e));

@@ -63,4 +63,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sign_in_throttle (kind, subject) {
+        kind -> Text,
+        subject -> Text,
+        window_start -> Timestamp,
+        attempts -> BigInt,
+    }
+}
+
+diesel::table! {
+    readiness_probe (id) {
+        id -> BigInt,
+        written_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(users, sessions, admins, audit_log);

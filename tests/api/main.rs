@@ -6,6 +6,7 @@ mod admin_table;
 mod avatar;
 mod binary;
 mod errors;
+mod exit_status;
 mod fixtures;
 mod group_commit;
 mod health;
