@@ -14,6 +14,7 @@ pub mod background;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod export;
 pub mod password;
 pub mod seed;

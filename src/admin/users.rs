@@ -484,6 +484,8 @@ struct UserPage {
     sessions: Vec<SessionView>,
     session_count: i64,
     any_active: bool,
+    /// Whether the avatar URL is shown as a link (only http and https are).
+    avatar_is_link: bool,
 }
 
 fn user_id(raw: &str) -> Result<i64, AdminError> {
@@ -534,11 +536,18 @@ pub async fn detail(
             updated_at: time(user.updated_at),
             last_login_at: time(user.last_login_at),
             any_active: sessions.iter().any(|s| s.status == "active"),
+            avatar_is_link: is_web_link(&user.avatar_url),
             sessions,
             session_count: count,
             user,
         },
     )
+}
+
+/// Whether a stored URL may be shown as a link: only http(s). Anything else
+/// is shown as text, whatever made its way into the database.
+fn is_web_link(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
 
 fn audit_entry<'a>(

@@ -23,9 +23,12 @@ use crate::db::{self, users};
 
 /// Largest avatar accepted: 2 MiB.
 pub const MAX_AVATAR_BYTES: usize = 2 * 1024 * 1024;
-/// Largest upload request read to its end. Past it, the request is refused
-/// without reading further.
-const MAX_UPLOAD_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+/// Largest upload request read, preamble and part headers included. Past
+/// it, the request is refused without reading further.
+pub const MAX_UPLOAD_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+/// Widest and tallest avatar accepted, in pixels: a small file can claim a
+/// huge image, which whoever decodes it would have to hold in memory.
+pub const MAX_AVATAR_PIXELS: usize = 4096;
 /// Temporary files of uploads in progress start with this.
 const TEMP_PREFIX: &str = ".upload-";
 
@@ -93,6 +96,14 @@ impl ImageKind {
             "jpg" => Some(Self::Jpeg),
             "webp" => Some(Self::Webp),
             _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Png => "PNG",
+            Self::Jpeg => "JPEG",
+            Self::Webp => "WebP",
         }
     }
 
@@ -211,14 +222,29 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::Storage)
 }
 
-/// The base of URLs to this server: the configured public URL, or the
-/// scheme and host that the request came in on.
-fn base_url(media: &MediaStore, req: &HttpRequest) -> Result<String, ApiError> {
+/// The base of URLs to this server: the configured public URL, else the
+/// scheme and host that the request came in on. `Forwarded` and
+/// `X-Forwarded-*` name them only behind a trusted proxy (`--trust-proxy`):
+/// from anyone else they would let a client point stored URLs at any site.
+fn base_url(media: &MediaStore, req: &HttpRequest, trust_proxy: bool) -> Result<String, ApiError> {
     if let Some(url) = &media.public_url {
         return Ok(url.clone());
     }
-    let info = req.connection_info();
-    let host = info.host();
+    let (scheme, host) = if trust_proxy {
+        let info = req.connection_info();
+        (info.scheme().to_owned(), info.host().to_owned())
+    } else {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+            .unwrap_or_default();
+        // wxlogin itself speaks plain HTTP.
+        ("http".to_owned(), host)
+    };
+    let host = host.as_str();
     let host_ok = !host.is_empty()
         && host.len() <= 255
         && host
@@ -229,21 +255,90 @@ fn base_url(media: &MediaStore, req: &HttpRequest) -> Result<String, ApiError> {
             "the Host header is not a valid host name".into(),
         ));
     }
-    let scheme = if info.scheme() == "https" {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if scheme == "https" { "https" } else { "http" };
     Ok(format!("{scheme}://{host}"))
 }
 
+/// The request body, cut off with an overflow error once more than `limit`
+/// bytes have come, whatever the framing (`Content-Length` or chunked). The
+/// multipart reader buffers what it has not parsed yet (a body with no
+/// boundary in it, say), so this is what bounds its memory and work.
+struct Limited {
+    payload: web::Payload,
+    left: usize,
+    done: bool,
+}
+
+impl futures_util::Stream for Limited {
+    type Item = Result<bytes::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let item = match self.payload.poll_next_unpin(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(item) => item,
+        };
+        let item = match item {
+            Some(Ok(chunk)) if chunk.len() > self.left => {
+                Some(Err(actix_web::error::PayloadError::Overflow))
+            }
+            Some(Ok(chunk)) => {
+                self.left -= chunk.len();
+                return Poll::Ready(Some(Ok(chunk)));
+            }
+            other => other,
+        };
+        self.done = true;
+        Poll::Ready(item)
+    }
+}
+
+/// Checks what the image's header says: the format must be the one its
+/// magic bytes named, and its size at most [`MAX_AVATAR_PIXELS`] a side.
+fn check_image(bytes: &[u8], kind: ImageKind) -> Result<(), ApiError> {
+    let mismatch = || {
+        ApiError::InvalidRequest(format!(
+            "the file starts like a {} image but its header is not a valid one",
+            kind.name()
+        ))
+    };
+    let format = imagesize::image_type(bytes).map_err(|_| mismatch())?;
+    let same = matches!(
+        (format, kind),
+        (imagesize::ImageType::Png, ImageKind::Png)
+            | (imagesize::ImageType::Jpeg, ImageKind::Jpeg)
+            | (imagesize::ImageType::Webp, ImageKind::Webp)
+    );
+    if !same {
+        return Err(mismatch());
+    }
+    let size = imagesize::blob_size(bytes).map_err(|_| mismatch())?;
+    if size.width == 0 || size.height == 0 {
+        return Err(mismatch());
+    }
+    if size.width > MAX_AVATAR_PIXELS || size.height > MAX_AVATAR_PIXELS {
+        return Err(ApiError::InvalidRequest(format!(
+            "the image is {}×{} pixels; an avatar may be at most {MAX_AVATAR_PIXELS}×{MAX_AVATAR_PIXELS}",
+            size.width, size.height
+        )));
+    }
+    Ok(())
+}
+
 /// `POST /api/me/avatar` (multipart, field `file`): stores the image and
-/// sets the user's avatar_url to it.
+/// sets the user's avatar_url to it. The token is checked before any of the
+/// body is read.
 pub async fn upload_avatar(
     state: web::Data<AppState>,
     req: HttpRequest,
     auth: Authenticated,
-    mut payload: Multipart,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let declared = req
         .headers()
@@ -253,7 +348,15 @@ pub async fn upload_avatar(
     if declared.is_some_and(|n| n > MAX_UPLOAD_REQUEST_BYTES as u64) {
         return Err(ApiError::FileTooLarge(MAX_AVATAR_BYTES));
     }
-    let base = base_url(&state.media, &req)?;
+    let base = base_url(&state.media, &req, state.trust_proxy)?;
+    let mut payload = Multipart::new(
+        req.headers(),
+        Limited {
+            payload: body,
+            left: MAX_UPLOAD_REQUEST_BYTES,
+            done: false,
+        },
+    );
     let bytes = read_file_field(&mut payload).await?;
     if bytes.is_empty() {
         return Err(bad_upload("the file is empty"));
@@ -261,6 +364,7 @@ pub async fn upload_avatar(
     let kind = ImageKind::sniff(&bytes).ok_or_else(|| {
         ApiError::InvalidRequest("the file is not a PNG, JPEG or WebP image".into())
     })?;
+    check_image(&bytes, kind)?;
     let name = format!("{}.{}", random_hex(), kind.extension());
     let dir = state.media.avatars_dir.clone();
     {

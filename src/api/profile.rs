@@ -11,6 +11,7 @@ use super::{UserBody, UserView};
 use crate::app::AppState;
 use crate::db::users::{self, ProfileUpdate, SessionKey};
 use crate::db::{self};
+use crate::domain::text;
 use crate::wechat::crypto::{WechatUserInfo, MAX_AVATAR_URL_CHARS, MAX_PROFILE_CHARS};
 
 /// The user data fields, named as WeChat names them. Empty strings count as
@@ -133,6 +134,12 @@ pub fn parse_profile_patch(body: &Map<String, Value>) -> Result<ProfileUpdate, A
         if s.chars().any(char::is_control) {
             return Err(invalid(field, "must not contain control characters"));
         }
+        if text::has_bidi_control(s) {
+            return Err(invalid(
+                field,
+                "must not contain bidirectional control characters (U+202A to U+202E, U+2066 to U+2069)",
+            ));
+        }
         Ok(s.trim().to_owned())
     };
     let mut update = ProfileUpdate::default();
@@ -145,6 +152,12 @@ pub fn parse_profile_patch(body: &Map<String, Value>) -> Result<ProfileUpdate, A
                     return Err(invalid(
                         field,
                         &format!("must be 1 to {MAX_PROFILE_CHARS} characters"),
+                    ));
+                }
+                if !text::has_visible_char(&s) {
+                    return Err(invalid(
+                        field,
+                        "must have at least one visible character (not only spaces or zero-width characters)",
                     ));
                 }
                 update.nickname = Some(s);
@@ -298,6 +311,10 @@ mod tests {
             (json!({"country": "c".repeat(65)}), "country"),
             (json!({"language": null}), "language"),
             (json!({"openid": "o"}), "openid"),
+            (json!({"nickname": "abc\u{202E}gpj.exe"}), "nickname"),
+            (json!({"nickname": "\u{200B}\u{200D}"}), "nickname"),
+            (json!({"nickname": "\u{3164}"}), "nickname"),
+            (json!({"city": "\u{2066}x"}), "city"),
         ] {
             let err = patch(body.clone()).unwrap_err();
             assert!(err.contains(field), "{body} -> {err}");

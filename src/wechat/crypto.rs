@@ -190,13 +190,18 @@ impl WechatUserInfo {
     pub fn profile_update(&self) -> ProfileUpdate {
         fn text(value: &Option<String>, max: usize) -> Option<String> {
             let v = value.as_deref()?.trim();
-            let ok = !v.is_empty() && v.chars().count() <= max && !v.chars().any(char::is_control);
+            let ok = !v.is_empty()
+                && v.chars().count() <= max
+                && !v.chars().any(char::is_control)
+                && !crate::domain::text::has_bidi_control(v);
             ok.then(|| v.to_owned())
         }
         ProfileUpdate {
             nickname: text(&self.nick_name, MAX_PROFILE_CHARS)
-                .filter(|n| n != PLACEHOLDER_NICKNAME),
+                .filter(|n| n != PLACEHOLDER_NICKNAME)
+                .filter(|n| crate::domain::text::has_visible_char(n)),
             avatar_url: text(&self.avatar_url, MAX_AVATAR_URL_CHARS)
+                .and_then(|u| https_avatar(&u))
                 .filter(|u| !is_placeholder_avatar(u)),
             gender: self.gender.filter(|g| *g != 0),
             country: text(&self.country, MAX_PROFILE_CHARS),
@@ -205,6 +210,22 @@ impl WechatUserInfo {
             language: text(&self.language, MAX_PROFILE_CHARS),
         }
     }
+}
+
+/// An avatar URL as stored: `https://` with a host. WeChat's older data
+/// gives `http://` addresses of its image servers, which serve https too,
+/// so those are upgraded; any other scheme (`javascript:`, `data:`…) is
+/// dropped.
+fn https_avatar(url: &str) -> Option<String> {
+    let url = match url.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("http://") => format!("https://{}", &url[7..]),
+        _ => url.to_owned(),
+    };
+    let parsed = reqwest::Url::parse(&url).ok()?;
+    (parsed.scheme() == "https"
+        && parsed.host_str().is_some()
+        && !url.contains(char::is_whitespace))
+    .then_some(url)
 }
 
 /// Whether `url` is WeChat's grey default avatar.
@@ -399,6 +420,21 @@ mod tests {
             ..Default::default()
         };
         assert!(anonymous.profile_update().is_empty());
+        let hostile = WechatUserInfo {
+            nick_name: Some("\u{200B}\u{200B}".into()),
+            avatar_url: Some("javascript:alert(10)".into()),
+            city: Some("\u{202E}nehznehS".into()),
+            ..Default::default()
+        };
+        assert!(hostile.profile_update().is_empty());
+        let old = WechatUserInfo {
+            avatar_url: Some("http://wx.qlogo.cn/mmopen/x/132".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            old.profile_update().avatar_url.as_deref(),
+            Some("https://wx.qlogo.cn/mmopen/x/132")
+        );
         let info: WechatUserInfo =
             serde_json::from_str(r#"{"gender":"7","nickName":"  ","language":"en"}"#).unwrap();
         assert_eq!(info.gender, None);

@@ -12,25 +12,87 @@ backend_tests!(
     avatar_limits_keep_nothing,
     media_paths_cannot_escape,
     avatar_urls_use_the_public_url,
+    forwarded_hosts_count_only_behind_a_trusted_proxy,
 );
+
+/// Uploads an avatar with extra request headers and returns its URL.
+async fn avatar_url_with(app: &TestApp, token: &str, headers: &[(&str, &str)]) -> String {
+    let mut request = app
+        .client
+        .post(app.url("/api/me/avatar"))
+        .bearer_auth(token)
+        .multipart(file_form(png(100), "a.png", "image/png"));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let user = user_of(request.send().await.unwrap()).await;
+    user["avatar_url"].as_str().unwrap().to_owned()
+}
+
+async fn forwarded_hosts_count_only_behind_a_trusted_proxy(backend: Backend) {
+    let forged: [&[(&str, &str)]; 3] = [
+        &[("X-Forwarded-Host", "evil.example")],
+        &[("Forwarded", "host=evil.example;proto=https")],
+        &[
+            ("X-Forwarded-Host", "evil.example"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+    ];
+    let app = spawn_app(backend).await;
+    let token = logged_in(&app, "oFORWARD").await;
+    for headers in forged {
+        let url = avatar_url_with(&app, &token, headers).await;
+        assert!(
+            url.starts_with(&format!("{}/media/", app.address)),
+            "{headers:?}: {url}"
+        );
+    }
+
+    let proxied = spawn_app_with(backend, |s| s.trust_proxy = true).await;
+    let token = logged_in(&proxied, "oFORWARD").await;
+    let url = avatar_url_with(
+        &proxied,
+        &token,
+        &[
+            ("X-Forwarded-Host", "login.example.com"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+    )
+    .await;
+    assert!(
+        url.starts_with("https://login.example.com/media/avatars/"),
+        "{url}"
+    );
+}
 
 const MIB: usize = 1024 * 1024;
 
-fn png(len: usize) -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
-    bytes.resize(len, 0x42);
+/// A PNG of `width`×`height` pixels, as its header says, `len` bytes long.
+fn png_sized(width: u32, height: u32, len: usize) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    bytes.extend(width.to_be_bytes());
+    bytes.extend(height.to_be_bytes());
+    bytes.extend([8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    bytes.resize(len.max(bytes.len()), 0x42);
     bytes
 }
 
+fn png(len: usize) -> Vec<u8> {
+    png_sized(64, 64, len)
+}
+
 fn jpeg(len: usize) -> Vec<u8> {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.resize(len, 7);
+    // Start of image, then a baseline frame header: 8 bits, 48 high, 64 wide.
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00, 48, 0x00, 64];
+    bytes.resize(len.max(bytes.len()), 7);
     bytes
 }
 
 fn webp(len: usize) -> Vec<u8> {
-    let mut bytes = b"RIFF\0\0\0\0WEBPVP8 ".to_vec();
-    bytes.resize(len, 1);
+    // An extended WebP header: width - 1 and height - 1 in 24 bits each.
+    let mut bytes = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0".to_vec();
+    bytes.extend([63, 0, 0, 63, 0, 0]);
+    bytes.resize(len.max(bytes.len()), 1);
     bytes
 }
 
@@ -181,6 +243,26 @@ async fn avatar_limits_keep_nothing(backend: Backend) {
             "two files",
         ),
         (Form::new().text("file", "not a file"), "text field"),
+        (
+            file_form(png_sized(20_000, 20_000, 51_000), "bomb.png", "image/png"),
+            "a small PNG that claims 20000×20000 pixels",
+        ),
+        (
+            file_form(png_sized(4097, 16, 1000), "wide.png", "image/png"),
+            "one pixel wider than allowed",
+        ),
+        (
+            file_form(
+                b"\x89PNG\r\n\x1a\nthis is no IHDR chunk at all".to_vec(),
+                "fake.png",
+                "image/png",
+            ),
+            "PNG magic bytes with no PNG header",
+        ),
+        (
+            file_form(vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0], "cut.jpg", "image/jpeg"),
+            "JPEG magic bytes with no frame header",
+        ),
     ];
     for (form, what) in bad {
         let error = assert_error(app.upload(&token, form).await, 400, "invalid_request").await;
@@ -212,6 +294,15 @@ async fn avatar_limits_keep_nothing(backend: Backend) {
         "no file was kept, not even a temporary one"
     );
     assert_eq!(app.me(&token).await["avatar_url"], avatar);
+    // The largest allowed size is accepted.
+    user_of(
+        app.upload(
+            &token,
+            file_form(png_sized(4096, 4096, 200), "max.png", "image/png"),
+        )
+        .await,
+    )
+    .await;
 }
 
 async fn media_paths_cannot_escape(backend: Backend) {

@@ -361,7 +361,13 @@ fn migrate_creates_the_schema() {
     assert!(db.exists());
 }
 
-struct Server(Child);
+pub struct Server(pub Child);
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -372,8 +378,9 @@ impl Drop for Server {
 
 /// Starts `wxlogin serve --dev` on a free port and returns it with its
 /// address, its log so far, and a channel of its standard output lines.
-fn start_dev_server(
+pub fn start_dev_server(
     dir: &std::path::Path,
+    extra_args: &[&str],
 ) -> (
     Server,
     String,
@@ -383,6 +390,7 @@ fn start_dev_server(
     let mut child = wxlogin()
         .current_dir(dir)
         .args(["serve", "--dev", "--bind", "127.0.0.1:0"])
+        .args(extra_args)
         .stderr(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -414,7 +422,7 @@ fn start_dev_server(
 #[tokio::test]
 async fn dev_mode_login_me_logout_with_the_real_binary() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, base, log, stdout) = start_dev_server(dir.path());
+    let (server, base, log, stdout) = start_dev_server(dir.path(), &[]);
     let log = log.join("\n");
     assert!(
         log.contains("DEVELOPMENT MODE"),
@@ -527,7 +535,7 @@ async fn dev_mode_login_me_logout_with_the_real_binary() {
     drop(server);
 
     // A second start finds the admin and prints no password.
-    let (_server, _, _, stdout) = start_dev_server(dir.path());
+    let (_server, _, _, stdout) = start_dev_server(dir.path(), &[]);
     std::thread::sleep(Duration::from_millis(500));
     let printed: Vec<String> = stdout.try_iter().collect();
     assert!(

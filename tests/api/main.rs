@@ -11,6 +11,7 @@ mod fixtures;
 mod group_commit;
 mod health;
 mod helpers;
+mod hostile;
 mod login;
 mod phone;
 mod profile;

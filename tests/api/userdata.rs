@@ -17,7 +17,58 @@ backend_tests!(
     bad_user_data_refuses_the_login_and_writes_nothing,
     userinfo_after_a_session_key_rotation,
     userinfo_checks_its_input,
+    hostile_user_data_is_not_stored,
 );
+
+/// Signed user data whose avatar is a `javascript:` URL and whose nickname
+/// is zero-width or carries a bidirectional override: none of it is stored,
+/// and an avatar URL that is not http(s) is never a link in the admin site.
+async fn hostile_user_data_is_not_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.wechat_answers(code2session_ok("oHOSTILE", KEY_1, None))
+        .await;
+    let mut info = real_user("oHOSTILE", "oU-HOSTILE");
+    info["avatarUrl"] = "javascript:alert(10)".into();
+    info["nickName"] = "\u{200B}\u{200D}".into();
+    info["city"] = "\u{202E}nehznehS".into();
+    let response = app
+        .post_login(&login_body("c", &user_data(KEY_1, &info)))
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["avatar_url"], "");
+    assert_eq!(body["user"]["nickname"], "");
+    assert_eq!(body["user"]["city"], "");
+    assert_eq!(body["user"]["province"], "Guangdong", "the rest is kept");
+
+    // WeChat's old http:// avatars are kept as https://.
+    let mut info = real_user("oHOSTILE", "oU-HOSTILE");
+    info["avatarUrl"] = "http://wx.qlogo.cn/mmopen/old/132".into();
+    app.wechat_answers(code2session_ok("oHOSTILE", KEY_2, None))
+        .await;
+    let response = app
+        .post_login(&login_body("c2", &user_data(KEY_2, &info)))
+        .await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["user"]["avatar_url"],
+        "https://wx.qlogo.cn/mmopen/old/132"
+    );
+
+    // Whatever reached the database some other way is shown as text.
+    let id = body["user"]["id"].as_i64().unwrap();
+    app.with_db(move |c| {
+        on_backend!(c, |c| diesel::update(users::table.find(id))
+            .set(users::avatar_url.eq("javascript:alert(10)"))
+            .execute(c))
+        .unwrap()
+    })
+    .await;
+    let admin = app.admin().await;
+    let html = admin.page(&format!("/admin/users/{id}")).await;
+    assert!(html.contains("javascript:alert(10)"));
+    assert!(!html.contains(r#"href="javascript"#), "{html}");
+}
 
 async fn stored_key_and_count(app: &TestApp) -> (String, i64) {
     app.with_db(|c| {

@@ -1,0 +1,3 @@
+//! Values and rules shared by the layers: no HTTP, no database connection.
+
+pub mod text;
