@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::middleware::{from_fn, DefaultHeaders, Logger};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
@@ -14,6 +14,7 @@ use crate::api;
 use crate::api::media::MediaStore;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
+use crate::web::connections::{self, ConnectionLimits};
 use crate::wechat::{self, WechatApi};
 
 /// What every request handler can reach.
@@ -121,6 +122,9 @@ impl Application {
         let state = web::Data::new(state);
         let admin_settings = settings.admin.clone();
         let app_state = state.clone();
+        let limits = ConnectionLimits::new(settings.client_body_timeout, settings.max_connections);
+        check_open_file_limit(settings.max_connections);
+        let limits_data = web::Data::new(limits.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(
@@ -131,7 +135,9 @@ impl Application {
                         .add(("Referrer-Policy", "no-referrer"))
                         .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY)),
                 )
+                .wrap(from_fn(connections::guard_bodies))
                 .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
+                .app_data(limits_data.clone())
                 .app_data(app_state.clone())
                 .configure(api::routes)
                 .route("/static/admin.css", web::get().to(admin::stylesheet))
@@ -139,6 +145,8 @@ impl Application {
                 .default_service(web::to(api::not_found))
         })
         .workers(settings.workers)
+        .max_connections(settings.max_connections)
+        .on_connect(move |io, data| connections::on_connect(&limits, io, data))
         .listen(listener)?
         .run();
         tracing::info!(
@@ -245,6 +253,40 @@ async fn assemble_state(
         checkpointer,
     };
     Ok((state, dev_admin_password))
+}
+
+/// Raises the soft limit on open files to the hard one, as a server with
+/// many connections needs, and warns when it is still below what
+/// `--max-connections` asks for.
+fn check_open_file_limit(max_connections: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `limit`.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    // Room for the database pool, log files and the listeners.
+    let needed = max_connections as u64 + 256;
+    if (limit.rlim_cur as u64) < needed {
+        tracing::warn!(
+            open_files = limit.rlim_cur as u64,
+            max_connections,
+            "the limit on open files is below --max-connections plus 256; raise it (ulimit -n, LimitNOFILE=) or lower --max-connections"
+        );
+    }
 }
 
 /// How many threads write logins. SQLite takes one writer at a time; on

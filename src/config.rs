@@ -189,6 +189,17 @@ pub struct ServeArgs {
     #[arg(long, env = "WXLOGIN_TRUST_PROXY", value_parser = clap::builder::BoolishValueParser::new())]
     pub trust_proxy: bool,
 
+    /// Seconds a client has to send a request's body, counted from its
+    /// headers. A slower body is answered 408 and its connection closed.
+    #[arg(long, env = "WXLOGIN_CLIENT_BODY_TIMEOUT", default_value_t = 10.0, value_parser = parse_seconds)]
+    pub client_body_timeout: f64,
+
+    /// Most open client connections. Past it, the requests that have waited
+    /// longest for their bodies are cut off (408) to make room; each worker
+    /// also stops accepting past it.
+    #[arg(long, env = "WXLOGIN_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
     /// Number of HTTP worker threads. Default: the number of CPU cores.
     #[arg(long, env = "WXLOGIN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
@@ -358,6 +369,10 @@ pub struct Settings {
     pub workers: usize,
     pub admin: AdminSettings,
     pub trust_proxy: bool,
+    /// How long a client may take to send a request body.
+    pub client_body_timeout: Duration,
+    /// Most open client connections before slow bodies are shed.
+    pub max_connections: usize,
     pub data_dir: PathBuf,
     /// Base URL of this server, without a trailing slash.
     pub public_url: Option<String>,
@@ -449,6 +464,8 @@ impl Settings {
                 idle_timeout: ADMIN_IDLE_TIMEOUT,
             },
             trust_proxy: args.trust_proxy,
+            client_body_timeout: Duration::from_secs_f64(args.client_body_timeout),
+            max_connections: args.max_connections as usize,
             data_dir: args.data_dir,
             public_url,
         })

@@ -20,4 +20,5 @@ pub mod password;
 pub mod seed;
 pub mod telemetry;
 pub mod token;
+pub mod web;
 pub mod wechat;

@@ -204,6 +204,8 @@ async fn start_app(dir: &Path) -> (String, DbPool, Vec<Seeded>) {
             idle_timeout: wxlogin::config::ADMIN_IDLE_TIMEOUT,
         },
         trust_proxy: false,
+        client_body_timeout: Duration::from_secs(10),
+        max_connections: 10_000,
         data_dir: dir.join("data"),
         public_url: None,
     };

@@ -12,6 +12,8 @@ pub enum AdminError {
     BadRequest(String),
     #[error("this page does not exist")]
     NotFound,
+    #[error("the form did not arrive in time; go back and send it again")]
+    BodyTimeout,
     /// A state-changing form came without a valid CSRF token.
     #[error("the form has expired or did not come from this site; go back, reload the page and try again")]
     Csrf,
@@ -34,8 +36,11 @@ impl ResponseError for AdminError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound | Self::Db(DbError::NotFound) => StatusCode::NOT_FOUND,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Csrf => StatusCode::FORBIDDEN,
-            Self::Db(DbError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Db(_) | Self::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -44,7 +49,7 @@ impl ResponseError for AdminError {
         let status = self.status_code();
         let message = match self {
             Self::Db(DbError::NotFound) => AdminError::NotFound.to_string(),
-            Self::Db(DbError::Unavailable(_)) => {
+            Self::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => {
                 "the database is unavailable; try again shortly".to_owned()
             }
             Self::Db(e) => {

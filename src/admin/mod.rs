@@ -74,11 +74,16 @@ pub fn scope(
         .app_data(
             web::FormConfig::default()
                 .limit(16 * 1024)
-                .error_handler(|_, _| {
-                    AdminError::BadRequest(
+                .error_handler(|err, _| match err {
+                    actix_web::error::UrlencodedError::Payload(e)
+                        if crate::web::connections::is_body_timeout(&e) =>
+                    {
+                        AdminError::BodyTimeout.into()
+                    }
+                    _ => AdminError::BadRequest(
                         "the form could not be read; go back and try again".into(),
                     )
-                    .into()
+                    .into(),
                 }),
         )
         .wrap(from_fn(require_admin))

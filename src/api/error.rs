@@ -17,6 +17,9 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("the file is larger than {0} bytes")]
     FileTooLarge(usize),
+    /// The body came too slowly, or was cut off to make room for others.
+    #[error("the request body did not arrive in time; send the request again")]
+    BodyTimeout,
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("there is nothing at this address")]
@@ -61,6 +64,7 @@ impl ApiError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::PayloadTooLarge(_) | Self::FileTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
@@ -86,7 +90,9 @@ impl ApiError {
             Self::NotFound | Self::Db(DbError::NotFound) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Wechat(e) => wechat_status(e),
-            Self::Db(DbError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             Self::Db(DbError::Conflict) => (StatusCode::CONFLICT, "conflict"),
             Self::Db(_) | Self::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
@@ -114,7 +120,7 @@ impl ApiError {
             Self::Phone(e) => wechat_message(e),
             Self::Wechat(e) => wechat_message(e),
             Self::Db(DbError::NotFound) => Self::NotFound.to_string(),
-            Self::Db(DbError::Unavailable(_)) => {
+            Self::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => {
                 "the service is temporarily unavailable; try again shortly".into()
             }
             Self::Db(_) | Self::Storage(_) => "an internal error occurred".into(),

@@ -150,6 +150,9 @@ fn multipart_error(e: MultipartError) -> ApiError {
         MultipartError::Payload(actix_web::error::PayloadError::Overflow) => {
             ApiError::FileTooLarge(MAX_AVATAR_BYTES)
         }
+        MultipartError::Payload(ref e) if crate::web::connections::is_body_timeout(e) => {
+            ApiError::BodyTimeout
+        }
         _ => bad_upload("the multipart body is malformed or incomplete"),
     }
 }

@@ -54,6 +54,9 @@ pub fn json_config() -> web::JsonConfig {
         .limit(MAX_JSON_BYTES)
         .error_handler(|err, _req| {
             let api_error = match &err {
+                JsonPayloadError::Payload(e) if crate::web::connections::is_body_timeout(e) => {
+                    ApiError::BodyTimeout
+                }
                 JsonPayloadError::ContentType => ApiError::InvalidRequest(
                     "the body must be JSON, sent with `Content-Type: application/json`".into(),
                 ),

@@ -174,6 +174,8 @@ pub fn test_settings(url: DatabaseUrl, wechat_base: &str) -> Settings {
             idle_timeout: wxlogin::config::ADMIN_IDLE_TIMEOUT,
         },
         trust_proxy: false,
+        client_body_timeout: Duration::from_secs(10),
+        max_connections: 10_000,
         // spawn_app_with puts a fresh temporary directory here.
         data_dir: std::path::PathBuf::new(),
         public_url: None,

@@ -177,3 +177,111 @@ fn an_upload_without_a_token_is_refused_before_its_body() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// Reads what the server sends until it closes the connection, at most
+/// `within`; `None` if it is still open then.
+fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + within;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(answer),
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(answer),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Opens a connection and sends `request` (headers and the start of a body).
+fn open_with(base: &str, request: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(host(base)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    stream
+}
+
+const SLOW_LOGIN: &str = "POST /api/login HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
+
+/// A body that does not arrive in time is answered 408, and the
+/// connection is closed, whatever the framing and whether or not the
+/// handler reads the body.
+#[test]
+fn slow_bodies_time_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, _, _) = start_dev_server(dir.path(), &["--client-body-timeout", "1"]);
+    let chunked = "POST /api/login HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n";
+    for request in [SLOW_LOGIN, chunked] {
+        let started = Instant::now();
+        let mut stream = open_with(&base, request);
+        let answer = read_until_closed(&mut stream, Duration::from_secs(10))
+            .expect("the connection is closed after the timeout");
+        let text = String::from_utf8_lossy(&answer);
+        assert_eq!(status_of(&answer), 408, "{text}");
+        assert!(text.contains(r#""code":"request_timeout""#), "{text}");
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "not before the timeout"
+        );
+    }
+    // A handler that never reads the body answers at once; the connection
+    // is then closed instead of being drained for as long as the client likes.
+    let mut stream = open_with(
+        &base,
+        "GET /healthz HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n",
+    );
+    let answer =
+        read_until_closed(&mut stream, Duration::from_secs(10)).expect("the connection is closed");
+    assert_eq!(
+        status_of(&answer),
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+/// 2,000 connections that send headers and one byte of body cannot keep
+/// `/healthz` from answering: past `--max-connections`, the slowest bodies
+/// are cut off to make room.
+#[test]
+fn slow_bodies_cannot_crowd_out_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, _, _) = start_dev_server(
+        dir.path(),
+        &["--max-connections", "100", "--client-body-timeout", "60"],
+    );
+    let mut slow = Vec::new();
+    for i in 0..2_000 {
+        slow.push(open_with(&base, SLOW_LOGIN));
+        if i % 500 == 499 {
+            let started = Instant::now();
+            let answer = exchange(
+                &base,
+                "GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+            );
+            assert_eq!(status_of(answer.as_bytes()), 200, "{answer}");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "/healthz took {:?} with {} slow connections",
+                started.elapsed(),
+                i + 1
+            );
+        }
+    }
+    // The oldest were cut off with 408 and closed.
+    for stream in slow.iter_mut().take(100) {
+        let answer = read_until_closed(stream, Duration::from_secs(10))
+            .expect("an old slow connection was closed");
+        assert_eq!(
+            status_of(&answer),
+            408,
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! HTTP machinery shared by the JSON API and the admin site.
+
+pub mod connections;
