@@ -280,9 +280,9 @@ fn check_open_file_limit(max_connections: usize) {
     }
     // Room for the database pool, log files and the listeners.
     let needed = max_connections as u64 + 256;
-    if (limit.rlim_cur as u64) < needed {
+    if limit.rlim_cur < needed {
         tracing::warn!(
-            open_files = limit.rlim_cur as u64,
+            open_files = limit.rlim_cur,
             max_connections,
             "the limit on open files is below --max-connections plus 256; raise it (ulimit -n, LimitNOFILE=) or lower --max-connections"
         );
