@@ -30,6 +30,8 @@ pub struct AppState {
     /// Checked against when an unknown admin name signs in, so that it costs
     /// as much as a wrong password.
     pub dummy_password_hash: String,
+    /// Checks admin passwords off the request workers, with bounded room.
+    pub password_checker: crate::password::PasswordChecker,
     /// Uploaded avatars.
     pub media: MediaStore,
     /// Checked tokens, so that Bearer requests skip the database.
@@ -38,6 +40,8 @@ pub struct AppState {
     pub token_refresher: api::token_cache::Refresher,
     /// Writes logins in batches (group commit).
     pub logins: db::group_commit::LoginWriter,
+    /// Prunes old audit entries, sessions and sign-in counters.
+    pub pruner: crate::background::Periodic,
     /// Copies SQLite's WAL back in the background; `None` on PostgreSQL.
     pub checkpointer: Option<db::Checkpointer>,
 }
@@ -84,6 +88,7 @@ impl AppState {
     pub fn stop_background(&self) {
         self.logins.stop();
         self.token_refresher.stop();
+        self.pruner.stop();
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.stop();
         }
@@ -211,6 +216,10 @@ async fn assemble_state(
     let dummy_password_hash =
         tokio::task::spawn_blocking(|| crate::password::hash(&crate::password::random_password()))
             .await?;
+    let checker_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let password_checker =
+        crate::password::PasswordChecker::start(checker_threads, 4 * checker_threads)
+            .context("cannot start the password-check threads")?;
     let media = {
         let (dir, public_url) = (settings.data_dir.clone(), settings.public_url.clone());
         tokio::task::spawn_blocking(move || MediaStore::prepare(&dir, public_url))
@@ -238,14 +247,26 @@ async fn assemble_state(
     let token_cache = Arc::new(api::token_cache::TokenCache::default());
     let token_refresher = api::token_cache::Refresher::start(token_cache.clone(), pool.clone())
         .context("cannot start the token cache refresher")?;
+    let pruner = db::retention::start(
+        pool.clone(),
+        db::retention::Retention {
+            audit: settings.audit_retention,
+            sessions: settings.session_retention,
+            counters: crate::service::admin_sign_in::WINDOW,
+        },
+        settings.prune_every,
+    )
+    .context("cannot start the pruning thread")?;
     let state = AppState {
         pool: pool.clone(),
+        pruner,
         wechat,
         appid: settings.wechat.appid().to_owned(),
         session_ttl: settings.session_ttl,
         ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
         trust_proxy: settings.trust_proxy,
         dummy_password_hash,
+        password_checker,
         media,
         token_cache,
         token_refresher,

@@ -200,6 +200,16 @@ pub struct ServeArgs {
     #[arg(long, env = "WXLOGIN_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
+    /// How long audit entries are kept, e.g. `365d`, `90d`, `12h`; `forever`
+    /// keeps them all. Older ones are deleted in small batches in the background.
+    #[arg(long, env = "WXLOGIN_AUDIT_RETENTION", default_value = "365d", value_parser = parse_retention)]
+    pub audit_retention: Retention,
+
+    /// How long sessions are kept after they expired or were revoked, e.g.
+    /// `30d`; `forever` keeps them all.
+    #[arg(long, env = "WXLOGIN_SESSION_RETENTION", default_value = "30d", value_parser = parse_retention)]
+    pub session_retention: Retention,
+
     /// Number of HTTP worker threads. Default: the number of CPU cores.
     #[arg(long, env = "WXLOGIN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
@@ -214,6 +224,23 @@ pub struct ServeArgs {
     /// avatars. Default: the scheme and host of each upload request.
     #[arg(long, env = "WXLOGIN_PUBLIC_URL")]
     pub public_url: Option<String>,
+}
+
+/// A retention period: a duration such as `365d` or `12h`, or `forever`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention(pub Option<Duration>);
+
+fn parse_retention(s: &str) -> Result<Retention, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("forever") {
+        return Ok(Retention(None));
+    }
+    let d = humantime::parse_duration(s)
+        .map_err(|_| format!("`{s}` is not a duration; write e.g. 365d, 30d or 12h, or forever"))?;
+    if d < Duration::from_secs(60) {
+        return Err(format!("`{s}` is shorter than a minute"));
+    }
+    Ok(Retention(Some(d)))
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -335,6 +362,9 @@ impl WechatSettings {
 /// The simulator's AppID: an AppID is `wx` and 16 hex digits.
 pub const DEV_APPID: &str = "wx0000000000000dev";
 
+/// How often old audit entries and sessions are pruned.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
+
 /// Least length of `--secret-key`, in bytes.
 pub const MIN_SECRET_KEY_BYTES: usize = 64;
 
@@ -369,6 +399,12 @@ pub struct Settings {
     pub workers: usize,
     pub admin: AdminSettings,
     pub trust_proxy: bool,
+    /// How long audit entries are kept; `None`: forever.
+    pub audit_retention: Option<Duration>,
+    /// How long sessions are kept once expired or revoked; `None`: forever.
+    pub session_retention: Option<Duration>,
+    /// How often old rows are pruned.
+    pub prune_every: Duration,
     /// How long a client may take to send a request body.
     pub client_body_timeout: Duration,
     /// Most open client connections before slow bodies are shed.
@@ -464,6 +500,9 @@ impl Settings {
                 idle_timeout: ADMIN_IDLE_TIMEOUT,
             },
             trust_proxy: args.trust_proxy,
+            audit_retention: args.audit_retention.0,
+            session_retention: args.session_retention.0,
+            prune_every: PRUNE_EVERY,
             client_body_timeout: Duration::from_secs_f64(args.client_body_timeout),
             max_connections: args.max_connections as usize,
             data_dir: args.data_dir,

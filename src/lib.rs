@@ -18,6 +18,7 @@ pub mod domain;
 pub mod export;
 pub mod password;
 pub mod seed;
+pub mod service;
 pub mod telemetry;
 pub mod token;
 pub mod web;

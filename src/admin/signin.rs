@@ -4,7 +4,6 @@ use actix_session::Session;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use chrono::NaiveDateTime;
 use serde::Deserialize;
 
 use super::{
@@ -13,13 +12,10 @@ use super::{
 };
 use super::{KEY_ADMIN_ID, KEY_CSRF, KEY_SEEN, KEY_USERNAME};
 use crate::app::{client_ip, AppState};
+use crate::db;
 use crate::db::admins::{self, AuditAction, NewAuditEntry};
-use crate::db::{self, DbError};
-use crate::password;
+use crate::service::admin_sign_in::{self, SignInAttempt, SignInContext, SignInOutcome};
 
-/// Failed sign-ins allowed per username, and per IP address, in a window.
-pub const MAX_FAILURES: i64 = 5;
-pub const THROTTLE_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
 const WRONG: &str = "wrong username or password";
 const MAX_USERNAME_CHARS: usize = 64;
 
@@ -109,12 +105,6 @@ pub struct LoginForm {
     next: String,
 }
 
-enum Outcome {
-    SignedIn(i64),
-    Wrong,
-    Throttled { until: NaiveDateTime },
-}
-
 /// `POST /admin/login`.
 pub async fn submit(
     state: web::Data<AppState>,
@@ -146,59 +136,20 @@ pub async fn submit(
         return render(StatusCode::FORBIDDEN, &page);
     }
 
-    let ip = client_ip(&req, state.trust_proxy);
-    let dummy = state.dummy_password_hash.clone();
-    let password = form.password;
-    let name = username.clone();
-    let outcome = db::run(&state.pool, move |conn| {
-        let now = db::now();
-        let (by_user, by_ip) = admins::nth_recent_failure(
-            conn,
-            &name,
-            ip.as_deref(),
-            now - THROTTLE_WINDOW,
-            MAX_FAILURES,
-        )?;
-        let audit = |conn: &mut _, admin_id, action| {
-            admins::audit(
-                conn,
-                &NewAuditEntry {
-                    admin_id,
-                    username: &name,
-                    action,
-                    ip: ip.as_deref(),
-                    detail: "",
-                    now,
-                },
-            )
-        };
-        if let Some(until) = by_user.max(by_ip).map(|t| t + THROTTLE_WINDOW) {
-            audit(conn, None, AuditAction::SignInThrottled)?;
-            return Ok(Outcome::Throttled { until });
-        }
-        // An unknown name costs one argon2 verification too, so timing does
-        // not tell which names exist.
-        let admin = admins::find_by_username(conn, &name)?;
-        let hash = admin
-            .as_ref()
-            .map_or(dummy.as_str(), |a| a.password_hash.as_str());
-        let valid = password::verify(&password, hash) && admin.is_some();
-        match admin {
-            Some(admin) if valid => {
-                admins::record_sign_in(conn, admin.id, now)?;
-                audit(conn, Some(admin.id), AuditAction::SignIn)?;
-                Ok(Outcome::SignedIn(admin.id))
-            }
-            _ => {
-                audit(conn, None, AuditAction::SignInFailed)?;
-                Ok::<_, DbError>(Outcome::Wrong)
-            }
-        }
-    })
-    .await?;
+    let attempt = SignInAttempt {
+        username: username.clone(),
+        password: form.password,
+        ip: client_ip(&req, state.trust_proxy),
+    };
+    let cx = SignInContext {
+        pool: &state.pool,
+        checker: &state.password_checker,
+        dummy_hash: &state.dummy_password_hash,
+    };
+    let outcome = admin_sign_in::sign_in(&cx, attempt).await?;
 
     match outcome {
-        Outcome::SignedIn(id) => {
+        SignInOutcome::SignedIn { admin_id: id } => {
             // A new session id at the privilege change; a new CSRF token with it.
             session.renew();
             let insert = |k: &str, v: serde_json::Value| session.insert(k, v);
@@ -210,15 +161,15 @@ pub async fn submit(
             tracing::info!(admin = %username, "admin signed in");
             Ok(see_other(&next))
         }
-        Outcome::Wrong => {
+        SignInOutcome::Wrong => {
             let page = login_page(&session, &next, &username, Some(WRONG.into()), None);
             render(StatusCode::UNAUTHORIZED, &page)
         }
-        Outcome::Throttled { until } => {
-            let wait = (until - db::now()).num_seconds().max(1);
-            let minutes = (wait + 59) / 60;
+        SignInOutcome::Throttled { retry_after } => {
+            let wait = retry_after.as_secs().max(1);
+            let minutes = wait.div_ceil(60);
             let message = format!(
-                "Too many failed sign-ins for this username or from your address. Sign-in is paused; try again in {minutes} minute{}.",
+                "Too many failed sign-ins for this username from your address, or from your address. Sign-in is paused here; try again in {minutes} minute{}.",
                 if minutes == 1 { "" } else { "s" }
             );
             let page = login_page(&session, &next, &username, Some(message), None);
@@ -227,6 +178,16 @@ pub async fn submit(
                 header::RETRY_AFTER,
                 header::HeaderValue::from_str(&wait.to_string()).expect("digits"),
             );
+            Ok(response)
+        }
+        SignInOutcome::Busy => {
+            let message =
+                "Too many sign-ins are being checked right now. Try again in a few seconds.";
+            let page = login_page(&session, &next, &username, Some(message.into()), None);
+            let mut response = render(StatusCode::SERVICE_UNAVAILABLE, &page)?;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
             Ok(response)
         }
     }

@@ -112,6 +112,7 @@ pub enum AuditAction {
     SignIn,
     SignInFailed,
     SignInThrottled,
+    SignInAlert,
     SignOut,
     RevokeSession,
     RevokeAllSessions,
@@ -124,6 +125,7 @@ impl AuditAction {
             Self::SignIn => "sign_in",
             Self::SignInFailed => "sign_in_failed",
             Self::SignInThrottled => "sign_in_throttled",
+            Self::SignInAlert => "sign_in_alert",
             Self::SignOut => "sign_out",
             Self::RevokeSession => "revoke_session",
             Self::RevokeAllSessions => "revoke_all_sessions",
@@ -186,39 +188,20 @@ pub fn audit_page(
     })?)
 }
 
-/// The time of the `n`-th most recent failed sign-in since `since`, for a
-/// username and for an IP address. The throttle locks until that time plus
-/// its window.
-pub fn nth_recent_failure(
+/// Deletes up to `batch` audit entries made before `before`, oldest first.
+/// Returns how many were deleted.
+pub fn prune_audit(
     conn: &mut DbConnection,
-    username: &str,
-    ip: Option<&str>,
-    since: NaiveDateTime,
-    n: i64,
-) -> Result<(Option<NaiveDateTime>, Option<NaiveDateTime>), DbError> {
-    let failed = AuditAction::SignInFailed.as_str();
-    on_backend!(conn, |c| {
-        let by_user = audit_log::table
-            .filter(audit_log::action.eq(failed))
-            .filter(audit_log::username.eq(username))
-            .filter(audit_log::created_at.gt(since))
-            .order(audit_log::created_at.desc())
-            .select(audit_log::created_at)
-            .offset(n - 1)
-            .first(c)
-            .optional()?;
-        let by_ip = match ip {
-            Some(ip) => audit_log::table
-                .filter(audit_log::action.eq(failed))
-                .filter(audit_log::ip.eq(ip))
-                .filter(audit_log::created_at.gt(since))
-                .order(audit_log::created_at.desc())
-                .select(audit_log::created_at)
-                .offset(n - 1)
-                .first(c)
-                .optional()?,
-            None => None,
-        };
-        Ok((by_user, by_ip))
-    })
+    before: NaiveDateTime,
+    batch: i64,
+) -> Result<usize, DbError> {
+    Ok(on_backend!(conn, |c| {
+        let oldest: Vec<i64> = audit_log::table
+            .filter(audit_log::created_at.lt(before))
+            .order(audit_log::id)
+            .select(audit_log::id)
+            .limit(batch)
+            .load(c)?;
+        diesel::delete(audit_log::table.filter(audit_log::id.eq_any(oldest))).execute(c)
+    })?)
 }

@@ -10,8 +10,10 @@ pub mod admins;
 pub mod checkpointer;
 pub mod group_commit;
 pub mod health;
+pub mod retention;
 pub mod schema;
 pub mod sessions;
+pub mod sign_in_throttle;
 pub mod user_list;
 pub mod users;
 
@@ -127,6 +129,36 @@ impl DbPool {
             Err(_) => {}
         }
         got
+    }
+}
+
+/// Where the two backends' SQL differs.
+pub(crate) trait Dialect {
+    /// How a backend writes its `n`-th bind parameter in raw SQL. A query
+    /// may name the same parameter several times.
+    fn placeholder(&self, n: usize) -> String;
+    /// `nickname LIKE <pattern>`, ignoring case.
+    fn nickname_contains(&self) -> &'static str;
+}
+
+impl Dialect for diesel::PgConnection {
+    fn placeholder(&self, n: usize) -> String {
+        format!("${n}")
+    }
+    fn nickname_contains(&self) -> &'static str {
+        "users.nickname ILIKE "
+    }
+}
+
+impl Dialect for diesel::SqliteConnection {
+    /// Numbered, so that one bound value can be used more than once.
+    fn placeholder(&self, n: usize) -> String {
+        format!("?{n}")
+    }
+    /// SQLite's LIKE already ignores the case of ASCII letters, as its
+    /// `lower()` is ASCII-only too.
+    fn nickname_contains(&self) -> &'static str {
+        "users.nickname LIKE "
     }
 }
 

@@ -171,3 +171,26 @@ pub fn count_active_up_to(
     let n = ids.len() as i64;
     Ok((n <= cap).then_some(n))
 }
+
+/// Deletes up to `batch` sessions that expired, or were revoked, before
+/// `before`. Returns how many were deleted.
+pub fn prune(conn: &mut DbConnection, before: NaiveDateTime, batch: i64) -> Result<usize, DbError> {
+    let expired = on_backend!(conn, |c| {
+        let old: Vec<i64> = sessions::table
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.lt(before))
+            .select(sessions::id)
+            .limit(batch)
+            .load(c)?;
+        diesel::delete(sessions::table.filter(sessions::id.eq_any(old))).execute(c)
+    })?;
+    let revoked = on_backend!(conn, |c| {
+        let old: Vec<i64> = sessions::table
+            .filter(sessions::revoked_at.lt(before))
+            .select(sessions::id)
+            .limit(batch)
+            .load(c)?;
+        diesel::delete(sessions::table.filter(sessions::id.eq_any(old))).execute(c)
+    })?;
+    Ok(expired + revoked)
+}

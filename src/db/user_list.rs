@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, SmallInt, Text, Timestamp};
 
 use super::schema::users;
-use super::{DbConnection, DbError};
+use super::{DbConnection, DbError, Dialect};
 use crate::on_backend;
 
 /// A sortable column of the user table.
@@ -478,36 +478,6 @@ pub fn distinct_values(
         }
     })?;
     Ok(rows.into_iter().filter_map(|r| r.v).collect())
-}
-
-/// Where the two backends' SQL differs.
-trait Dialect {
-    /// How a backend writes its `n`-th bind parameter in raw SQL. A query
-    /// may name the same parameter several times.
-    fn placeholder(&self, n: usize) -> String;
-    /// `nickname LIKE <pattern>`, ignoring case.
-    fn nickname_contains(&self) -> &'static str;
-}
-
-impl Dialect for diesel::PgConnection {
-    fn placeholder(&self, n: usize) -> String {
-        format!("${n}")
-    }
-    fn nickname_contains(&self) -> &'static str {
-        "users.nickname ILIKE "
-    }
-}
-
-impl Dialect for diesel::SqliteConnection {
-    /// Numbered, so that one bound value can be used more than once.
-    fn placeholder(&self, n: usize) -> String {
-        format!("?{n}")
-    }
-    /// SQLite's LIKE already ignores the case of ASCII letters, as its
-    /// `lower()` is ASCII-only too.
-    fn nickname_contains(&self) -> &'static str {
-        "users.nickname LIKE "
-    }
 }
 
 #[cfg(test)]

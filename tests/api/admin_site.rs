@@ -132,7 +132,8 @@ async fn failed_sign_ins_are_throttled(backend: Backend) {
             401
         );
     }
-    // Now even the right password is refused, and the page says why.
+    // Now even the right password is refused from this address, and the
+    // page says why.
     let throttled = browser.sign_in_with(ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(throttled.status(), 429);
     let retry: i64 = throttled.headers()["retry-after"]
@@ -148,21 +149,14 @@ async fn failed_sign_ins_are_throttled(backend: Backend) {
         .contains("Too many failed sign-ins"));
     assert_eq!(browser.get("/admin").await.status(), 303);
 
-    // The same address trying other names is refused too.
-    assert_eq!(
-        browser
-            .sign_in_with("someone-else", "whatever-pass")
-            .await
-            .status(),
-        429
-    );
-
     // Once the window has passed, the right password works again.
     app.with_db(|c| {
         let old = chrono::Utc::now().naive_utc() - chrono::Duration::minutes(16);
-        on_backend!(c, |c| diesel::update(audit_log::table)
-            .set(audit_log::created_at.eq(old))
-            .execute(c))
+        on_backend!(c, |c| diesel::update(
+            wxlogin::db::schema::sign_in_throttle::table
+        )
+        .set(wxlogin::db::schema::sign_in_throttle::window_start.eq(old))
+        .execute(c))
         .unwrap()
     })
     .await;

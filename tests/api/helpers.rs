@@ -174,6 +174,9 @@ pub fn test_settings(url: DatabaseUrl, wechat_base: &str) -> Settings {
             idle_timeout: wxlogin::config::ADMIN_IDLE_TIMEOUT,
         },
         trust_proxy: false,
+        audit_retention: Some(Duration::from_secs(365 * 86_400)),
+        session_retention: Some(Duration::from_secs(30 * 86_400)),
+        prune_every: wxlogin::config::PRUNE_EVERY,
         client_body_timeout: Duration::from_secs(10),
         max_connections: 10_000,
         // spawn_app_with puts a fresh temporary directory here.
@@ -376,10 +379,17 @@ pub fn unescape(s: &str) -> String {
 
 impl AdminClient {
     pub fn new(app: &TestApp) -> Self {
+        Self::from_ip(app, "127.0.0.1")
+    }
+
+    /// A client whose connections come from `ip`, one of the loopback
+    /// addresses 127.0.0.0/8, as if from another machine.
+    pub fn from_ip(app: &TestApp, ip: &str) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(ip.parse::<std::net::IpAddr>().unwrap())
                 .build()
                 .unwrap(),
             base: app.address.clone(),
