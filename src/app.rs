@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, DefaultHeaders, Logger};
+use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers, Logger};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
@@ -40,6 +40,8 @@ pub struct AppState {
     pub token_refresher: api::token_cache::Refresher,
     /// Writes logins in batches (group commit).
     pub logins: db::group_commit::LoginWriter,
+    /// Compares the node's clock with PostgreSQL's; `None` on SQLite.
+    pub clock_check: Option<crate::background::Periodic>,
     /// Prunes old audit entries, sessions and sign-in counters.
     pub pruner: crate::background::Periodic,
     /// Copies SQLite's WAL back in the background; `None` on PostgreSQL.
@@ -79,6 +81,8 @@ pub struct Application {
     pool: DbPool,
     state: web::Data<AppState>,
     server: Server,
+    /// The `/metrics` listener, when `--metrics-bind` is set.
+    metrics: Option<(Server, std::net::SocketAddr)>,
     dev_admin_password: Option<String>,
 }
 
@@ -89,6 +93,9 @@ impl AppState {
         self.logins.stop();
         self.token_refresher.stop();
         self.pruner.stop();
+        if let Some(clock_check) = &self.clock_check {
+            clock_check.stop();
+        }
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.stop();
         }
@@ -115,6 +122,13 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
+        let metrics_listener = settings
+            .metrics_bind
+            .map(|bind| {
+                TcpListener::bind(bind)
+                    .with_context(|| format!("cannot listen on {bind} for metrics"))
+            })
+            .transpose()?;
         let pool = open_database(&settings.db, db::PoolUse::Server).await?;
         let (state, dev_admin_password) = match assemble_state(&settings, wechat, &pool).await {
             Ok(assembled) => assembled,
@@ -140,6 +154,7 @@ impl Application {
                         .add(("Referrer-Policy", "no-referrer"))
                         .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY)),
                 )
+                .wrap(ErrorHandlers::new().default_handler(api::error::json_error_bodies))
                 .wrap(from_fn(connections::guard_bodies))
                 .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
                 .app_data(limits_data.clone())
@@ -161,17 +176,32 @@ impl Application {
             data_dir = %settings.data_dir.display(),
             "wxlogin is listening"
         );
+        let metrics = match metrics_listener {
+            Some(listener) => {
+                let address = listener.local_addr()?;
+                let server = crate::telemetry::prometheus::serve(listener)?;
+                tracing::info!(%address, "metrics are served at /metrics");
+                Some((server, address))
+            }
+            None => None,
+        };
         Ok(Self {
             port: address.port(),
             pool,
             state,
             server,
+            metrics,
             dev_admin_password,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The address of the `/metrics` listener, when there is one.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(|(_, address)| *address)
     }
 
     pub fn pool(&self) -> &DbPool {
@@ -187,7 +217,15 @@ impl Application {
     /// Serves until the server is stopped (SIGTERM or SIGINT), then stops
     /// the background threads and closes the database pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let served = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         let (state, pool) = (self.state, self.pool);
         tokio::task::spawn_blocking(move || {
             state.stop_background();
@@ -257,9 +295,20 @@ async fn assemble_state(
         settings.prune_every,
     )
     .context("cannot start the pruning thread")?;
+    let clock_check = match settings.db.url {
+        crate::config::DatabaseUrl::Postgres(_) => {
+            let checked = pool.clone();
+            tokio::task::spawn_blocking(move || db::clock::check(&checked))
+                .await?
+                .context("cannot compare the clock with the database's")?;
+            Some(db::clock::start(pool.clone()).context("cannot start the clock check")?)
+        }
+        crate::config::DatabaseUrl::Sqlite(_) => None,
+    };
     let state = AppState {
         pool: pool.clone(),
         pruner,
+        clock_check,
         wechat,
         appid: settings.wechat.appid().to_owned(),
         session_ttl: settings.session_ttl,

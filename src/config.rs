@@ -210,6 +210,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WXLOGIN_SESSION_RETENTION", default_value = "30d", value_parser = parse_retention)]
     pub session_retention: Retention,
 
+    /// Address for the Prometheus metrics listener (`GET /metrics`), e.g.
+    /// `127.0.0.1:9090`. Off unless set: metrics are business data, and are
+    /// never served on the public listener.
+    #[arg(long, env = "WXLOGIN_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
     /// Number of HTTP worker threads. Default: the number of CPU cores.
     #[arg(long, env = "WXLOGIN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
@@ -399,6 +405,8 @@ pub struct Settings {
     pub workers: usize,
     pub admin: AdminSettings,
     pub trust_proxy: bool,
+    /// Where `/metrics` is served; `None`: nowhere.
+    pub metrics_bind: Option<SocketAddr>,
     /// How long audit entries are kept; `None`: forever.
     pub audit_retention: Option<Duration>,
     /// How long sessions are kept once expired or revoked; `None`: forever.
@@ -500,6 +508,7 @@ impl Settings {
                 idle_timeout: ADMIN_IDLE_TIMEOUT,
             },
             trust_proxy: args.trust_proxy,
+            metrics_bind: args.metrics_bind,
             audit_retention: args.audit_retention.0,
             session_retention: args.session_retention.0,
             prune_every: PRUNE_EVERY,

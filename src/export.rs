@@ -3,7 +3,9 @@
 //! RFC 4180 (header row, quoting where needed, CRLF), UTF-8 with an
 //! optional BOM so that Excel reads Chinese text, and OWASP's defence
 //! against formula injection: a cell starting with `=`, `+`, `-`, `@`, tab or
-//! carriage return gets a leading `'`. Rows are read in keyset batches, so
+//! carriage return gets a leading `'`, and a row with a `;` in any cell has
+//! every cell quoted, for spreadsheets set to `;` as their separator. Rows
+//! are read in keyset batches, so
 //! memory stays flat however large the table is.
 
 use crate::db::user_list::{self, Page, UserQuery, UserRow};
@@ -44,9 +46,14 @@ fn timestamp(t: chrono::NaiveDateTime) -> String {
 }
 
 fn new_writer() -> csv::Writer<Vec<u8>> {
+    writer_into(Vec::with_capacity(256 * 1024), csv::QuoteStyle::Necessary)
+}
+
+fn writer_into(out: Vec<u8>, quoting: csv::QuoteStyle) -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::with_capacity(256 * 1024))
+        .quote_style(quoting)
+        .from_writer(out)
 }
 
 fn write_row(w: &mut csv::Writer<Vec<u8>>, row: &UserRow) -> csv::Result<()> {
@@ -71,10 +78,27 @@ fn write_row(w: &mut csv::Writer<Vec<u8>>, row: &UserRow) -> csv::Result<()> {
         row.phone_number.as_deref().unwrap_or(""),
         row.phone_country_code.as_deref().unwrap_or(""),
     ];
-    w.write_record(cells.iter().map(|c| match defuse(c) {
+    let record = cells.iter().map(|c| match defuse(c) {
         std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
         std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
-    }))
+    });
+    if !cells.iter().any(|c| c.contains(';')) {
+        return w.write_record(record);
+    }
+    // A spreadsheet set to `;` as its separator would split an unquoted
+    // cell at its semicolon, and the piece after it could start a formula.
+    // The csv writer quotes only what a comma-separated reader needs, so a
+    // row with a semicolon has all its cells quoted.
+    let out = std::mem::replace(w, csv::Writer::from_writer(Vec::new()))
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    let mut quoted = writer_into(out, csv::QuoteStyle::Always);
+    quoted.write_record(record)?;
+    let out = quoted
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    *w = writer_into(out, csv::QuoteStyle::Necessary);
+    Ok(())
 }
 
 /// The first chunk: the BOM (if wanted) and the header row.
@@ -133,6 +157,42 @@ mod tests {
         for good in ["", "张三", "a=b", "'quoted"] {
             assert_eq!(defuse(good), good);
         }
+    }
+
+    #[test]
+    fn rows_with_semicolons_are_quoted() {
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let row = |nickname: &str| UserRow {
+            id: 1,
+            openid: "o1".into(),
+            unionid: None,
+            nickname: nickname.into(),
+            gender: 0,
+            country: String::new(),
+            province: String::new(),
+            city: String::new(),
+            language: String::new(),
+            created_at: t,
+            last_login_at: t,
+            login_count: 1,
+            phone_number: None,
+            phone_country_code: None,
+        };
+        let mut w = new_writer();
+        write_row(&mut w, &row("plain")).unwrap();
+        write_row(&mut w, &row("a;=HYPERLINK(\"x\")")).unwrap();
+        write_row(&mut w, &row("after")).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert!(lines[0].starts_with("1,o1,,plain,"), "{text}");
+        assert!(
+            lines[1].starts_with(r#""1","o1","","a;=HYPERLINK(""x"")","0""#),
+            "{text}"
+        );
+        assert!(lines[2].starts_with("1,o1,,after,"), "{text}");
     }
 
     #[test]

@@ -204,6 +204,7 @@ async fn start_app(dir: &Path) -> (String, DbPool, Vec<Seeded>) {
             idle_timeout: wxlogin::config::ADMIN_IDLE_TIMEOUT,
         },
         trust_proxy: false,
+        metrics_bind: None,
         audit_retention: Some(Duration::from_secs(365 * 86_400)),
         session_retention: Some(Duration::from_secs(30 * 86_400)),
         prune_every: wxlogin::config::PRUNE_EVERY,

@@ -76,7 +76,7 @@ pub async fn form(
 ) -> Result<HttpResponse, AdminError> {
     let next = safe_next(query.next.as_deref());
     if session.get::<i64>(KEY_ADMIN_ID).ok().flatten().is_some() {
-        return Ok(see_other(next));
+        return Ok(see_other(&next));
     }
     let notice = if query.signed_out.is_some() {
         Some("You have signed out.".to_owned())
@@ -89,7 +89,7 @@ pub async fn form(
     };
     render(
         StatusCode::OK,
-        &login_page(&session, next, "", None, notice),
+        &login_page(&session, &next, "", None, notice),
     )
 }
 
@@ -113,7 +113,7 @@ pub async fn submit(
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AdminError> {
     let form = form.into_inner();
-    let next = safe_next(Some(&form.next)).to_owned();
+    let next = safe_next(Some(&form.next));
     let username: String = form
         .username
         .trim()

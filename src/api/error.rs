@@ -198,6 +198,10 @@ impl ResponseError for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header(("Retry-After", "5"));
         }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // WeChat's quota is per minute.
+            response.insert_header(("Retry-After", "60"));
+        }
         if matches!(self, Self::Unauthorized(_)) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
@@ -209,4 +213,52 @@ impl ResponseError for ApiError {
             },
         })
     }
+}
+
+/// Gives a JSON body to the error answers that the framework makes itself
+/// inside the application (a body it cannot decode, say), so that every API
+/// error has the same shape. The admin site's errors are pages, and are
+/// left alone.
+pub fn json_error_bodies<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::http::header;
+    use actix_web::middleware::ErrorHandlerResponse;
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || res.request().path().starts_with("/admin") {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "there is nothing at this address"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this method is not allowed here"),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request did not arrive in time"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "unavailable",
+            "the service is temporarily unavailable; try again shortly",
+        ),
+        s if s.is_server_error() => ("internal_error", "an internal error occurred"),
+        _ => ("invalid_request", "the request could not be read"),
+    };
+    let (req, old) = res.into_parts();
+    let mut new = HttpResponse::build(status);
+    for name in [header::RETRY_AFTER, header::WWW_AUTHENTICATE, header::ALLOW] {
+        if let Some(value) = old.headers().get(&name) {
+            new.insert_header((name, value.clone()));
+        }
+    }
+    let new = new.json(ErrorBody {
+        error: ErrorDetail {
+            code,
+            message: message.to_owned(),
+            wechat_errcode: None,
+        },
+    });
+    Ok(ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, new).map_into_right_body(),
+    ))
 }

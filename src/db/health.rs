@@ -19,6 +19,8 @@ pub struct DbHealth {
     /// A write failed for lack of space or an I/O error, and none has
     /// succeeded since.
     writes_failing: AtomicBool,
+    /// The node's clock is too far from the database's.
+    clock_skewed: AtomicBool,
 }
 
 impl DbHealth {
@@ -59,6 +61,29 @@ impl DbHealth {
         if self.writes_failing.swap(false, Ordering::SeqCst) {
             tracing::info!("database writes succeed again");
         }
+    }
+
+    /// The result of a clock comparison: how far the database's clock is
+    /// ahead of the node's, and whether that is too far.
+    pub fn clock_checked(&self, skew: chrono::Duration, too_far: bool) {
+        let seconds = skew.num_milliseconds() as f64 / 1000.0;
+        if too_far {
+            tracing::error!(
+                database_ahead_by_s = seconds,
+                "this node's clock differs from the database's by more than 30 s; \
+                 nodes need synchronised clocks (NTP). Not ready until it is fixed"
+            );
+        } else if self.clock_skewed.load(Ordering::SeqCst) {
+            tracing::info!(
+                database_ahead_by_s = seconds,
+                "this node's clock agrees with the database's again"
+            );
+        }
+        self.clock_skewed.store(too_far, Ordering::SeqCst);
+    }
+
+    pub fn clock_skewed(&self) -> bool {
+        self.clock_skewed.load(Ordering::SeqCst)
     }
 
     pub fn writes_failing(&self) -> bool {

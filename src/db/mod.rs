@@ -8,6 +8,7 @@
 
 pub mod admins;
 pub mod checkpointer;
+pub mod clock;
 pub mod group_commit;
 pub mod health;
 pub mod retention;
@@ -430,6 +431,11 @@ pub fn checkpoint(conn: &mut DbConnection) -> Result<(), DbError> {
 pub fn ping(pool: &DbPool, timeout: Duration) -> Result<(), DbError> {
     let mut conn = pool.get_timeout(timeout)?;
     on_backend!(&mut *conn, |c| c.batch_execute("SELECT 1"))?;
+    if pool.health().clock_skewed() {
+        return Err(DbError::Unavailable(
+            "this node's clock differs from the database's".into(),
+        ));
+    }
     if pool.health().writes_failing() {
         match health_probe_write(&mut conn) {
             Ok(()) => pool.health().write_succeeded(),
@@ -439,20 +445,28 @@ pub fn ping(pool: &DbPool, timeout: Duration) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Writes one row of `readiness_probe`, which exists only for this.
+/// How much the readiness probe writes: more than a batch of logins does.
+const PROBE_BYTES: usize = 256 * 1024;
+
+/// Writes a quarter MiB into `readiness_probe`, then clears it, each in its
+/// own transaction: it succeeds only if the database can grow again.
 fn health_probe_write(conn: &mut DbConnection) -> Result<(), DbError> {
+    use schema::readiness_probe as probe;
     let now = now();
-    on_backend!(conn, |c| diesel::insert_into(
-        schema::readiness_probe::table
-    )
-    .values((
-        schema::readiness_probe::id.eq(1),
-        schema::readiness_probe::written_at.eq(now)
-    ))
-    .on_conflict(schema::readiness_probe::id)
-    .do_update()
-    .set(schema::readiness_probe::written_at.eq(now))
-    .execute(c))?;
+    let padding = vec![0u8; PROBE_BYTES];
+    on_backend!(conn, |c| diesel::insert_into(probe::table)
+        .values((
+            probe::id.eq(1),
+            probe::written_at.eq(now),
+            probe::padding.eq(&padding)
+        ))
+        .on_conflict(probe::id)
+        .do_update()
+        .set((probe::written_at.eq(now), probe::padding.eq(&padding)))
+        .execute(c))?;
+    on_backend!(conn, |c| diesel::update(probe::table.find(1))
+        .set(probe::padding.eq(None::<Vec<u8>>))
+        .execute(c))?;
     Ok(())
 }
 

@@ -76,6 +76,7 @@ diesel::table! {
     readiness_probe (id) {
         id -> BigInt,
         written_at -> Timestamp,
+        padding -> Nullable<Binary>,
     }
 }
 

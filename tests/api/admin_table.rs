@@ -406,6 +406,7 @@ async fn csv_round_trips_hostile_text(backend: Backend) {
         "\tindented",
         "\rcarriage",
         "plain 😀 ünïcode",
+        "a;=cmd|' /C calc'!A0",
     ];
     let people: Vec<Person> = nicknames
         .iter()
@@ -437,6 +438,10 @@ async fn csv_round_trips_hostile_text(backend: Backend) {
         assert_eq!(&row[3], expected);
         assert_eq!(&row[6], "广东");
     }
+    // A cell with a semicolon is quoted, so that a spreadsheet reading `;` as
+    // its separator cannot split it into a formula cell.
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains(r#""a;=cmd|' /C calc'!A0""#), "{text}");
 }
 
 async fn csv_streams_every_row_of_a_large_table(backend: Backend) {

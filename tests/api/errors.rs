@@ -15,7 +15,64 @@ backend_tests!(
     wechat_failures_are_bad_gateway,
     hanging_wechat_times_out,
     unreachable_wechat_is_bad_gateway,
+    undecodable_bodies_get_json_errors,
 );
+
+/// Sends raw bytes and returns the status, the content type and the body.
+async fn raw(app: &TestApp, request: &[u8]) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type: ")
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    (status, content_type, body.to_owned())
+}
+
+async fn undecodable_bodies_get_json_errors(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let login = |extra: &str, body: &[u8]| {
+        let mut r = format!(
+            "POST /api/login HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nConnection: close\r\n{extra}\r\n"
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    };
+    for request in [
+        login("Content-Encoding: gzip\r\nContent-Length: 5\r\n", b"hello"),
+        login("Content-Encoding: br\r\nContent-Length: 5\r\n", b"hello"),
+        login("Transfer-Encoding: chunked\r\n", b"zz\r\n"),
+    ] {
+        let (status, content_type, body) = raw(&app, &request).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        assert!(body.contains(r#""code":"invalid_request""#), "{body}");
+    }
+    // Framing that the HTTP layer refuses before the application sees the
+    // request gets a bare 400 (documented in the README).
+    let (status, _, body) = raw(
+        &app,
+        &login("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", b""),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (400, ""));
+}
 
 async fn malformed_requests_are_invalid_request(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -98,6 +155,9 @@ async fn wechat_errcodes_map_to_statuses(backend: Backend) {
     for (errcode, status, code) in cases {
         app.wechat_answers(code2session_err(errcode)).await;
         let response = app.post_login(&json!({"code": "c"})).await;
+        if status == 429 {
+            assert_eq!(response.headers()["retry-after"], "60");
+        }
         let body = assert_error(response, status, code).await;
         assert_eq!(body["error"]["wechat_errcode"], errcode, "{body}");
     }

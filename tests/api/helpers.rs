@@ -149,6 +149,8 @@ pub struct TestApp {
     pub db: TestDb,
     /// The app's `--data-dir`, deleted when the test ends.
     pub data_dir: tempfile::TempDir,
+    /// `http://ADDRESS/metrics`, when `metrics_bind` was set.
+    pub metrics_url: Option<String>,
 }
 
 pub fn test_settings(url: DatabaseUrl, wechat_base: &str) -> Settings {
@@ -174,6 +176,7 @@ pub fn test_settings(url: DatabaseUrl, wechat_base: &str) -> Settings {
             idle_timeout: wxlogin::config::ADMIN_IDLE_TIMEOUT,
         },
         trust_proxy: false,
+        metrics_bind: None,
         audit_retention: Some(Duration::from_secs(365 * 86_400)),
         session_retention: Some(Duration::from_secs(30 * 86_400)),
         prune_every: wxlogin::config::PRUNE_EVERY,
@@ -199,6 +202,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     let app = Application::build(settings).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.pool().clone();
+    let metrics_url = app.metrics_address().map(|a| format!("http://{a}/metrics"));
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -210,6 +214,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         pool,
         db,
         data_dir,
+        metrics_url,
     }
 }
 

@@ -5,6 +5,8 @@ mod admin_site;
 mod admin_table;
 mod avatar;
 mod binary;
+mod clock_skew;
+mod disk_full;
 mod errors;
 mod exit_status;
 mod fixtures;

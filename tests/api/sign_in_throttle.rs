@@ -16,7 +16,36 @@ backend_tests!(
     one_address_is_throttled_across_usernames,
     concurrent_guesses_get_exactly_the_limit,
     throttled_attempts_are_audited_once_per_window,
+    sign_in_targets_are_normalised,
 );
+
+async fn sign_in_targets_are_normalised(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_admin().await;
+    for (next, expected) in [
+        ("/admin/./users/../audit", "/admin/audit"),
+        ("/admin/../api/me", "/admin"),
+        ("/admin/%2e%2e/api/me", "/admin"),
+        ("/admin\\..\\..\\api", "/admin"),
+        ("//evil.example/admin", "/admin"),
+    ] {
+        let browser = AdminClient::new(&app);
+        let csrf = browser.login_csrf().await;
+        let r = browser
+            .post_form(
+                "/admin/login",
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("username", ADMIN),
+                    ("password", ADMIN_PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], expected, "{next}");
+    }
+}
 
 impl TestApp {
     /// How many audit entries have this action.
@@ -32,8 +61,22 @@ impl TestApp {
     }
 }
 
+/// The value of a counter on `/metrics` (0 when absent).
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let url = app.metrics_url.as_ref().expect("metrics are on");
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
 async fn guesses_from_elsewhere_never_lock_an_admin_out(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |s| {
+        s.metrics_bind = Some("127.0.0.1:0".parse().unwrap())
+    })
+    .await;
+    // The recorder is the process's: other tests count too.
+    let alerts_before = metric(&app, "wxlogin_admin_sign_in_alerts_total").await;
     app.create_admin().await;
     // Five wrong passwords from one address throttle that address...
     let attacker = AdminClient::from_ip(&app, "127.0.0.2");
@@ -61,6 +104,10 @@ async fn guesses_from_elsewhere_never_lock_an_admin_out(backend: Backend) {
         );
     }
     assert_eq!(app.audit_count("sign_in_alert").await, 1);
+    assert!(metric(&app, "wxlogin_admin_sign_in_alerts_total").await >= alerts_before + 1.0);
+    // Metrics are never on the public listener.
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404);
     let admin = AdminClient::from_ip(&app, "127.0.2.1");
     let started = Instant::now();
     assert_eq!(

@@ -17,3 +17,5 @@ pub fn init() {
         .log_internal_errors(false)
         .try_init();
 }
+
+pub mod prometheus;
