@@ -3,6 +3,7 @@
 #
 #   bench/run.sh            the full suite: 1,000,000 users, 20-second loads
 #   bench/run.sh --quick    smoke mode: 10,000 users, 2-second loads, < 3 minutes
+#   bench/run.sh --flood    only the sign-in flood: 10,000 users, 10-second loads
 #
 # Builds wxlogin in release mode, seeds a fresh SQLite and a fresh PostgreSQL
 # database, runs wxlogin against bench/fake_wechat.rs and loads it with wrk
@@ -18,14 +19,17 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 export BENCH_DIR=$ROOT/bench
 
-QUICK=0
+QUICK=0 FLOOD_ONLY=0
 case "${1:-}" in
   --quick) QUICK=1 ;;
+  --flood) FLOOD_ONLY=1 ;;
   "") ;;
-  *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh [--quick | --flood]" >&2; exit 2 ;;
 esac
 if [ $QUICK = 1 ]; then
   USERS=10000 SECONDS_PER_LOAD=2 WARMUP=1 SAMPLES=10 DEPTH_PAGES=20
+elif [ $FLOOD_ONLY = 1 ]; then
+  USERS=10000 SECONDS_PER_LOAD=10 WARMUP=2 SAMPLES=10 DEPTH_PAGES=20
 else
   USERS=1000000 SECONDS_PER_LOAD=20 WARMUP=3 SAMPLES=100 DEPTH_PAGES=200
 fi
@@ -56,7 +60,8 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 log "building wxlogin and the fake WeChat (release)"
 cargo build --release --locked --quiet --bin wxlogin --example fake_wechat </dev/null || die "cargo build"
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/wxlogin
+# BENCH_BIN measures another build of wxlogin (an older one, say) with the same suite.
+BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/wxlogin}
 FAKE_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/fake_wechat
 
 WORK=$(mktemp -d /tmp/wxlogin-bench.XXXXXX)
@@ -109,6 +114,31 @@ wrk_run() { # name connections script
 
 declare -A R # results, keyed "backend.figure"
 
+# The sign-in flood: 16 attackers from 150 loopback addresses post wrong
+# admin passwords while 4 paced connections (a request every 10 ms each, a
+# load the server carries easily) time /api/me and /api/login; the same
+# probes without the flood come first. Medians of wrk's latencies. Unpaced
+# probes would saturate the server, and their medians would measure its
+# queue, not the flood.
+flood_section() { # backend
+  local b=$1 line
+  start_server "$2" 0
+  export BENCH_DELAY_MS=10
+  line=$(TOKENS=$WORK/tokens wrk_run probe_me 4 me.lua); R[$b.me_p50]=$(field p50_ms <<<"$line")
+  line=$(wrk_run probe_login 4 login.lua); R[$b.login_p50]=$(field p50_ms <<<"$line")
+  local flood_s=$((2 * (SECONDS_PER_LOAD + WARMUP) + 4))
+  python3 "$BENCH_DIR/sign_in_flood.py" --base "$BASE" --seconds $flood_s >"$WORK/flood.out" 2>&1 &
+  local flood=$!
+  sleep 2
+  line=$(TOKENS=$WORK/tokens wrk_run flood_me 4 me.lua); R[$b.me_p50_flood]=$(field p50_ms <<<"$line")
+  line=$(wrk_run flood_login 4 login.lua); R[$b.login_p50_flood]=$(field p50_ms <<<"$line")
+  unset BENCH_DELAY_MS
+  wait $flood || die "the flood failed: $(cat "$WORK/flood.out")"
+  line=$(grep '^FLOOD ' "$WORK/flood.out") || die "the flood printed nothing: $(cat "$WORK/flood.out")"
+  R[$b.flood]="$(field per_s <<<"$line")/s: $(field s401 <<<"$line") checked, $(field s429 <<<"$line") throttled, $(field s503 <<<"$line") busy, $(field other <<<"$line") other"
+  alive
+}
+
 bench_backend() { # backend
   local b=$1 url native_cmd openid line
   if [ "$b" = sqlite ]; then
@@ -134,6 +164,12 @@ bench_backend() { # backend
   else
     openid=$(psql "$url" -qAtc "SELECT openid FROM users ORDER BY id OFFSET $((USERS / 3)) LIMIT 1")
     native_cmd=(psql "$url" -qc "\\copy (SELECT id, openid, unionid, nickname, gender, country, province, city, language, created_at, last_login_at, login_count FROM users ORDER BY created_at DESC, id DESC) TO STDOUT CSV")
+  fi
+
+  if [ $FLOOD_ONLY = 1 ]; then
+    flood_section "$b" "$url"
+    stop_server
+    return
   fi
 
   start_server "$url" 0
@@ -211,6 +247,8 @@ bench_backend() { # backend
   R[$b.login100_err]=$(field errors <<<"$line")
   R[$b.login100_p99]=$(field p99_ms <<<"$line")
 
+  log "$b: sign-in flood"
+  flood_section "$b" "$url"
   stop_server
 }
 
@@ -229,6 +267,14 @@ row() { # label target value-per-backend...
   echo
   printf '| figure | target |'; for b in $BACKENDS; do printf ' %s |' "$b"; done; echo
   printf '|---|---|'; for b in $BACKENDS; do printf '%s' '---|'; done; echo
+  flood_rows() {
+    row "GET /api/me p50 ms (4 paced conns): alone, under a sign-in flood" "" '${R[$b.me_p50]}, ${R[$b.me_p50_flood]}'
+    row "**/api/me under the flood / alone**" "< 2" '$(ratio ${R[$b.me_p50_flood]} ${R[$b.me_p50]})'
+    row "POST /api/login p50 ms (4 paced conns): alone, under a sign-in flood" "" '${R[$b.login_p50]}, ${R[$b.login_p50_flood]}'
+    row "**/api/login under the flood / alone**" "< 2" '$(ratio ${R[$b.login_p50_flood]} ${R[$b.login_p50]})'
+    row "the flood: sign-in posts answered, by kind" "" '${R[$b.flood]}'
+  }
+  if [ $FLOOD_ONLY = 1 ]; then flood_rows; exit 0; fi
   row "seed $USERS users (s)" "well under 60 on SQLite" '${R[$b.seed_s]}'
   row "GET /healthz req/s (64 conns)" "baseline" '${R[$b.healthz]}'
   row "GET /api/me req/s, $SESSIONS tokens" "" '${R[$b.me]}'
@@ -251,4 +297,5 @@ row() { # label target value-per-backend...
   row "CSV peak RSS MiB, wxlogin server / native CLI" "wxlogin ≤ 100" '${R[$b.csv_rss]}'
   row "**idle RSS MiB**" "≤ 30" '${R[$b.idle_rss]}'
   row "RSS MiB under the /api/me load" "" '${R[$b.load_rss]}'
+  flood_rows
 }

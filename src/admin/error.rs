@@ -70,8 +70,10 @@ impl ResponseError for AdminError {
         let body = page.render().unwrap_or_else(|_| {
             "<!doctype html><title>Error</title><p>An error occurred.</p>".to_owned()
         });
-        HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .body(body)
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", "5"));
+        }
+        response.content_type("text/html; charset=utf-8").body(body)
     }
 }
