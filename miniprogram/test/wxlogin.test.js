@@ -127,7 +127,11 @@ describe('profile', () => {
 
   test('uploadAvatar() uploads the file and sets avatar_url', async () => {
     const { wx, auth } = client('avatar-1');
-    const png = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(2048, 7)]);
+    // A PNG header for 64×64 pixels: the server reads it and checks the size.
+    const png = Buffer.concat([
+      Buffer.from('89504e470d0a1a0a0000000d49484452000000400000004008060000000000000000', 'hex'),
+      Buffer.alloc(2048, 7),
+    ]);
     const file = path.join(server.dir, 'tmp_avatar.png');
     fs.writeFileSync(file, png);
     const user = await auth.uploadAvatar(file);
@@ -151,7 +155,9 @@ describe('profile', () => {
     const { token } = await auth.login();
     await fetch(`${server.baseUrl}/api/logout`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
     const file = path.join(server.dir, 'tmp_avatar.jpg');
-    fs.writeFileSync(file, Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(64)]));
+    // A JPEG with a frame header for 64×48 pixels.
+    const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, 0x00, 48, 0x00, 64]);
+    fs.writeFileSync(file, Buffer.concat([jpeg, Buffer.alloc(64)]));
     const user = await auth.uploadAvatar(file);
     assert.match(user.avatar_url, /\.jpg$/);
     assert.equal(wx.calls.login, 2);
