@@ -7,9 +7,11 @@
 #
 # Builds wxlogin in release mode, seeds a fresh SQLite and a fresh PostgreSQL
 # database, runs wxlogin against bench/fake_wechat.rs and loads it with wrk
-# on loopback only. Prints one Markdown table. Exits non-zero when something
-# breaks (a failed build, a failed request, a server that dies), never
-# because a target is missed.
+# on loopback only. Prints one Markdown table, with the machine before it
+# (cores, memory, the disk under the databases: bench/machine.sh) and the CPU
+# during each load after it. Exits non-zero when something breaks (a failed
+# build, a failed request, a server that dies), never because a target is
+# missed.
 #
 # Environment: BENCH_POSTGRES_URL (default postgres://postgres:postgres@127.0.0.1:5432/postgres,
 # the server where a scratch database is created and dropped), BENCH_BACKENDS
@@ -76,8 +78,16 @@ cleanup() {
 trap cleanup EXIT
 echo "$ADMIN_PASSWORD" > "$WORK/password"
 
+# The machine, and the disk the databases live on (dd with direct I/O). A
+# failed probe says so in the output and does not fail the suite.
+log "probing the machine and the disk of $WORK"
+if [ $QUICK = 1 ]; then PROBE_MIB=64 PROBE_SYNCS=64; else PROBE_MIB=256 PROBE_SYNCS=256; fi
+bash "$BENCH_DIR/machine.sh" "$WORK" $PROBE_MIB $PROBE_SYNCS >"$WORK/machine.md" 2>"$WORK/machine.err" \
+  || printf 'machine:\n\n- the probe failed: %s\n' "$(head -n 3 "$WORK/machine.err")" >"$WORK/machine.md"
+: >"$WORK/cpu.tsv"
+
 "$FAKE_BIN" --port $FAKE_PORT 2>"$WORK/fake.log" &
-PIDS+=($!)
+PIDS+=($!) FAKE_PID=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$FAKE_PORT/healthz" >/dev/null && break; sleep 0.1; done
 
 # --- helpers -----------------------------------------------------------------
@@ -101,14 +111,81 @@ rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" | head -n 1; } # key < line
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
+# The CPU during a load, from cpu_begin to cpu_end NAME, as one row of
+# $WORK/cpu.tsv. The machine from /proc/stat's aggregate line: busy
+# (user+nice+system+irq+softirq), iowait, steal, idle. Cores used, from the
+# processes' utime+stime in /proc/PID/stat: the server; the client, that is
+# the children this shell waited for in between (wrk, admin_bench.py and the
+# native CLI, wxlogin seed); every PostgreSQL process, plus the backends that
+# exited (the postmaster's cutime+cstime); the fake WeChat and the flood's
+# attacker; and the rest of the machine's busy time. Builtins only, so that
+# the probes add no processes to the client's time. Works in a subshell too
+# (wrk_run runs in one): the row goes to a file.
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+CPU_BACKEND= FAKE_PID= FLOOD_PID=
+now() { if [ -n "${EPOCHREALTIME:-}" ]; then printf -v "$1" '%s' "${EPOCHREALTIME/,/.}"; else printf -v "$1" '%s' "$(date +%s.%N)"; fi; }
+proc_ticks() { # var pid self|children: utime+stime (or cutime+cstime) in clock ticks; empty if the process is gone
+  local line f
+  printf -v "$1" '%s' ""
+  [ -n "$2" ] || return 0
+  read -r line 2>/dev/null <"/proc/$2/stat" || return 0
+  read -ra f <<<"${line##*) }" # the fields after the command name, from state on
+  if [ "$3" = children ]; then printf -v "$1" '%s' $((f[13] + f[14])); else printf -v "$1" '%s' $((f[11] + f[12])); fi
+}
+pg_ticks() { # var: every local postgres process's CPU and its reaped children's; empty if none runs here
+  local st line c f t=0 n=0
+  for st in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null <"$st" || continue
+    c=${line#*\(}; c=${c%\)*}
+    [ "$c" = postgres ] || continue
+    read -ra f <<<"${line##*) }"
+    t=$((t + f[11] + f[12] + f[13] + f[14])) n=$((n + 1))
+  done
+  if [ $n = 0 ]; then printf -v "$1" '%s' ""; else printf -v "$1" '%s' $t; fi
+}
+cpu_snapshot() { # prefix
+  local v
+  proc_ticks v "$BASHPID" children; printf -v "${1}_cli" '%s' "$v"
+  proc_ticks v "$SERVER_PID" self; printf -v "${1}_srv" '%s' "$v"
+  pg_ticks v; printf -v "${1}_pg" '%s' "$v"
+  local fake flood
+  proc_ticks fake "$FAKE_PID" self; proc_ticks flood "$FLOOD_PID" self
+  printf -v "${1}_aux" '%s' $((${fake:-0} + ${flood:-0}))
+  read -r v </proc/stat; printf -v "${1}_stat" '%s' "$v"
+  now v; printf -v "${1}_t" '%s' "$v"
+}
+cpu_begin() { cpu_snapshot CPU0; }
+cpu_end() { # load-name
+  local CPU1_cli CPU1_srv CPU1_pg CPU1_aux CPU1_stat CPU1_t
+  cpu_snapshot CPU1
+  awk -v b="$CPU_BACKEND" -v name="$1" -v hz="$CLK_TCK" -v t0="$CPU0_t" -v t1="$CPU1_t" -v a="$CPU0_stat" -v z="$CPU1_stat" \
+      -v srv0="$CPU0_srv" -v srv1="$CPU1_srv" -v cli0="$CPU0_cli" -v cli1="$CPU1_cli" \
+      -v pg0="$CPU0_pg" -v pg1="$CPU1_pg" -v aux0="$CPU0_aux" -v aux1="$CPU1_aux" '
+    function cores(x0, x1) { if (x0 == "" || x1 == "") return -1; c = (x1 - x0) / hz / wall; return c < 0 ? 0 : c }
+    function show(c) { return c < 0 ? "-" : sprintf("%.2f", c) }
+    BEGIN {
+      wall = t1 - t0; n = split(a, x); split(z, y)
+      for (i = 2; i <= 9 && i <= n; i++) { d[i] = y[i] - x[i]; tot += d[i] } # user nice system idle iowait irq softirq steal
+      if (wall <= 0 || tot <= 0) { printf "%s\t%s\t%.1f\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", b, name, wall; exit }
+      busy = d[2] + d[3] + d[4] + d[7] + d[8]
+      srv = cores(srv0, srv1); cli = cores(cli0, cli1); pg = cores(pg0, pg1); aux = cores(aux0, aux1)
+      rest = busy / hz / wall
+      if (srv > 0) rest -= srv; if (cli > 0) rest -= cli; if (pg > 0) rest -= pg; if (aux > 0) rest -= aux
+      printf "%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%.2f\t%.0f\t%.1f\t%.1f\t%.0f\n", b, name, wall,
+        show(srv), show(cli), show(pg), show(aux), rest < 0 ? 0 : rest,
+        100 * busy / tot, 100 * d[6] / tot, 100 * d[9] / tot, 100 * d[5] / tot }' >>"$WORK/cpu.tsv"
+}
+
 wrk_run() { # name connections script
   local name=$1 conns=$2 script=$3 out
   # A short warm-up first: connections, caches and the allocator settle.
   wrk -t2 -c"$conns" -d"${WARMUP}s" --timeout 10s -s "$BENCH_DIR/$script" "$BASE" >/dev/null 2>&1 || true
+  cpu_begin
   out=$(wrk -t2 -c"$conns" -d"${SECONDS_PER_LOAD}s" --timeout 10s -s "$BENCH_DIR/$script" "$BASE" 2>"$WORK/wrk-$name.err") \
     || die "wrk $name"$'\n'"$(cat "$WORK/wrk-$name.err")"
-  echo "$out" >"$WORK/wrk-$name.out"
   alive
+  cpu_end "$name"
+  echo "$out" >"$WORK/wrk-$name.out"
   echo "$out" | grep '^WRK '
 }
 
@@ -129,10 +206,12 @@ flood_section() { # backend
   local flood_s=$((2 * (SECONDS_PER_LOAD + WARMUP) + 4))
   python3 "$BENCH_DIR/sign_in_flood.py" --base "$BASE" --seconds $flood_s >"$WORK/flood.out" 2>&1 &
   local flood=$!
+  FLOOD_PID=$flood
   sleep 2
   line=$(TOKENS=$WORK/tokens wrk_run flood_me 4 me.lua); R[$b.me_p50_flood]=$(field p50_ms <<<"$line")
   line=$(wrk_run flood_login 4 login.lua); R[$b.login_p50_flood]=$(field p50_ms <<<"$line")
   unset BENCH_DELAY_MS
+  FLOOD_PID=
   wait $flood || die "the flood failed: $(cat "$WORK/flood.out")"
   line=$(grep '^FLOOD ' "$WORK/flood.out") || die "the flood printed nothing: $(cat "$WORK/flood.out")"
   R[$b.flood]="$(field per_s <<<"$line")/s: $(field s401 <<<"$line") checked, $(field s429 <<<"$line") throttled, $(field s503 <<<"$line") busy, $(field other <<<"$line") other"
@@ -141,6 +220,7 @@ flood_section() { # backend
 
 bench_backend() { # backend
   local b=$1 url native_cmd openid line
+  CPU_BACKEND=$b
   if [ "$b" = sqlite ]; then
     url=sqlite://$WORK/bench.db
   else
@@ -152,9 +232,11 @@ bench_backend() { # backend
   log "$b: seeding $USERS users, $SESSIONS sessions"
   local t0=$SECONDS started
   started=$(date +%s.%N)
+  cpu_begin
   "$BIN" seed --database-url "$url" --appid wxbench000000000001 --users $USERS \
     --sessions-per-user 1 --session-users $SESSIONS --tokens-out "$WORK/tokens" </dev/null 2>"$WORK/seed.log" \
     || die "seed: $(cat "$WORK/seed.log")"
+  cpu_end seed
   R[$b.seed_s]=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
   [ "$(wc -l <"$WORK/tokens")" -eq $SESSIONS ] || die "seed wrote $(wc -l <"$WORK/tokens") tokens"
   DATABASE_URL=$url "$BIN" admin create bench --password-stdin <"$WORK/password" >/dev/null || die "admin create"
@@ -180,10 +262,12 @@ bench_backend() { # backend
   # login loads below add more than 100,000 users without nicknames, newest first,
   # which a nickname search then has to read past (bench/README.md).
   log "$b: admin list"
+  cpu_begin
   python3 "$BENCH_DIR/admin_bench.py" list --base "$BASE" --user bench --password-file "$WORK/password" \
     --openid "$openid" --samples $SAMPLES --depth-pages $DEPTH_PAGES >"$WORK/admin.out" \
     || die "admin list: $(cat "$WORK/admin.out")"
   alive
+  cpu_end admin_list
   for c in first deep openid nickname province; do
     line=$(grep "^CASE name=$c " "$WORK/admin.out")
     R[$b.$c]="$(field median_ms <<<"$line") / $(field p99_ms <<<"$line")"
@@ -194,9 +278,11 @@ bench_backend() { # backend
   # One unmeasured pass first, so that both timed exports find the table in
   # the OS page cache: otherwise whichever runs first pays for the disk.
   "${native_cmd[@]}" >/dev/null
+  cpu_begin
   python3 "$BENCH_DIR/admin_bench.py" csv --base "$BASE" --user bench --password-file "$WORK/password" \
     --pid $SERVER_PID --native "${native_cmd[@]}" >"$WORK/csv.out" || die "CSV: $(cat "$WORK/csv.out")"
   alive
+  cpu_end csv
   local w n
   w=$(grep 'who=wxlogin' "$WORK/csv.out"); n=$(grep 'who=native' "$WORK/csv.out")
   R[$b.csv_s]="$(field seconds <<<"$w") / $(field seconds <<<"$n")"
@@ -215,7 +301,7 @@ bench_backend() { # backend
   # The fair baseline is measured just before and just after /api/me, and
   # averaged: the loads move by ±20 % from one minute to the next here.
   log "$b: GET /healthz, requests made like /api/me's"
-  line=$(TOKENS=$WORK/tokens BENCH_PATH=/healthz wrk_run healthz_lua 64 me.lua)
+  line=$(TOKENS=$WORK/tokens BENCH_PATH=/healthz wrk_run healthz_lua_before 64 me.lua)
   local lua1
   lua1=$(field rps <<<"$line")
 
@@ -230,7 +316,7 @@ bench_backend() { # backend
   [ "$(field errors <<<"$line")" = 0 ] || die "/api/me answered errors: $line"
 
   log "$b: GET /healthz, requests made like /api/me's, again"
-  line=$(TOKENS=$WORK/tokens BENCH_PATH=/healthz wrk_run healthz_lua 64 me.lua)
+  line=$(TOKENS=$WORK/tokens BENCH_PATH=/healthz wrk_run healthz_lua_after 64 me.lua)
   R[$b.healthz_lua]=$(awk -v a="$lua1" -v b="$(field rps <<<"$line")" 'BEGIN { printf "%.1f", (a + b) / 2 }')
   R[$b.healthz_lua_both]="$lua1, $(field rps <<<"$line")"
 
@@ -255,6 +341,41 @@ bench_backend() { # backend
 for b in $BACKENDS; do bench_backend "$b"; done
 
 # --- the table ---------------------------------------------------------------
+# The second table: the CPU during each load, one row per load, in the order run.
+cpu_table() {
+  echo
+  echo "CPU during each load (cores: CPU seconds per second of wall time, from /proc/PID/stat; %: of all $(nproc) cores, from /proc/stat):"
+  echo
+  echo "- wall: the measured part of the load, after its warm-up"
+  echo "- client: wrk; for the admin list and the CSV export admin_bench.py (and the native CLI it runs); for the seed wxlogin seed"
+  echo "- PostgreSQL: every local postgres process, with the backends that exited (the whole server: another user's databases too)"
+  echo "- helpers: the fake WeChat and the sign-in flood's attacker"
+  echo "- rest: the machine's busy time less all these: other processes on the machine, and interrupt time charged to none"
+  echo "- busy: user+nice+system+irq+softirq"
+  echo
+  echo "| load | backend | wall s | wxlogin cores | client cores | PostgreSQL cores | helpers cores | rest cores | busy % | iowait % | steal % | idle % |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  local label
+  while IFS=$'\t' read -r b name wall srv cli pg aux rest busy iow steal idle; do
+    case $name in
+      seed) label="seed $USERS users (no server)" ;;
+      admin_list) label="admin list, sequential" ;;
+      csv) label="CSV export, wxlogin then the native CLI" ;;
+      healthz) label="GET /healthz, 64 conns" ;;
+      healthz_lua_before) label="GET /healthz in Lua like /api/me's, before /api/me" ;;
+      me) label="GET /api/me, 64 conns" ;;
+      healthz_lua_after) label="GET /healthz in Lua like /api/me's, after /api/me" ;;
+      login0) label="POST /api/login, WeChat 0 ms, 64 conns" ;;
+      login100) label="POST /api/login, WeChat 100 ms, 500 conns" ;;
+      probe_me) label="GET /api/me, 4 paced conns, alone" ;;
+      probe_login) label="POST /api/login, 4 paced conns, alone" ;;
+      flood_me) label="GET /api/me, 4 paced conns, under the sign-in flood" ;;
+      flood_login) label="POST /api/login, 4 paced conns, under the sign-in flood" ;;
+      *) label=$name ;;
+    esac
+    echo "| $label | $b | $wall | $srv | $cli | $pg | $aux | $rest | $busy | $iow | $steal | $idle |"
+  done <"$WORK/cpu.tsv"
+}
 row() { # label target value-per-backend...
   local label=$1 target=$2; shift 2
   printf '| %s | %s |' "$label" "$target"
@@ -265,6 +386,8 @@ row() { # label target value-per-backend...
   echo
   echo "wxlogin bench: $USERS users$([ $QUICK = 1 ] && echo ' (--quick: short runs, figures are smoke only)'), ${SECONDS_PER_LOAD}s loads, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
+  cat "$WORK/machine.md"
+  echo
   printf '| figure | target |'; for b in $BACKENDS; do printf ' %s |' "$b"; done; echo
   printf '|---|---|'; for b in $BACKENDS; do printf '%s' '---|'; done; echo
   flood_rows() {
@@ -274,7 +397,7 @@ row() { # label target value-per-backend...
     row "**/api/login under the flood / alone**" "< 2" '$(ratio ${R[$b.login_p50_flood]} ${R[$b.login_p50]})'
     row "the flood: sign-in posts answered, by kind" "" '${R[$b.flood]}'
   }
-  if [ $FLOOD_ONLY = 1 ]; then flood_rows; exit 0; fi
+  if [ $FLOOD_ONLY = 1 ]; then flood_rows; cpu_table; exit 0; fi
   row "seed $USERS users (s)" "well under 60 on SQLite" '${R[$b.seed_s]}'
   row "GET /healthz req/s (64 conns)" "baseline" '${R[$b.healthz]}'
   row "GET /api/me req/s, $SESSIONS tokens" "" '${R[$b.me]}'
@@ -298,4 +421,5 @@ row() { # label target value-per-backend...
   row "**idle RSS MiB**" "≤ 30" '${R[$b.idle_rss]}'
   row "RSS MiB under the /api/me load" "" '${R[$b.load_rss]}'
   flood_rows
+  cpu_table
 }

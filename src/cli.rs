@@ -4,9 +4,9 @@ use std::io::{BufRead, Write};
 
 use anyhow::{bail, Context};
 
-use crate::app::{self, Application};
 use crate::config::{AdminArgs, AdminCommand, Cli, Command, DbSettings, ExportArgs, Settings};
 use crate::db::{self, admins, DbError, DbPool};
+use crate::startup::{self, Application};
 use crate::{export, password};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -46,7 +46,7 @@ fn with_database<T>(
     settings: &DbSettings,
     command: impl FnOnce(&DbPool) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let pool = runtime.block_on(app::open_database(settings, db::PoolUse::OneShot))?;
+    let pool = runtime.block_on(startup::open_database(settings, db::PoolUse::OneShot))?;
     let result = command(&pool);
     db::close(&pool);
     result
@@ -57,7 +57,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     if let Some(password) = app.dev_admin_password() {
         let line = "=".repeat(64);
-        println!("{line}\n Dev-mode admin account (shown only this once):\n   http://{bind}/admin\n   username: {}\n   password: {password}\n{line}", app::DEV_ADMIN);
+        println!("{line}\n Dev-mode admin account (shown only this once):\n   http://{bind}/admin\n   username: {}\n   password: {password}\n{line}", startup::DEV_ADMIN);
     }
     app.run_until_stopped()
         .await

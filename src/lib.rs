@@ -9,16 +9,18 @@
 
 pub mod admin;
 pub mod api;
-pub mod app;
 pub mod background;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod export;
+pub mod media;
 pub mod password;
 pub mod seed;
 pub mod service;
+pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod token;
 pub mod web;

@@ -22,10 +22,10 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
-use wxlogin::app::Application;
 use wxlogin::config::{AdminSettings, DatabaseUrl, DbSettings, Settings, WechatSettings};
 use wxlogin::db::{DbConnection, DbPool};
 use wxlogin::on_backend;
+use wxlogin::startup::Application;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";

@@ -24,9 +24,9 @@ use rand::TryRngCore;
 use subtle::ConstantTimeEq;
 
 pub use self::error::AdminError;
-use crate::app::AppState;
 use crate::config::AdminSettings;
 use crate::db::{self, admins};
+use crate::state::AppState;
 
 pub const COOKIE_NAME: &str = "wxlogin_admin";
 

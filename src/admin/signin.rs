@@ -11,10 +11,11 @@ use super::{
     AdminIdentity, Layout,
 };
 use super::{KEY_ADMIN_ID, KEY_CSRF, KEY_SEEN, KEY_USERNAME};
-use crate::app::{client_ip, AppState};
 use crate::db;
 use crate::db::admins::{self, AuditAction, NewAuditEntry};
 use crate::service::admin_sign_in::{self, SignInAttempt, SignInContext, SignInOutcome};
+use crate::state::AppState;
+use crate::web::client_ip;
 
 const WRONG: &str = "wrong username or password";
 const MAX_USERNAME_CHARS: usize = 64;

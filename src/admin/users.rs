@@ -10,12 +10,13 @@ use serde::Deserialize;
 use super::params::{InvalidParam, TableParams, UserListArgs, PER_PAGE_CHOICES};
 use super::signin::CsrfForm;
 use super::{check_csrf, render, see_other, AdminError, AdminIdentity, Layout};
-use crate::app::{client_ip, AppState};
 use crate::db::admins::{self, AuditAction, AuditEntry, NewAuditEntry};
 use crate::db::sessions::{self, Session};
 use crate::db::user_list::{self, Page, SortColumn, SortOrder, UserFilter, UserQuery, UserRow};
 use crate::db::{self, users, DbConnection, DbError};
 use crate::export;
+use crate::state::AppState;
+use crate::web::client_ip;
 
 /// Up to this many matching rows are counted exactly; past it the page says "more than".
 const COUNT_CAP: i64 = 10_000;

@@ -7,8 +7,8 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::ApiError;
-use crate::app::AppState;
 use crate::db::{self, sessions, users::User};
+use crate::state::AppState;
 use crate::token::{SessionToken, TokenHash};
 
 const NO_TOKEN: &str =

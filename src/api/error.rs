@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::db::DbError;
+use crate::media::MediaError;
 use crate::wechat::crypto::CryptoError;
 use crate::wechat::{errcode, WechatError};
 
@@ -41,9 +42,9 @@ pub enum ApiError {
     Phone(WechatError),
     #[error(transparent)]
     Db(#[from] DbError),
-    /// Reading or writing an uploaded file failed.
-    #[error("file storage failed")]
-    Storage(#[source] std::io::Error),
+    /// An uploaded image refused, or a file that could not be stored or read.
+    #[error(transparent)]
+    Media(#[from] crate::media::MediaError),
 }
 
 #[derive(Serialize)]
@@ -94,7 +95,11 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
             Self::Db(DbError::Conflict) => (StatusCode::CONFLICT, "conflict"),
-            Self::Db(_) | Self::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            Self::Media(MediaError::NotFound) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Media(MediaError::Io(_)) | Self::Db(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+            }
+            Self::Media(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         }
     }
 
@@ -123,7 +128,8 @@ impl ApiError {
             Self::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => {
                 "the service is temporarily unavailable; try again shortly".into()
             }
-            Self::Db(_) | Self::Storage(_) => "an internal error occurred".into(),
+            Self::Media(MediaError::NotFound) => Self::NotFound.to_string(),
+            Self::Media(MediaError::Io(_)) | Self::Db(_) => "an internal error occurred".into(),
             other => other.to_string(),
         }
     }
@@ -186,7 +192,7 @@ impl ResponseError for ApiError {
                     .unwrap_or_default();
                 tracing::error!(error = %e, %cause, "database error");
             }
-            Self::Storage(e) => tracing::error!(error = %e, "file storage error"),
+            Self::Media(MediaError::Io(e)) => tracing::error!(error = %e, "file storage error"),
             _ => {}
         }
         let wechat_errcode = match self {

@@ -1,140 +1,24 @@
-//! Avatar upload (`POST /api/me/avatar`) and serving (`GET /media/avatars/NAME`).
-//!
-//! Uploads are recognised by their magic bytes, written under a temporary
-//! name and renamed into place once complete, so a failed upload never
-//! leaves a file behind. Stored names are random and are the only names
-//! that `/media/avatars/` serves, which rules out path traversal.
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
+//! Avatar upload (`POST /api/me/avatar`) and serving (`GET /media/avatars/NAME`):
+//! the multipart body and the URLs. The files themselves are `media`'s.
 
 use actix_multipart::{Multipart, MultipartError};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use rand::rngs::OsRng;
-use rand::TryRngCore;
 
 use super::auth::Authenticated;
 use super::error::ApiError;
 use super::UserBody;
-use crate::app::AppState;
 use crate::db::{self, users};
+use crate::media::{MediaError, MediaStore, MAX_AVATAR_BYTES};
+use crate::state::AppState;
 
-/// Largest avatar accepted: 2 MiB.
-pub const MAX_AVATAR_BYTES: usize = 2 * 1024 * 1024;
 /// Largest upload request read, preamble and part headers included. Past
 /// it, the request is refused without reading further.
 pub const MAX_UPLOAD_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 /// Widest and tallest avatar accepted, in pixels: a small file can claim a
 /// huge image, which whoever decodes it would have to hold in memory.
 pub const MAX_AVATAR_PIXELS: usize = 4096;
-/// Temporary files of uploads in progress start with this.
-const TEMP_PREFIX: &str = ".upload-";
-
-/// Where uploaded files live and how their URLs are made.
-#[derive(Debug, Clone)]
-pub struct MediaStore {
-    pub avatars_dir: PathBuf,
-    /// Base URL of the server, without a trailing slash; `None` means "from
-    /// the upload request".
-    pub public_url: Option<String>,
-}
-
-impl MediaStore {
-    /// Creates the directories if missing and removes temporary files left
-    /// by a crash. Blocking: call it off the async workers.
-    pub fn prepare(data_dir: &Path, public_url: Option<String>) -> std::io::Result<Self> {
-        let avatars_dir = data_dir.join("avatars");
-        std::fs::create_dir_all(&avatars_dir)?;
-        for entry in std::fs::read_dir(&avatars_dir)? {
-            let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-        Ok(Self {
-            avatars_dir,
-            public_url,
-        })
-    }
-}
-
-/// An image format that avatars may have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageKind {
-    Png,
-    Jpeg,
-    Webp,
-}
-
-impl ImageKind {
-    /// Recognises PNG, JPEG and WebP by their first bytes.
-    pub fn sniff(bytes: &[u8]) -> Option<Self> {
-        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-            Some(Self::Png)
-        } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-            Some(Self::Jpeg)
-        } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-            Some(Self::Webp)
-        } else {
-            None
-        }
-    }
-
-    fn extension(self) -> &'static str {
-        match self {
-            Self::Png => "png",
-            Self::Jpeg => "jpg",
-            Self::Webp => "webp",
-        }
-    }
-
-    fn from_extension(ext: &str) -> Option<Self> {
-        match ext {
-            "png" => Some(Self::Png),
-            "jpg" => Some(Self::Jpeg),
-            "webp" => Some(Self::Webp),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Png => "PNG",
-            Self::Jpeg => "JPEG",
-            Self::Webp => "WebP",
-        }
-    }
-
-    fn content_type(self) -> &'static str {
-        match self {
-            Self::Png => "image/png",
-            Self::Jpeg => "image/jpeg",
-            Self::Webp => "image/webp",
-        }
-    }
-}
-
-fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    OsRng
-        .try_fill_bytes(&mut bytes)
-        .expect("the operating system's random generator failed");
-    hex::encode(bytes)
-}
-
-/// The kind of a stored file's name: 32 lowercase hex digits and a known
-/// extension. Anything else is not ours.
-fn parse_stored_name(name: &str) -> Option<ImageKind> {
-    let (stem, ext) = name.split_once('.')?;
-    let stem_ok = stem.len() == 32
-        && stem
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    stem_ok.then(|| ImageKind::from_extension(ext)).flatten()
-}
-
 fn bad_upload(detail: &str) -> ApiError {
     ApiError::InvalidRequest(format!(
         "{detail}: send multipart/form-data with the image in the field `file` (as wx.uploadFile does with name: 'file')"
@@ -199,30 +83,6 @@ async fn read_file_field(payload: &mut Multipart) -> Result<Vec<u8>, ApiError> {
         return Err(ApiError::FileTooLarge(MAX_AVATAR_BYTES));
     }
     image.ok_or_else(|| bad_upload("there is no field `file`"))
-}
-
-/// Writes the file under a temporary name and renames it into place.
-fn store(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let temp = dir.join(format!("{TEMP_PREFIX}{}.tmp", random_hex()));
-    let written = (|| {
-        let mut file = std::fs::File::create_new(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, dir.join(name))
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    written
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Storage(std::io::Error::other(e)))?
-        .map_err(ApiError::Storage)
 }
 
 /// The base of URLs to this server: the configured public URL, else the
@@ -302,38 +162,6 @@ impl futures_util::Stream for Limited {
     }
 }
 
-/// Checks what the image's header says: the format must be the one its
-/// magic bytes named, and its size at most [`MAX_AVATAR_PIXELS`] a side.
-fn check_image(bytes: &[u8], kind: ImageKind) -> Result<(), ApiError> {
-    let mismatch = || {
-        ApiError::InvalidRequest(format!(
-            "the file starts like a {} image but its header is not a valid one",
-            kind.name()
-        ))
-    };
-    let format = imagesize::image_type(bytes).map_err(|_| mismatch())?;
-    let same = matches!(
-        (format, kind),
-        (imagesize::ImageType::Png, ImageKind::Png)
-            | (imagesize::ImageType::Jpeg, ImageKind::Jpeg)
-            | (imagesize::ImageType::Webp, ImageKind::Webp)
-    );
-    if !same {
-        return Err(mismatch());
-    }
-    let size = imagesize::blob_size(bytes).map_err(|_| mismatch())?;
-    if size.width == 0 || size.height == 0 {
-        return Err(mismatch());
-    }
-    if size.width > MAX_AVATAR_PIXELS || size.height > MAX_AVATAR_PIXELS {
-        return Err(ApiError::InvalidRequest(format!(
-            "the image is {}×{} pixels; an avatar may be at most {MAX_AVATAR_PIXELS}×{MAX_AVATAR_PIXELS}",
-            size.width, size.height
-        )));
-    }
-    Ok(())
-}
-
 /// `POST /api/me/avatar` (multipart, field `file`): stores the image and
 /// sets the user's avatar_url to it. The token is checked before any of the
 /// body is read.
@@ -364,17 +192,9 @@ pub async fn upload_avatar(
     if bytes.is_empty() {
         return Err(bad_upload("the file is empty"));
     }
-    let kind = ImageKind::sniff(&bytes).ok_or_else(|| {
-        ApiError::InvalidRequest("the file is not a PNG, JPEG or WebP image".into())
-    })?;
-    check_image(&bytes, kind)?;
-    let name = format!("{}.{}", random_hex(), kind.extension());
-    let dir = state.media.avatars_dir.clone();
-    {
-        let (dir, name) = (dir.clone(), name.clone());
-        blocking(move || store(&dir, &name, &bytes)).await?;
-    }
-    let url = format!("{base}/media/avatars/{name}");
+    let media = state.media.clone();
+    let name = blocking(move || media.store_avatar(&bytes)).await?;
+    let url = MediaStore::avatar_url(&base, &name);
     let id = auth.user.id;
     let update = users::ProfileUpdate {
         avatar_url: Some(url),
@@ -391,7 +211,12 @@ pub async fn upload_avatar(
         }
         Err(e) => {
             // Nothing is kept when the user cannot be updated.
-            let _ = blocking(move || std::fs::remove_file(dir.join(name))).await;
+            let media = state.media.clone();
+            let _ = blocking(move || {
+                media.remove(&name);
+                Ok(())
+            })
+            .await;
             Err(e.into())
         }
     }
@@ -403,15 +228,8 @@ pub async fn avatar(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
-    let kind = parse_stored_name(&name).ok_or(ApiError::NotFound)?;
-    let path = state.media.avatars_dir.join(&name);
-    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
-        .await
-        .map_err(|e| ApiError::Storage(std::io::Error::other(e)))?
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ApiError::NotFound,
-            _ => ApiError::Storage(e),
-        })?;
+    let media = state.media.clone();
+    let (bytes, kind) = blocking(move || media.read(&name)).await?;
     Ok(HttpResponse::Ok()
         .content_type(kind.content_type())
         .insert_header(("X-Content-Type-Options", "nosniff"))
@@ -421,46 +239,11 @@ pub async fn avatar(
         .body(bytes))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn images_are_recognised_by_magic_bytes() {
-        assert_eq!(
-            ImageKind::sniff(b"\x89PNG\r\n\x1a\n rest"),
-            Some(ImageKind::Png)
-        );
-        assert_eq!(
-            ImageKind::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
-            Some(ImageKind::Jpeg)
-        );
-        assert_eq!(
-            ImageKind::sniff(b"RIFF\x10\0\0\0WEBPVP8 "),
-            Some(ImageKind::Webp)
-        );
-        assert_eq!(ImageKind::sniff(b"RIFF\x10\0\0\0WAVE"), None);
-        assert_eq!(ImageKind::sniff(b"hello, this is text"), None);
-        assert_eq!(ImageKind::sniff(b"<svg xmlns="), None);
-        assert_eq!(ImageKind::sniff(b""), None);
-    }
-
-    #[test]
-    fn only_our_own_names_are_served() {
-        let good = format!("{}.png", "0123456789abcdef".repeat(2));
-        assert_eq!(parse_stored_name(&good), Some(ImageKind::Png));
-        for bad in [
-            "../wxlogin.db",
-            "..%2Fwxlogin.db",
-            &format!("{}.PNG", "0".repeat(32)),
-            &format!("{}.svg", "0".repeat(32)),
-            &format!("{}.png", "0".repeat(31)),
-            &format!("{}.png", "A".repeat(32)),
-            &format!(".upload-{}.tmp", "0".repeat(32)),
-            &format!("{}.png.tmp", "0".repeat(32)),
-            "",
-        ] {
-            assert_eq!(parse_stored_name(bad), None, "{bad}");
-        }
-    }
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, MediaError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Media(MediaError::Io(std::io::Error::other(e))))?
+        .map_err(ApiError::Media)
 }

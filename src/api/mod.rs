@@ -4,7 +4,6 @@ pub mod auth;
 pub mod error;
 pub mod media;
 pub mod profile;
-pub mod token_cache;
 
 use actix_web::error::JsonPayloadError;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -13,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use self::auth::{Authenticated, Bearer};
 use self::error::ApiError;
-use crate::app::AppState;
 use crate::db::{self, sessions, users};
+use crate::state::AppState;
 use crate::token::SessionToken;
 
 /// Largest JSON body the API reads.
@@ -233,7 +232,7 @@ async fn login(
             session_key: wx.session_key,
             token_hash: token.hash(),
             expires_at,
-            client_ip: crate::app::client_ip(&req, state.trust_proxy),
+            client_ip: crate::web::client_ip(&req, state.trust_proxy),
             user_agent: user_agent(&req),
             profile: checked.profile,
             now,

@@ -8,10 +8,10 @@ use serde_json::{Map, Value};
 use super::auth::Authenticated;
 use super::error::ApiError;
 use super::{UserBody, UserView};
-use crate::app::AppState;
 use crate::db::users::{self, ProfileUpdate, SessionKey};
 use crate::db::{self};
 use crate::domain::text;
+use crate::state::AppState;
 use crate::wechat::crypto::{WechatUserInfo, MAX_AVATAR_URL_CHARS, MAX_PROFILE_CHARS};
 
 /// The user data fields, named as WeChat names them. Empty strings count as

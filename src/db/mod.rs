@@ -15,6 +15,7 @@ pub mod retention;
 pub mod schema;
 pub mod sessions;
 pub mod sign_in_throttle;
+pub mod token_cache;
 pub mod user_list;
 pub mod users;
 

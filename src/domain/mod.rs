@@ -1,3 +1,4 @@
 //! Values and rules shared by the layers: no HTTP, no database connection.
 
+pub mod random;
 pub mod text;

@@ -96,7 +96,7 @@ fn login(openid: &str, hash: u8) -> LoginRecord {
 
 async fn open_pool(url: wxlogin::config::DatabaseUrl) -> DbPool {
     let settings = test_settings(url, "http://127.0.0.1:9");
-    wxlogin::app::open_database(&settings.db, wxlogin::db::PoolUse::Server)
+    wxlogin::startup::open_database(&settings.db, wxlogin::db::PoolUse::Server)
         .await
         .expect("open database")
 }

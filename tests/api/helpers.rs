@@ -9,10 +9,10 @@ use secrecy::SecretString;
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use wxlogin::app::Application;
 use wxlogin::config::{AdminSettings, DatabaseUrl, DbSettings, Settings, WechatSettings};
 use wxlogin::db::{DbConnection, DbPool};
 use wxlogin::on_backend;
+use wxlogin::startup::Application;
 
 pub const APPID: &str = "wx1234567890abcdef";
 pub const SECRET: &str = "s3cr3t-app-secret-never-shown";

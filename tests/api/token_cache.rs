@@ -3,7 +3,7 @@
 //! another node would) shows within the cache's lifetime.
 
 use diesel::prelude::*;
-use wxlogin::api::token_cache::DEFAULT_TTL;
+use wxlogin::db::token_cache::DEFAULT_TTL;
 use wxlogin::on_backend;
 
 use crate::backend_tests;

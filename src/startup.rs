@@ -1,4 +1,5 @@
-//! Building and running the HTTP application.
+//! Building and running the HTTP application: opens the database, starts
+//! the background threads, assembles the state and mounts both surfaces.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -11,68 +12,13 @@ use anyhow::Context;
 
 use crate::admin;
 use crate::api;
-use crate::api::media::MediaStore;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
+use crate::media::MediaStore;
+use crate::state::{AppState, Background};
 use crate::web::connections::{self, ConnectionLimits};
+use crate::web::CONTENT_SECURITY_POLICY;
 use crate::wechat::{self, WechatApi};
-
-/// What every request handler can reach.
-pub struct AppState {
-    pub pool: DbPool,
-    pub wechat: Arc<dyn WechatApi>,
-    pub appid: String,
-    pub session_ttl: Duration,
-    /// How long `/readyz` waits for a database connection.
-    pub ready_timeout: Duration,
-    /// Whether `X-Forwarded-For` names the client.
-    pub trust_proxy: bool,
-    /// Checked against when an unknown admin name signs in, so that it costs
-    /// as much as a wrong password.
-    pub dummy_password_hash: String,
-    /// Checks admin passwords off the request workers, with bounded room.
-    pub password_checker: crate::password::PasswordChecker,
-    /// Uploaded avatars.
-    pub media: MediaStore,
-    /// Checked tokens, so that Bearer requests skip the database.
-    pub token_cache: Arc<api::token_cache::TokenCache>,
-    /// Keeps busy tokens in `token_cache`.
-    pub token_refresher: api::token_cache::Refresher,
-    /// Writes logins in batches (group commit).
-    pub logins: db::group_commit::LoginWriter,
-    /// Compares the node's clock with PostgreSQL's; `None` on SQLite.
-    pub clock_check: Option<crate::background::Periodic>,
-    /// Prunes old audit entries, sessions and sign-in counters.
-    pub pruner: crate::background::Periodic,
-    /// Copies SQLite's WAL back in the background; `None` on PostgreSQL.
-    pub checkpointer: Option<db::Checkpointer>,
-}
-
-/// The client's IP address: the peer's, or behind a trusted proxy the last
-/// `X-Forwarded-For` entry (the one that proxy added).
-pub fn client_ip(req: &actix_web::HttpRequest, trust_proxy: bool) -> Option<String> {
-    if trust_proxy {
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .last()
-            .and_then(|s| s.parse::<std::net::IpAddr>().ok());
-        if let Some(ip) = forwarded {
-            return Some(ip.to_string());
-        }
-    }
-    req.peer_addr().map(|a| a.ip().to_string())
-}
-
-/// The security headers of every response. The admin pages use no script,
-/// no frames and nothing from other sites but https avatars.
-const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// A bound, ready-to-run server. Binding to port 0 picks a free port, which
 /// is how the tests start it.
@@ -84,22 +30,6 @@ pub struct Application {
     /// The `/metrics` listener, when `--metrics-bind` is set.
     metrics: Option<(Server, std::net::SocketAddr)>,
     dev_admin_password: Option<String>,
-}
-
-impl AppState {
-    /// Stops the background threads, after they have written what they
-    /// hold: queued logins, then `last_seen_at` times.
-    pub fn stop_background(&self) {
-        self.logins.stop();
-        self.token_refresher.stop();
-        self.pruner.stop();
-        if let Some(clock_check) = &self.clock_check {
-            clock_check.stop();
-        }
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.stop();
-        }
-    }
 }
 
 impl Application {
@@ -282,8 +212,8 @@ async fn assemble_state(
         checkpointer.as_ref().map(db::Checkpointer::notice),
     )
     .context("cannot start the login writer")?;
-    let token_cache = Arc::new(api::token_cache::TokenCache::default());
-    let token_refresher = api::token_cache::Refresher::start(token_cache.clone(), pool.clone())
+    let token_cache = Arc::new(db::token_cache::TokenCache::default());
+    let token_refresher = db::token_cache::Refresher::start(token_cache.clone(), pool.clone())
         .context("cannot start the token cache refresher")?;
     let pruner = db::retention::start(
         pool.clone(),
@@ -307,8 +237,6 @@ async fn assemble_state(
     };
     let state = AppState {
         pool: pool.clone(),
-        pruner,
-        clock_check,
         wechat,
         appid: settings.wechat.appid().to_owned(),
         session_ttl: settings.session_ttl,
@@ -318,9 +246,13 @@ async fn assemble_state(
         password_checker,
         media,
         token_cache,
-        token_refresher,
         logins,
-        checkpointer,
+        background: Background {
+            token_refresher,
+            clock_check,
+            pruner,
+            checkpointer,
+        },
     };
     Ok((state, dev_admin_password))
 }

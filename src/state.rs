@@ -1,0 +1,68 @@
+//! What every handler can reach: the shared state, below the handlers.
+//! It imports neither `api` nor `admin`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::background::Periodic;
+use crate::db::group_commit::LoginWriter;
+use crate::db::token_cache::{Refresher, TokenCache};
+use crate::db::{Checkpointer, DbPool};
+use crate::media::MediaStore;
+use crate::password::PasswordChecker;
+use crate::wechat::WechatApi;
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub pool: DbPool,
+    pub wechat: Arc<dyn WechatApi>,
+    pub appid: String,
+    pub session_ttl: Duration,
+    /// How long `/readyz` waits for a database connection.
+    pub ready_timeout: Duration,
+    /// Whether `X-Forwarded-For` names the client.
+    pub trust_proxy: bool,
+    /// Checked against when an unknown admin name signs in, so that it costs
+    /// as much as a wrong password.
+    pub dummy_password_hash: String,
+    /// Checks admin passwords off the request workers, with bounded room.
+    pub password_checker: PasswordChecker,
+    /// Uploaded avatars.
+    pub media: MediaStore,
+    /// Checked tokens, so that Bearer requests skip the database.
+    pub token_cache: Arc<TokenCache>,
+    /// Writes logins in batches (group commit).
+    pub logins: LoginWriter,
+    /// The background threads, held so that they live as long as the state
+    /// and can be stopped before the process exits.
+    pub background: Background,
+}
+
+/// The threads that work beside the requests.
+pub struct Background {
+    /// Keeps busy tokens in the token cache and writes `last_seen_at`.
+    pub token_refresher: Refresher,
+    /// Compares the node's clock with PostgreSQL's; `None` on SQLite.
+    pub clock_check: Option<Periodic>,
+    /// Prunes old audit entries, sessions and sign-in counters.
+    pub pruner: Periodic,
+    /// Copies SQLite's WAL back in the background; `None` on PostgreSQL.
+    pub checkpointer: Option<Checkpointer>,
+}
+
+impl AppState {
+    /// Stops the background threads, after they have written what they
+    /// hold: queued logins, then `last_seen_at` times.
+    pub fn stop_background(&self) {
+        self.logins.stop();
+        let background = &self.background;
+        background.token_refresher.stop();
+        background.pruner.stop();
+        if let Some(clock_check) = &background.clock_check {
+            clock_check.stop();
+        }
+        if let Some(checkpointer) = &background.checkpointer {
+            checkpointer.stop();
+        }
+    }
+}
