@@ -122,7 +122,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 # the probes add no processes to the client's time. Works in a subshell too
 # (wrk_run runs in one): the row goes to a file.
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
-CPU_BACKEND= FAKE_PID= FLOOD_PID=
+CPU_BACKEND= FLOOD_PID= # FAKE_PID is set where the fake WeChat starts, above
 now() { if [ -n "${EPOCHREALTIME:-}" ]; then printf -v "$1" '%s' "${EPOCHREALTIME/,/.}"; else printf -v "$1" '%s' "$(date +%s.%N)"; fi; }
 proc_ticks() { # var pid self|children: utime+stime (or cutime+cstime) in clock ticks; empty if the process is gone
   local line f

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = wxlogin::config::Cli::parse();
+    let cli = wxlogin::cli::args::Cli::parse();
     wxlogin::telemetry::init();
     match wxlogin::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,56 +16,23 @@
 //! The random generator is seeded, so the same `--seed` gives the same users.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use chrono::{Duration, NaiveDateTime};
-use clap::Args;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::config::DbArgs;
 use crate::db::schema::{sessions, users};
 use crate::db::{self, DbConnection, DbError, WriteTransaction};
+use crate::domain::token::SessionToken;
 use crate::on_backend;
-use crate::token::SessionToken;
 
 /// Users per `INSERT`: 14 columns × 1,000 rows stays under both backends'
 /// limits on bound parameters (32,766 for SQLite, 65,535 for PostgreSQL).
 pub const BATCH_ROWS: usize = 1_000;
-
-#[derive(Debug, Clone, Args)]
-pub struct SeedArgs {
-    /// How many users to create.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    pub users: u64,
-    /// Live sessions (valid tokens) to create for each user that gets sessions.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
-    pub sessions_per_user: u32,
-    /// Give sessions to only this many users, spread evenly over the new ones
-    /// (default: every new user).
-    #[arg(long)]
-    pub session_users: Option<u64>,
-    /// Write the plaintext token of every session created to this file, one
-    /// per line (the database keeps only their SHA-256). For load tests.
-    #[arg(long)]
-    pub tokens_out: Option<PathBuf>,
-    /// The AppID the users belong to; use the one `serve` runs with.
-    #[arg(long, env = "WECHAT_APPID", default_value = crate::config::DEV_APPID)]
-    pub appid: String,
-    /// Seed of the random generator: the same seed gives the same users.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Add users even though the database already has some. Never on a
-    /// production database.
-    #[arg(long)]
-    pub dev: bool,
-    #[command(flatten)]
-    pub db: DbArgs,
-}
 
 /// What a seed run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,41 +51,6 @@ pub struct SeedOptions {
     pub appid: String,
     pub seed: u64,
     pub dev: bool,
-}
-
-impl From<&SeedArgs> for SeedOptions {
-    fn from(a: &SeedArgs) -> Self {
-        Self {
-            users: a.users,
-            sessions_per_user: a.sessions_per_user,
-            session_users: a.session_users,
-            appid: a.appid.clone(),
-            seed: a.seed,
-            dev: a.dev,
-        }
-    }
-}
-
-/// `wxlogin seed`.
-pub fn run(pool: &db::DbPool, args: SeedArgs) -> anyhow::Result<()> {
-    let mut conn = pool.get().map_err(DbError::from)?;
-    let mut tokens: Box<dyn Write> = match &args.tokens_out {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot write {}", path.display()))?,
-        )),
-        None => Box::new(std::io::sink()),
-    };
-    let started = Instant::now();
-    let report = seed(&mut conn, &SeedOptions::from(&args), &mut tokens)?;
-    tokens.flush().context("cannot write the tokens")?;
-    eprintln!(
-        "seeded {} users and {} sessions in {:.1} s",
-        report.users,
-        report.sessions,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
 
 /// Fills the database. Refuses when it already holds users, unless `dev`.
@@ -145,7 +77,7 @@ pub fn seed(
     // the first run's, even with the same seed.
     let mut rng =
         SmallRng::seed_from_u64(opts.seed ^ (existing as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let gen = Generator::new(&mut rng, db::now());
+    let gen = Generator::new(&mut rng, crate::clock::now());
     let with_sessions = opts.session_users.unwrap_or(opts.users).min(opts.users);
     // Every `stride`-th user gets sessions.
     let stride = opts.users.checked_div(with_sessions).unwrap_or(u64::MAX);
@@ -771,7 +703,7 @@ mod tests {
     #[test]
     fn users_look_like_wechat_users() {
         let mut rng = SmallRng::seed_from_u64(7);
-        let now = db::now();
+        let now = crate::clock::now();
         let gen = Generator::new(&mut rng, now);
         let users: Vec<FakeUser> = (0..2_000).map(|n| gen.user(&mut rng, n, 2_000)).collect();
         let shape = |s: &str| {

@@ -175,18 +175,19 @@ async fn assemble_state(
     pool: &DbPool,
 ) -> anyhow::Result<(AppState, Option<String>)> {
     let dev_admin_password = if settings.dev {
-        db::run(pool, create_dev_admin)
+        crate::service::admins::create_first(pool, DEV_ADMIN)
             .await
             .context("cannot create the dev-mode admin")?
     } else {
         None
     };
-    let dummy_password_hash =
-        tokio::task::spawn_blocking(|| crate::password::hash(&crate::password::random_password()))
-            .await?;
+    let dummy_password_hash = tokio::task::spawn_blocking(|| {
+        crate::domain::password::hash(&crate::domain::password::random_password())
+    })
+    .await?;
     let checker_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let password_checker =
-        crate::password::PasswordChecker::start(checker_threads, 4 * checker_threads)
+        crate::domain::password::PasswordChecker::start(checker_threads, 4 * checker_threads)
             .context("cannot start the password-check threads")?;
     let media = {
         let (dir, public_url) = (settings.data_dir.clone(), settings.public_url.clone());
@@ -348,25 +349,6 @@ pub async fn open_database(
 
 /// Name of the account that dev mode creates.
 pub const DEV_ADMIN: &str = "admin";
-
-/// Creates the `admin` account with a random password when there is no admin yet.
-fn create_dev_admin(conn: &mut db::DbConnection) -> Result<Option<String>, db::DbError> {
-    if db::admins::count(conn)? > 0 {
-        return Ok(None);
-    }
-    let password = crate::password::random_password();
-    match db::admins::create(
-        conn,
-        DEV_ADMIN,
-        &crate::password::hash(&password),
-        db::now(),
-    ) {
-        Ok(_) => Ok(Some(password)),
-        // Another process made one first.
-        Err(db::DbError::Conflict) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
 
 fn warn_dev_mode(settings: &Settings) {
     let banner = "*".repeat(72);

@@ -8,8 +8,8 @@ use crate::background::Periodic;
 use crate::db::group_commit::LoginWriter;
 use crate::db::token_cache::{Refresher, TokenCache};
 use crate::db::{Checkpointer, DbPool};
+use crate::domain::password::PasswordChecker;
 use crate::media::MediaStore;
-use crate::password::PasswordChecker;
 use crate::wechat::WechatApi;
 
 /// What every request handler can reach.

@@ -221,8 +221,8 @@ async fn start_app(dir: &Path) -> (String, DbPool, Vec<Seeded>) {
     tokio::spawn(app.run_until_stopped());
 
     with_db(&pool, |c| {
-        let hash = wxlogin::password::hash(ADMIN_PASSWORD);
-        wxlogin::db::admins::create(c, ADMIN, &hash, wxlogin::db::now()).expect("create admin");
+        let hash = wxlogin::domain::password::hash(ADMIN_PASSWORD);
+        wxlogin::db::admins::create(c, ADMIN, &hash, wxlogin::clock::now()).expect("create admin");
     })
     .await;
 
@@ -650,7 +650,7 @@ impl Ctx {
 fn read_csv(path: &Path) -> BTreeMap<String, Row> {
     let bytes = std::fs::read(path).expect("read the CSV");
     let body = bytes
-        .strip_prefix(wxlogin::export::BOM)
+        .strip_prefix(wxlogin::service::export::BOM)
         .expect("the CSV starts with a UTF-8 BOM");
     assert!(
         std::str::from_utf8(body).is_ok(),
@@ -663,7 +663,7 @@ fn read_csv(path: &Path) -> BTreeMap<String, Row> {
         .iter()
         .map(str::to_owned)
         .collect();
-    assert_eq!(header, wxlogin::export::HEADER, "CSV columns");
+    assert_eq!(header, wxlogin::service::export::HEADER, "CSV columns");
     let column = |name: &str| header.iter().position(|h| h == name).unwrap();
     let mut rows = BTreeMap::new();
     for record in reader.records() {

@@ -220,7 +220,7 @@ pub async fn logout(
                 action: AuditAction::SignOut,
                 ip: ip.as_deref(),
                 detail: "",
-                now: db::now(),
+                now: crate::clock::now(),
             },
         )
     })

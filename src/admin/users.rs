@@ -7,14 +7,17 @@ use bytes::Bytes;
 use chrono::NaiveDateTime;
 use serde::Deserialize;
 
-use super::params::{InvalidParam, TableParams, UserListArgs, PER_PAGE_CHOICES};
+use super::params::{TableParams, PER_PAGE_CHOICES};
 use super::signin::CsrfForm;
 use super::{check_csrf, render, see_other, AdminError, AdminIdentity, Layout};
 use crate::db::admins::{self, AuditAction, AuditEntry, NewAuditEntry};
 use crate::db::sessions::{self, Session};
-use crate::db::user_list::{self, Page, SortColumn, SortOrder, UserFilter, UserQuery, UserRow};
+use crate::db::user_list::{self, UserRow};
 use crate::db::{self, users, DbConnection, DbError};
-use crate::export;
+use crate::domain::user_query::{
+    InvalidParam, Page, SortColumn, SortOrder, UserFilter, UserListArgs, UserQuery,
+};
+use crate::service::export;
 use crate::state::AppState;
 use crate::web::client_ip;
 
@@ -87,7 +90,7 @@ pub async fn home(
     admin: web::ReqData<AdminIdentity>,
 ) -> Result<HttpResponse, AdminError> {
     let (users, new_today, new_week, active) = db::run(&state.pool, |conn| {
-        let now = db::now();
+        let now = crate::clock::now();
         let today = now.date();
         let since = |days: u64| UserFilter {
             created_from: today.checked_sub_days(chrono::Days::new(days)),
@@ -163,7 +166,7 @@ impl From<UserRow> for RowView {
             phone: r
                 .phone_number
                 .as_deref()
-                .map(users::mask_phone)
+                .map(crate::domain::profile::mask_phone)
                 .unwrap_or_default(),
         }
     }
@@ -391,7 +394,7 @@ fn canonical_args(raw: &UserListArgs, query: &UserQuery) -> UserListArgs {
 
 impl UserRow {
     fn encode_key(&self, sort: SortColumn) -> String {
-        sort.key_of(self).encode(sort)
+        self.sort_key(sort).encode(sort)
     }
 }
 
@@ -439,7 +442,7 @@ pub async fn csv(
                     action: AuditAction::Export,
                     ip: ip.as_deref(),
                     detail: &detail,
-                    now: db::now(),
+                    now: crate::clock::now(),
                 },
             )
         });
@@ -507,7 +510,7 @@ pub async fn detail(
         Ok((user, list, count))
     })
     .await?;
-    let now = db::now();
+    let now = crate::clock::now();
     let sessions: Vec<SessionView> = list
         .into_iter()
         .map(|s: Session| SessionView {
@@ -563,7 +566,7 @@ fn audit_entry<'a>(
         action,
         ip,
         detail,
-        now: db::now(),
+        now: crate::clock::now(),
     }
 }
 
@@ -581,7 +584,7 @@ pub async fn revoke(
     let admin = admin.into_inner();
     let ip = client_ip(&req, state.trust_proxy);
     let revoked = db::run(&state.pool, move |conn| {
-        if sessions::revoke(conn, id, session_id, db::now())? {
+        if sessions::revoke(conn, id, session_id, crate::clock::now())? {
             let detail = serde_json::json!({"user_id": id, "session_id": session_id}).to_string();
             admins::audit(
                 conn,
@@ -610,7 +613,7 @@ pub async fn revoke_all(
     let ip = client_ip(&req, state.trust_proxy);
     let revoked = db::run(&state.pool, move |conn| {
         users::find(conn, id)?;
-        let n = sessions::revoke_all(conn, id, db::now())?;
+        let n = sessions::revoke_all(conn, id, crate::clock::now())?;
         let detail = serde_json::json!({"user_id": id, "sessions": n}).to_string();
         admins::audit(
             conn,

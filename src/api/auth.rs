@@ -8,8 +8,8 @@ use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::ApiError;
 use crate::db::{self, sessions, users::User};
+use crate::domain::token::{SessionToken, TokenHash};
 use crate::state::AppState;
-use crate::token::{SessionToken, TokenHash};
 
 const NO_TOKEN: &str =
     "this request needs an `Authorization: Bearer <token>` header from /api/login";
@@ -63,14 +63,14 @@ impl FromRequest for Authenticated {
         Box::pin(async move {
             let Bearer(hash) = bearer?;
             let state = state.expect("AppState is registered");
-            if let Some((session, user)) = state.token_cache.get(&hash, db::now()) {
+            if let Some((session, user)) = state.token_cache.get(&hash, crate::clock::now()) {
                 return Ok(Self {
                     user: User::clone(&user),
                     session,
                 });
             }
             let ticket = state.token_cache.ticket();
-            let now = db::now();
+            let now = crate::clock::now();
             let found = db::run(&state.pool, move |conn| {
                 sessions::find_active(conn, &hash, now)
             })

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use super::auth::Authenticated;
 use super::error::ApiError;
 use super::UserBody;
-use crate::db::{self, users};
+use crate::db::users;
 use crate::media::{MediaError, MediaStore, MAX_AVATAR_BYTES};
 use crate::state::AppState;
 
@@ -196,12 +196,12 @@ pub async fn upload_avatar(
     let name = blocking(move || media.store_avatar(&bytes)).await?;
     let url = MediaStore::avatar_url(&base, &name);
     let id = auth.user.id;
-    let update = users::ProfileUpdate {
+    let update = crate::domain::profile::ProfileUpdate {
         avatar_url: Some(url),
         ..Default::default()
     };
     let updated = super::change_user(&state, id, move |conn| {
-        users::update_profile(conn, id, &update, None, db::now())
+        users::update_profile(conn, id, &update, None, crate::clock::now())
     })
     .await;
     match updated {

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use self::auth::{Authenticated, Bearer};
 use self::error::ApiError;
 use crate::db::{self, sessions, users};
+use crate::domain::token::SessionToken;
 use crate::state::AppState;
-use crate::token::SessionToken;
 
 /// Largest JSON body the API reads.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
@@ -221,11 +221,11 @@ async fn login(
     let unionid = wx.unionid.clone().or_else(|| checked.unionid.clone());
 
     let token = SessionToken::generate();
-    let now = db::now();
+    let now = crate::clock::now();
     let expires_at = session_expiry(now, state.session_ttl);
     let user = state
         .logins
-        .record(users::LoginRecord {
+        .record(crate::domain::login::LoginRecord {
             appid: state.appid.clone(),
             openid: wx.openid,
             unionid,
@@ -263,7 +263,7 @@ async fn logout(
     Bearer(hash): Bearer,
 ) -> Result<HttpResponse, ApiError> {
     let revoked = db::run(&state.pool, move |conn| {
-        sessions::revoke_by_hash(conn, &hash, db::now())
+        sessions::revoke_by_hash(conn, &hash, crate::clock::now())
     })
     .await;
     state.token_cache.forget_token(&hash);

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use super::auth::Authenticated;
 use super::error::ApiError;
 use super::{UserBody, UserView};
-use crate::db::users::{self, ProfileUpdate, SessionKey};
-use crate::db::{self};
+use crate::db::users;
+use crate::domain::profile::{ProfileUpdate, SessionKey};
 use crate::domain::text;
 use crate::state::AppState;
 use crate::wechat::crypto::{WechatUserInfo, MAX_AVATAR_URL_CHARS, MAX_PROFILE_CHARS};
@@ -110,7 +110,7 @@ pub async fn userinfo(
             id,
             &checked.profile,
             checked.unionid.as_deref(),
-            db::now(),
+            crate::clock::now(),
         )
     })
     .await?;
@@ -223,7 +223,7 @@ pub async fn patch_me(
     let update = parse_profile_patch(&body)?;
     let id = auth.user.id;
     let user = super::change_user(&state, id, move |conn| {
-        users::update_profile(conn, id, &update, None, db::now())
+        users::update_profile(conn, id, &update, None, crate::clock::now())
     })
     .await?;
     Ok(UserBody::ok(user))
@@ -265,7 +265,7 @@ pub async fn phone(
             id,
             &stored.pure_phone_number,
             &stored.country_code,
-            db::now(),
+            crate::clock::now(),
         )
     })
     .await?;

@@ -32,8 +32,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::users::{self, LoginRecord, User};
+use super::users::{self, User};
 use super::{CommitNotice, DbConnection, DbError, DbPool};
+use crate::domain::login::LoginRecord;
 
 /// Most logins written in one transaction.
 pub const MAX_BATCH: usize = 256;

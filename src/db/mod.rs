@@ -453,7 +453,7 @@ const PROBE_BYTES: usize = 256 * 1024;
 /// own transaction: it succeeds only if the database can grow again.
 fn health_probe_write(conn: &mut DbConnection) -> Result<(), DbError> {
     use schema::readiness_probe as probe;
-    let now = now();
+    let now = crate::clock::now();
     let padding = vec![0u8; PROBE_BYTES];
     on_backend!(conn, |c| diesel::insert_into(probe::table)
         .values((
@@ -489,12 +489,4 @@ where
     })
     .await
     .map_err(|e| DbError::Unavailable(Box::new(e)))?
-}
-
-/// The current time, in the form stored in the database (UTC, microseconds).
-pub fn now() -> chrono::NaiveDateTime {
-    use chrono::SubsecRound;
-    // Both backends keep microseconds; truncating here keeps values read back
-    // equal to the values written.
-    chrono::Utc::now().naive_utc().trunc_subsecs(6)
 }

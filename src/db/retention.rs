@@ -30,7 +30,7 @@ pub struct Retention {
 /// One round: prunes each table until nothing old is left, or the round's
 /// budget is spent. Returns how many rows were deleted.
 pub fn prune_once(pool: &DbPool, retention: Retention) -> Result<usize, DbError> {
-    let now = super::now();
+    let now = crate::clock::now();
     let before =
         |keep: Duration| now - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
     let mut deleted = 0;

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use super::schema::{sessions, users};
 use super::users::User;
 use super::{DbConnection, DbError};
+use crate::domain::token::TokenHash;
 use crate::on_backend;
-use crate::token::TokenHash;
 
 /// `last_seen_at` is written at most this often per session, so that reads
 /// of a busy token do not each cost a write.

@@ -30,7 +30,7 @@ use chrono::NaiveDateTime;
 use crate::db::sessions::{self, Session, LAST_SEEN_GRANULARITY};
 use crate::db::users::User;
 use crate::db::{DbError, DbPool};
-use crate::token::TokenHash;
+use crate::domain::token::TokenHash;
 
 /// How long a checked token is trusted without asking the database.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
@@ -294,7 +294,7 @@ impl TokenCache {
         for chunk in due.chunks(REFRESH_CHUNK) {
             let ticket = self.ticket();
             let read_at = Instant::now();
-            let now = crate::db::now();
+            let now = crate::clock::now();
             let found = sessions::find_active_many(&mut conn, chunk, now)?;
             let mut live = HashSet::with_capacity(found.len());
             for (hash, mut session, user) in found {
@@ -313,7 +313,7 @@ impl TokenCache {
             std::mem::take(&mut *self.touches.lock().unwrap_or_else(|e| e.into_inner()));
         touches.sort_unstable();
         touches.dedup();
-        let now = crate::db::now();
+        let now = crate::clock::now();
         for (i, chunk) in touches.chunks(REFRESH_CHUNK).enumerate() {
             if let Err(e) = sessions::touch_many(&mut conn, chunk, now) {
                 // Keep what was not written for the next round.
@@ -391,10 +391,10 @@ impl Refresher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::users::SessionKey;
+    use crate::domain::profile::SessionKey;
 
     fn user(id: i64) -> User {
-        let t = crate::db::now();
+        let t = crate::clock::now();
         User {
             id,
             appid: "wx".into(),
@@ -418,7 +418,7 @@ mod tests {
     }
 
     fn session(id: i64, user_id: i64) -> Session {
-        let t = crate::db::now();
+        let t = crate::clock::now();
         Session {
             id,
             user_id,
@@ -435,7 +435,7 @@ mod tests {
     fn hits_until_forgotten() {
         let cache = TokenCache::default();
         let h = TokenHash([1; 32]);
-        let now = crate::db::now();
+        let now = crate::clock::now();
         assert!(cache.get(&h, now).is_none());
         cache.store(cache.ticket(), h, &session(10, 1), &user(1));
         assert_eq!(cache.get(&h, now).unwrap().0.id, 10);
@@ -463,14 +463,14 @@ mod tests {
         // The database answered "live", then the token was revoked.
         cache.forget_token(&h);
         cache.store(ticket, h, &session(11, 2), &user(2));
-        assert!(cache.get(&h, crate::db::now()).is_none());
+        assert!(cache.get(&h, crate::clock::now()).is_none());
     }
 
     #[test]
     fn expired_due_and_aged_entries_miss() {
         let cache = TokenCache::new(Duration::from_millis(30), 100);
         let h = TokenHash([3; 32]);
-        let now = crate::db::now();
+        let now = crate::clock::now();
         let mut s = session(12, 3);
         s.expires_at = now;
         cache.store(cache.ticket(), h, &s, &user(3));
@@ -491,13 +491,13 @@ mod tests {
         let (used, unused) = (TokenHash([4; 32]), TokenHash([5; 32]));
         cache.store(cache.ticket(), used, &session(13, 4), &user(4));
         cache.store(cache.ticket(), unused, &session(14, 4), &user(4));
-        assert!(cache.get(&used, crate::db::now()).is_some());
+        assert!(cache.get(&used, crate::clock::now()).is_some());
         assert_eq!(cache.tokens.take_due(Duration::ZERO), [used]);
         assert!(
             cache.tokens.take_due(Duration::ZERO).is_empty(),
             "until used again"
         );
-        assert!(cache.get(&used, crate::db::now()).is_some());
+        assert!(cache.get(&used, crate::clock::now()).is_some());
         assert!(
             cache.tokens.take_due(DEFAULT_TTL).is_empty(),
             "not old enough"

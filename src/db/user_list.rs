@@ -1,209 +1,23 @@
-//! The admin's view of `users`: search, filters, sorting and keyset paging,
-//! shared by the HTML table, the CSV export and `wxlogin export`.
+//! The admin's view of `users`: the SQL of search, filters, sorting and
+//! keyset paging, shared by the HTML table, the CSV export and
+//! `wxlogin export`. The query values are `domain::user_query`'s.
 //!
 //! Every sort is `(column, id)` in one direction, backed by an index ending
 //! in `id`, and a page starts strictly after (or before) the `(value, id)`
 //! key of the row next to it. No query uses OFFSET, and no page view counts
 //! a whole large table.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, SmallInt, Text, Timestamp};
 
 use super::schema::users;
 use super::{DbConnection, DbError, Dialect};
+use crate::domain::user_query::{
+    KeyValue, Page, SortColumn, SortKey, SortOrder, UserFilter, UserQuery,
+};
 use crate::on_backend;
-
-/// A sortable column of the user table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortColumn {
-    Openid,
-    Unionid,
-    Nickname,
-    Gender,
-    Province,
-    City,
-    #[default]
-    CreatedAt,
-    LastLoginAt,
-}
-
-impl SortColumn {
-    pub const ALL: [SortColumn; 8] = [
-        Self::Openid,
-        Self::Unionid,
-        Self::Nickname,
-        Self::Gender,
-        Self::Province,
-        Self::City,
-        Self::CreatedAt,
-        Self::LastLoginAt,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Openid => "openid",
-            Self::Unionid => "unionid",
-            Self::Nickname => "nickname",
-            Self::Gender => "gender",
-            Self::Province => "province",
-            Self::City => "city",
-            Self::CreatedAt => "created_at",
-            Self::LastLoginAt => "last_login_at",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.name() == s)
-    }
-
-    /// The SQL the sort and the keyset compare on. Each has an index `(expr, id)`.
-    fn sql(self) -> &'static str {
-        match self {
-            Self::Openid => "users.openid",
-            Self::Unionid => "COALESCE(users.unionid, '')",
-            Self::Nickname => "users.nickname",
-            Self::Gender => "users.gender",
-            Self::Province => "users.province",
-            Self::City => "users.city",
-            Self::CreatedAt => "users.created_at",
-            Self::LastLoginAt => "users.last_login_at",
-        }
-    }
-
-    /// The key of `row` in this sort.
-    pub fn key_of(self, row: &UserRow) -> SortKey {
-        let value = match self {
-            Self::Openid => KeyValue::Text(row.openid.clone()),
-            Self::Unionid => KeyValue::Text(row.unionid.clone().unwrap_or_default()),
-            Self::Nickname => KeyValue::Text(row.nickname.clone()),
-            Self::Gender => KeyValue::Int(row.gender),
-            Self::Province => KeyValue::Text(row.province.clone()),
-            Self::City => KeyValue::Text(row.city.clone()),
-            Self::CreatedAt => KeyValue::Time(row.created_at),
-            Self::LastLoginAt => KeyValue::Time(row.last_login_at),
-        };
-        SortKey { value, id: row.id }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortOrder {
-    Asc,
-    #[default]
-    Desc,
-}
-
-impl SortOrder {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Asc => "asc",
-            Self::Desc => "desc",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "asc" => Some(Self::Asc),
-            "desc" => Some(Self::Desc),
-            _ => None,
-        }
-    }
-
-    pub fn reverse(self) -> Self {
-        match self {
-            Self::Asc => Self::Desc,
-            Self::Desc => Self::Asc,
-        }
-    }
-}
-
-/// Which users to show.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserFilter {
-    /// openid or unionid, exactly or by prefix; or a nickname substring, ignoring case.
-    pub q: Option<String>,
-    pub gender: Option<i16>,
-    pub province: Option<String>,
-    pub city: Option<String>,
-    pub has_unionid: Option<bool>,
-    /// First day included (UTC).
-    pub created_from: Option<NaiveDate>,
-    /// Last day included (UTC).
-    pub created_to: Option<NaiveDate>,
-    /// Match `q` against openid and unionid only; set by [`plan_search`].
-    pub ids_only: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserQuery {
-    pub filter: UserFilter,
-    pub sort: SortColumn,
-    pub order: SortOrder,
-}
-
-/// A sort value; its type follows the column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyValue {
-    Int(i16),
-    Time(NaiveDateTime),
-    Text(String),
-}
-
-/// Where a page starts: the sort value and id of the row beside it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SortKey {
-    pub value: KeyValue,
-    pub id: i64,
-}
-
-const CURSOR_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
-
-impl SortKey {
-    /// An opaque, URL-safe cursor naming this key in `column`'s sort.
-    pub fn encode(&self, column: SortColumn) -> String {
-        let value = match &self.value {
-            KeyValue::Int(v) => serde_json::Value::from(*v),
-            KeyValue::Time(t) => t.format(CURSOR_TIME_FORMAT).to_string().into(),
-            KeyValue::Text(s) => s.as_str().into(),
-        };
-        let json = serde_json::json!([column.name(), value, self.id]);
-        URL_SAFE_NO_PAD.encode(json.to_string())
-    }
-
-    /// Reads a cursor back. `None` if it is malformed or was made for
-    /// another sort column: the value must have that column's type.
-    pub fn decode(cursor: &str, column: SortColumn) -> Option<Self> {
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-        let (name, value, id): (String, serde_json::Value, i64) =
-            serde_json::from_slice(&bytes).ok()?;
-        if name != column.name() {
-            return None;
-        }
-        let value = match column {
-            SortColumn::Gender => KeyValue::Int(i16::try_from(value.as_i64()?).ok()?),
-            SortColumn::CreatedAt | SortColumn::LastLoginAt => KeyValue::Time(
-                NaiveDateTime::parse_from_str(value.as_str()?, CURSOR_TIME_FORMAT).ok()?,
-            ),
-            _ => KeyValue::Text(value.as_str()?.to_owned()),
-        };
-        Some(Self { value, id })
-    }
-}
-
-/// Which page of a sorted, filtered list.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Page {
-    #[default]
-    First,
-    /// Rows after this key, in the sort order.
-    After(SortKey),
-    /// Rows before this key, in the sort order.
-    Before(SortKey),
-}
 
 /// The columns the admin table and the CSV show. Never the session_key.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -223,6 +37,38 @@ pub struct UserRow {
     pub login_count: i64,
     pub phone_number: Option<String>,
     pub phone_country_code: Option<String>,
+}
+
+impl UserRow {
+    /// This row's key in the sort by `column`.
+    pub fn sort_key(&self, column: SortColumn) -> SortKey {
+        let row = self;
+        let value = match column {
+            SortColumn::Openid => KeyValue::Text(row.openid.clone()),
+            SortColumn::Unionid => KeyValue::Text(row.unionid.clone().unwrap_or_default()),
+            SortColumn::Nickname => KeyValue::Text(row.nickname.clone()),
+            SortColumn::Gender => KeyValue::Int(row.gender),
+            SortColumn::Province => KeyValue::Text(row.province.clone()),
+            SortColumn::City => KeyValue::Text(row.city.clone()),
+            SortColumn::CreatedAt => KeyValue::Time(row.created_at),
+            SortColumn::LastLoginAt => KeyValue::Time(row.last_login_at),
+        };
+        SortKey { value, id: row.id }
+    }
+}
+
+/// The SQL a sort and its keyset compare on. Each has an index `(expr, id)`.
+fn sort_sql(column: SortColumn) -> &'static str {
+    match column {
+        SortColumn::Openid => "users.openid",
+        SortColumn::Unionid => "COALESCE(users.unionid, '')",
+        SortColumn::Nickname => "users.nickname",
+        SortColumn::Gender => "users.gender",
+        SortColumn::Province => "users.province",
+        SortColumn::City => "users.city",
+        SortColumn::CreatedAt => "users.created_at",
+        SortColumn::LastLoginAt => "users.last_login_at",
+    }
 }
 
 /// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`.
@@ -297,7 +143,7 @@ macro_rules! filtered_users {
 macro_rules! filter_after_key {
     ($q:expr, $column:expr, $op:expr, $key:expr) => {{
         let key: &SortKey = $key;
-        let head = sql::<Bool>(&format!("({}, users.id) {} (", $column.sql(), $op));
+        let head = sql::<Bool>(&format!("({}, users.id) {} (", sort_sql($column), $op));
         match &key.value {
             KeyValue::Text(v) => $q.filter(
                 head.bind::<Text, _>(v.clone())
@@ -356,7 +202,7 @@ pub fn list(
     } else {
         "DESC"
     };
-    let order_by = format!("{} {direction}, users.id {direction}", query.sort.sql());
+    let order_by = format!("{} {direction}, users.id {direction}", sort_sql(query.sort));
     let mut rows: Vec<UserRow> = on_backend!(conn, |c| {
         let mut q = filtered_users!(c, &query.filter);
         if let Some(key) = key {
@@ -488,51 +334,5 @@ mod tests {
     fn like_patterns_are_escaped() {
         assert_eq!(like_escape("50%_off\\"), "50\\%\\_off\\\\");
         assert_eq!(like_escape("张三"), "张三");
-    }
-
-    #[test]
-    fn cursors_round_trip_and_refuse_other_columns() {
-        let time = NaiveDate::from_ymd_opt(2026, 1, 2)
-            .unwrap()
-            .and_hms_micro_opt(3, 4, 5, 6)
-            .unwrap();
-        let cases = [
-            (SortColumn::CreatedAt, KeyValue::Time(time)),
-            (SortColumn::Gender, KeyValue::Int(2)),
-            (
-                SortColumn::Nickname,
-                KeyValue::Text("2026-01-02T03:04:05.000006".into()),
-            ),
-            (SortColumn::Unionid, KeyValue::Text(String::new())),
-        ];
-        for (column, value) in cases {
-            let key = SortKey { value, id: 42 };
-            let cursor = key.encode(column);
-            assert_eq!(SortKey::decode(&cursor, column), Some(key.clone()));
-            let other = if column == SortColumn::Gender {
-                SortColumn::City
-            } else {
-                SortColumn::Gender
-            };
-            assert_eq!(SortKey::decode(&cursor, other), None);
-        }
-        assert_eq!(SortKey::decode("not base64!", SortColumn::City), None);
-        assert_eq!(
-            SortKey::decode(
-                &URL_SAFE_NO_PAD.encode(r#"["gender","x",1]"#),
-                SortColumn::Gender
-            ),
-            None
-        );
-    }
-
-    #[test]
-    fn sort_names_round_trip() {
-        for c in SortColumn::ALL {
-            assert_eq!(SortColumn::parse(c.name()), Some(c));
-        }
-        assert_eq!(SortColumn::parse("session_key"), None);
-        assert_eq!(SortOrder::parse("asc"), Some(SortOrder::Asc));
-        assert_eq!(SortOrder::parse("ASC"), None);
     }
 }

@@ -1,7 +1,6 @@
 //! The `users` table.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -9,38 +8,13 @@ use diesel::upsert::excluded;
 
 use super::schema::{sessions, users};
 use super::{DbConnection, DbError, WriteTransaction};
+use crate::domain::login::LoginRecord;
+use crate::domain::profile::{ProfileUpdate, SessionKey};
 use crate::on_backend;
-use crate::token::TokenHash;
 
 diesel::define_sql_function! {
     /// SQL `COALESCE` of two nullable texts.
     fn coalesce(x: diesel::sql_types::Nullable<diesel::sql_types::Text>, y: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
-}
-
-/// WeChat's session_key for a user. Server-only: it has no `Serialize` and
-/// its `Debug` is redacted, so it cannot reach a response or a log line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SessionKey(String);
-
-impl SessionKey {
-    pub fn new(key: String) -> Self {
-        Self(key)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for SessionKey {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
-}
-
-impl fmt::Debug for SessionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SessionKey(<redacted>)")
-    }
 }
 
 /// A row of `users`.
@@ -68,63 +42,31 @@ pub struct User {
     pub phone_country_code: Option<String>,
 }
 
-impl User {
-    /// The phone number with its middle hidden, as lists show it:
-    /// `138****8000`. Short numbers keep only their last two digits.
-    pub fn masked_phone(&self) -> Option<String> {
-        self.phone_number.as_deref().map(mask_phone)
-    }
-}
-
-/// `13800138000` → `138****8000`.
-pub fn mask_phone(number: &str) -> String {
-    let chars: Vec<char> = number.chars().collect();
-    if chars.len() >= 7 {
-        let head: String = chars[..3].iter().collect();
-        let tail: String = chars[chars.len() - 4..].iter().collect();
-        format!("{head}****{tail}")
-    } else {
-        let keep = chars.len().min(2);
-        let tail: String = chars[chars.len() - keep..].iter().collect();
-        format!("{}{tail}", "*".repeat(chars.len() - keep))
-    }
-}
-
-/// Profile fields to change; `None` leaves a field as it is. Filled from a
-/// `PATCH /api/me`, or from WeChat user data with its anonymous placeholders
-/// already dropped (see [`crate::wechat::crypto::WechatUserInfo::profile_update`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, AsChangeset)]
+/// The columns a [`ProfileUpdate`] sets; `None` leaves one as it is.
+#[derive(AsChangeset)]
 #[diesel(table_name = users)]
-pub struct ProfileUpdate {
-    pub nickname: Option<String>,
-    pub avatar_url: Option<String>,
-    pub gender: Option<i16>,
-    pub country: Option<String>,
-    pub province: Option<String>,
-    pub city: Option<String>,
-    pub language: Option<String>,
+struct ProfileChanges<'a> {
+    nickname: Option<&'a str>,
+    avatar_url: Option<&'a str>,
+    gender: Option<i16>,
+    country: Option<&'a str>,
+    province: Option<&'a str>,
+    city: Option<&'a str>,
+    language: Option<&'a str>,
 }
 
-impl ProfileUpdate {
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+impl<'a> From<&'a ProfileUpdate> for ProfileChanges<'a> {
+    fn from(p: &'a ProfileUpdate) -> Self {
+        Self {
+            nickname: p.nickname.as_deref(),
+            avatar_url: p.avatar_url.as_deref(),
+            gender: p.gender,
+            country: p.country.as_deref(),
+            province: p.province.as_deref(),
+            city: p.city.as_deref(),
+            language: p.language.as_deref(),
+        }
     }
-}
-
-/// What a successful code2session plus our new token add up to.
-#[derive(Debug)]
-pub struct LoginRecord {
-    pub appid: String,
-    pub openid: String,
-    pub unionid: Option<String>,
-    pub session_key: SessionKey,
-    pub token_hash: TokenHash,
-    pub expires_at: NaiveDateTime,
-    pub client_ip: Option<String>,
-    pub user_agent: Option<String>,
-    /// Verified profile data sent with the code; written in the same transaction.
-    pub profile: ProfileUpdate,
-    pub now: NaiveDateTime,
 }
 
 // `None` is bound as NULL rather than left out, so that the statement's text
@@ -224,7 +166,7 @@ pub fn record_logins(
                     user
                 } else {
                     diesel::update(users::table.find(user.id))
-                        .set(&login.profile)
+                        .set(ProfileChanges::from(&login.profile))
                         .returning(User::as_returning())
                         .get_result(c)?
                 });
@@ -269,7 +211,7 @@ pub fn update_profile(
     }
     on_backend!(conn, |c| diesel::update(users::table.find(id))
         .set((
-            profile,
+            ProfileChanges::from(profile),
             unionid.map(|u| users::unionid.eq(u)),
             users::updated_at.eq(now),
         ))
@@ -307,18 +249,4 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<User, DbError> {
 
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     on_backend!(conn, |c| users::table.count().get_result(c)).map_err(DbError::from)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mask_phone;
-
-    #[test]
-    fn phones_are_masked_in_the_middle() {
-        assert_eq!(mask_phone("13800138000"), "138****8000");
-        assert_eq!(mask_phone("2025550123"), "202****0123");
-        assert_eq!(mask_phone("12345"), "***45");
-        assert_eq!(mask_phone("1"), "1");
-        assert_eq!(mask_phone(""), "");
-    }
 }

@@ -1,4 +1,9 @@
 //! Values and rules shared by the layers: no HTTP, no database connection.
 
+pub mod login;
+pub mod password;
+pub mod profile;
 pub mod random;
 pub mod text;
+pub mod token;
+pub mod user_query;

@@ -29,7 +29,7 @@ use chrono::NaiveDateTime;
 use crate::db::admins::{self, AuditAction, NewAuditEntry};
 use crate::db::sign_in_throttle::{self, ThrottleKey};
 use crate::db::{self, DbError, DbPool};
-use crate::password::PasswordChecker;
+use crate::domain::password::PasswordChecker;
 
 /// Attempts for one username from one IP address in a window.
 pub const USER_IP_LIMIT: i64 = 5;
@@ -246,13 +246,13 @@ pub async fn sign_in(
     };
     let (name, ip) = (attempt.username.clone(), attempt.ip.clone());
     let admitted = db::run(cx.pool, move |conn| {
-        admit(conn, &name, ip.as_deref(), db::now())
+        admit(conn, &name, ip.as_deref(), crate::clock::now())
     })
     .await?;
     let (admin, user_failures) = match admitted {
         Admitted::Throttled { until } => {
             metrics::counter!("wxlogin_admin_sign_ins_total", "result" => "throttled").increment(1);
-            let left = (until - db::now()).to_std().unwrap_or_default();
+            let left = (until - crate::clock::now()).to_std().unwrap_or_default();
             return Ok(SignInOutcome::Throttled {
                 retry_after: left.max(Duration::from_secs(1)),
             });
@@ -274,7 +274,7 @@ pub async fn sign_in(
     let matches = slot.verify(attempt.password.clone(), hash).await;
     let signed_in = admin.filter(|_| matches).map(|a| a.id);
     db::run(cx.pool, move |conn| {
-        conclude(conn, &attempt, signed_in, db::now())
+        conclude(conn, &attempt, signed_in, crate::clock::now())
     })
     .await?;
     let result = if signed_in.is_some() {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
-use crate::db::users::{ProfileUpdate, SessionKey};
+use crate::domain::profile::{ProfileUpdate, SessionKey};
 
 type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
 

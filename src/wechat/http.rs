@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::{errcode, Code2Session, PhoneNumber, WechatApi, WechatError};
-use crate::db::users::SessionKey;
+use crate::domain::profile::SessionKey;
 
 /// WeChat's answers are small; anything larger is not an answer from WeChat.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;

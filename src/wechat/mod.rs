@@ -15,7 +15,7 @@ pub use http::HttpWechat;
 pub use simulator::Simulator;
 
 use crate::config::WechatSettings;
-use crate::db::users::SessionKey;
+use crate::domain::profile::SessionKey;
 
 /// WeChat errcodes that wxlogin tells apart.
 pub mod errcode {

@@ -21,7 +21,7 @@ use rand::TryRngCore;
 use sha2::{Digest, Sha256};
 
 use super::{Code2Session, PhoneNumber, WechatApi, WechatError};
-use crate::db::users::SessionKey;
+use crate::domain::profile::SessionKey;
 
 #[derive(Debug, Default)]
 pub struct Simulator;

@@ -415,7 +415,7 @@ async fn audit_log_pages_newest_first(backend: Backend) {
                     action: wxlogin::db::admins::AuditAction::SignInFailed,
                     ip: Some("192.0.2.1"),
                     detail: "",
-                    now: wxlogin::db::now(),
+                    now: wxlogin::clock::now(),
                 },
             )
             .unwrap();

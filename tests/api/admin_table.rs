@@ -447,7 +447,7 @@ async fn csv_round_trips_hostile_text(backend: Backend) {
 async fn csv_streams_every_row_of_a_large_table(backend: Backend) {
     // More rows than one export batch, so the keyset continuation is used.
     let app = spawn_app(backend).await;
-    let n = wxlogin::export::BATCH_ROWS as usize * 2 + 123;
+    let n = wxlogin::service::export::BATCH_ROWS as usize * 2 + 123;
     let people: Vec<Person> = (0..n)
         .map(|i| {
             let mut p = Person::new(&format!("oBULK{i:06}"));
@@ -484,7 +484,7 @@ async fn a_stalled_csv_download_holds_no_database_connection(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.db.pool_size = 1).await;
     // About 35 MB of CSV: far more than the sockets and the export's queue of
     // two chunks hold, so the export must wait for the client.
-    let n = wxlogin::export::BATCH_ROWS as usize * 10;
+    let n = wxlogin::service::export::BATCH_ROWS as usize * 10;
     let people: Vec<Person> = (0..n)
         .map(|i| {
             let mut p = Person::new(&format!("oSLOW{i:06}"));

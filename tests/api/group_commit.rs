@@ -9,10 +9,12 @@ use serde_json::json;
 use wiremock::matchers::path;
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
 use wxlogin::db::group_commit::LoginWriter;
-use wxlogin::db::users::{record_logins, LoginRecord, ProfileUpdate, SessionKey};
+use wxlogin::db::users::record_logins;
 use wxlogin::db::{DbConnection, DbError, DbPool};
+use wxlogin::domain::login::LoginRecord;
+use wxlogin::domain::profile::{ProfileUpdate, SessionKey};
+use wxlogin::domain::token::TokenHash;
 use wxlogin::on_backend;
-use wxlogin::token::TokenHash;
 
 use crate::backend_tests;
 use crate::helpers::*;
@@ -79,7 +81,7 @@ async fn concurrent_logins_of_many_users_are_all_written(backend: Backend) {
 }
 
 fn login(openid: &str, hash: u8) -> LoginRecord {
-    let now = wxlogin::db::now();
+    let now = wxlogin::clock::now();
     LoginRecord {
         appid: APPID.into(),
         openid: openid.into(),

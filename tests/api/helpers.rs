@@ -462,8 +462,8 @@ impl TestApp {
     /// Creates the test admin directly in the database.
     pub async fn create_admin(&self) {
         self.with_db(|c| {
-            let hash = wxlogin::password::hash(ADMIN_PASSWORD);
-            wxlogin::db::admins::create(c, ADMIN, &hash, wxlogin::db::now()).unwrap();
+            let hash = wxlogin::domain::password::hash(ADMIN_PASSWORD);
+            wxlogin::db::admins::create(c, ADMIN, &hash, wxlogin::clock::now()).unwrap();
         })
         .await;
     }

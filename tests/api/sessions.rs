@@ -56,7 +56,7 @@ async fn expired_token_is_refused(backend: Backend) {
     let live: i64 = app
         .with_db(|c| {
             on_backend!(c, |c| sessions::table
-                .filter(sessions::expires_at.gt(wxlogin::db::now()))
+                .filter(sessions::expires_at.gt(wxlogin::clock::now()))
                 .count()
                 .get_result(c))
             .unwrap()

@@ -73,7 +73,7 @@ async fn revoke_all_in_the_database(app: &TestApp) {
     app.with_db(|c| {
         use wxlogin::db::schema::sessions::dsl::*;
         on_backend!(c, |c| diesel::update(sessions)
-            .set(revoked_at.eq(wxlogin::db::now()))
+            .set(revoked_at.eq(wxlogin::clock::now()))
             .execute(c))
         .unwrap()
     })
@@ -185,7 +185,7 @@ async fn last_seen_at_is_written_once_a_minute_in_the_background(backend: Backen
         })
     };
     // Last used two minutes ago, as far as the database knows.
-    let long_ago = wxlogin::db::now() - chrono::Duration::minutes(2);
+    let long_ago = wxlogin::clock::now() - chrono::Duration::minutes(2);
     app.with_db(move |c| {
         use wxlogin::db::schema::sessions::dsl::*;
         on_backend!(c, |c| diesel::update(sessions)
@@ -194,7 +194,7 @@ async fn last_seen_at_is_written_once_a_minute_in_the_background(backend: Backen
         .unwrap()
     })
     .await;
-    let used = wxlogin::db::now();
+    let used = wxlogin::clock::now();
     assert_eq!(app.get_me(&token).await.status(), 200);
     // The write comes within a round of the refresher.
     let mut seen = last_seen().await;

@@ -1,5 +1,6 @@
-//! Admin passwords: argon2id PHC strings. Hashing is slow on purpose, so
-//! callers on an async worker run these on the blocking pool.
+//! Admin passwords: argon2id PHC strings, and the threads that check them.
+//! Hashing is slow on purpose, so callers on an async worker run it on the
+//! blocking pool or on a [`PasswordChecker`].
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,

@@ -8,8 +8,9 @@
 //! are read in keyset batches, so
 //! memory stays flat however large the table is.
 
-use crate::db::user_list::{self, Page, UserQuery, UserRow};
+use crate::db::user_list::{self, UserRow};
 use crate::db::{DbError, DbPool};
+use crate::domain::user_query::{Page, UserQuery};
 
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 pub const HEADER: [&str; 14] = [
@@ -139,7 +140,7 @@ pub fn write_rows(
             return Ok(written);
         }
         match rows.last() {
-            Some(last) if more => page = Page::After(query.sort.key_of(last)),
+            Some(last) if more => page = Page::After(last.sort_key(query.sort)),
             _ => return Ok(written),
         }
     }

@@ -1,0 +1,398 @@
+//! The command line: every subcommand's flags, with their environment
+//! twins, and their conversion into validated [`crate::config`] settings.
+//!
+//! Every flag has an environment-variable twin. The environment values of
+//! secrets are hidden from `--help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::config::{
+    parse_public_url, AdminSettings, ConfigError, DatabaseUrl, DbSettings, Settings,
+    WechatSettings, ADMIN_IDLE_TIMEOUT, DEV_APPID, MIN_SECRET_KEY_BYTES, PRUNE_EVERY,
+};
+
+/// Login server for WeChat mini-programs.
+///
+/// A mini-program posts the code from `wx.login()`; wxlogin exchanges it with
+/// WeChat, keeps the session_key on the server and returns its own session
+/// token. Running `wxlogin` with no subcommand is the same as `wxlogin serve`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "wxlogin",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage the accounts of the admin site.
+    Admin(AdminArgs),
+    /// Write users as CSV, exactly as the admin site's "Export CSV" does.
+    Export(ExportArgs),
+    /// Fill an empty database with realistic fake users, for benchmarks and demos.
+    Seed(super::seed::SeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin. The password (at least 10 characters) is read from standard input.
+    Create {
+        /// The admin's user name.
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Change an admin's password, read from standard input.
+    Passwd {
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List the admins.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Delete an admin. Their signed-in sessions end at their next request.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+impl AdminCommand {
+    pub fn db(&self) -> &DbArgs {
+        match self {
+            Self::Create { db, .. }
+            | Self::Passwd { db, .. }
+            | Self::List { db }
+            | Self::Delete { db, .. } => db,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to this file instead of standard output. The file is only
+    /// replaced once the export is complete.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Leave out the UTF-8 byte order mark (Excel needs it for Chinese text).
+    #[arg(long)]
+    pub no_bom: bool,
+    #[command(flatten)]
+    pub filter: crate::domain::user_query::UserListArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database to use: `postgres://…` or `postgresql://…` for PostgreSQL;
+    /// `sqlite://PATH` or a plain file path for SQLite (created if missing).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://wxlogin.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Most database connections kept open at once. Default: twice the number of CPU cores, at least 4.
+    #[arg(long, env = "WXLOGIN_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub db_pool_size: Option<u32>,
+
+    /// Seconds to wait for a free database connection before answering 503.
+    #[arg(long, env = "WXLOGIN_DB_TIMEOUT", default_value_t = 5.0, value_parser = parse_seconds)]
+    pub db_timeout: f64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "WXLOGIN_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// The mini-program's AppID (from the WeChat admin console). Required unless --dev.
+    #[arg(long, env = "WECHAT_APPID")]
+    pub wechat_appid: Option<String>,
+
+    /// The mini-program's AppSecret. Required unless --dev. Never printed or logged.
+    #[arg(long, env = "WECHAT_SECRET", hide_env_values = true)]
+    pub wechat_secret: Option<String>,
+
+    /// Base URL of the WeChat server API. Change it only to point at a test double.
+    #[arg(
+        long,
+        env = "WECHAT_API_BASE",
+        default_value = "https://api.weixin.qq.com"
+    )]
+    pub wechat_api_base: String,
+
+    /// Seconds to wait for WeChat before answering 502 wechat_unavailable.
+    #[arg(long, env = "WECHAT_TIMEOUT", default_value_t = 5.0, value_parser = parse_seconds)]
+    pub wechat_timeout: f64,
+
+    /// Lifetime of a session token, in seconds (default: 7 days).
+    #[arg(long, env = "WXLOGIN_SESSION_TTL", default_value_t = 604_800, value_parser = clap::value_parser!(u64).range(1..=315_360_000))]
+    pub session_ttl: u64,
+
+    /// Development mode: without an AppID and secret, a built-in WeChat
+    /// simulator answers instead of WeChat (see the README for its codes).
+    /// Never use it in production.
+    #[arg(long, env = "WXLOGIN_DEV", value_parser = clap::builder::BoolishValueParser::new())]
+    pub dev: bool,
+
+    /// Key that signs and encrypts the admin site's session cookies: at least
+    /// 64 bytes (e.g. `openssl rand -base64 64`). Required unless --dev, which
+    /// makes a random one per process. Never printed or logged.
+    #[arg(long, env = "WXLOGIN_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Send admin cookies without the Secure flag, for plain-HTTP set-ups
+    /// behind a trusted proxy, and for tests. --dev implies it.
+    #[arg(long, env = "WXLOGIN_INSECURE_COOKIES", value_parser = clap::builder::BoolishValueParser::new())]
+    pub insecure_cookies: bool,
+
+    /// Take the client's IP address from the last `X-Forwarded-For` entry.
+    /// Only behind a reverse proxy that sets that header.
+    #[arg(long, env = "WXLOGIN_TRUST_PROXY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub trust_proxy: bool,
+
+    /// Seconds a client has to send a request's body, counted from its
+    /// headers. A slower body is answered 408 and its connection closed.
+    #[arg(long, env = "WXLOGIN_CLIENT_BODY_TIMEOUT", default_value_t = 10.0, value_parser = parse_seconds)]
+    pub client_body_timeout: f64,
+
+    /// Most open client connections. Past it, the requests that have waited
+    /// longest for their bodies are cut off (408) to make room; each worker
+    /// also stops accepting past it.
+    #[arg(long, env = "WXLOGIN_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// How long audit entries are kept, e.g. `365d`, `90d`, `12h`; `forever`
+    /// keeps them all. Older ones are deleted in small batches in the background.
+    #[arg(long, env = "WXLOGIN_AUDIT_RETENTION", default_value = "365d", value_parser = parse_retention)]
+    pub audit_retention: Retention,
+
+    /// How long sessions are kept after they expired or were revoked, e.g.
+    /// `30d`; `forever` keeps them all.
+    #[arg(long, env = "WXLOGIN_SESSION_RETENTION", default_value = "30d", value_parser = parse_retention)]
+    pub session_retention: Retention,
+
+    /// Address for the Prometheus metrics listener (`GET /metrics`), e.g.
+    /// `127.0.0.1:9090`. Off unless set: metrics are business data, and are
+    /// never served on the public listener.
+    #[arg(long, env = "WXLOGIN_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// Number of HTTP worker threads. Default: the number of CPU cores.
+    #[arg(long, env = "WXLOGIN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+
+    /// Directory for uploaded files (avatars go in its `avatars/`
+    /// subdirectory). Created if missing.
+    #[arg(long, env = "WXLOGIN_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// The address at which clients reach this server, e.g.
+    /// `https://login.example.com`; used to build the URLs of uploaded
+    /// avatars. Default: the scheme and host of each upload request.
+    #[arg(long, env = "WXLOGIN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+/// A retention period: a duration such as `365d` or `12h`, or `forever`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention(pub Option<Duration>);
+
+fn parse_retention(s: &str) -> Result<Retention, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("forever") {
+        return Ok(Retention(None));
+    }
+    let d = humantime::parse_duration(s)
+        .map_err(|_| format!("`{s}` is not a duration; write e.g. 365d, 30d or 12h, or forever"))?;
+    if d < Duration::from_secs(60) {
+        return Err(format!("`{s}` is shorter than a minute"));
+    }
+    Ok(Retention(Some(d)))
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v <= 3600.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "`{s}` must be more than 0 and at most 3600 seconds"
+        ))
+    }
+}
+
+impl TryFrom<&DbArgs> for DbSettings {
+    type Error = ConfigError;
+
+    fn try_from(args: &DbArgs) -> Result<Self, ConfigError> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        Ok(Self {
+            url: DatabaseUrl::parse(&args.database_url)?,
+            pool_size: args.db_pool_size.unwrap_or((cores * 2).max(4)),
+            connect_timeout: Duration::from_secs_f64(args.db_timeout),
+        })
+    }
+}
+
+impl TryFrom<ServeArgs> for Settings {
+    type Error = ConfigError;
+
+    fn try_from(args: ServeArgs) -> Result<Self, ConfigError> {
+        let db = DbSettings::try_from(&args.db)?;
+        let appid = args.wechat_appid.filter(|s| !s.trim().is_empty());
+        let secret = args.wechat_secret.filter(|s| !s.trim().is_empty());
+        let wechat = match (appid, secret) {
+            (Some(appid), Some(secret)) => {
+                let api_base = args.wechat_api_base.trim_end_matches('/').to_owned();
+                if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+                    return Err(ConfigError::Invalid(format!(
+                        "--wechat-api-base / WECHAT_API_BASE must be an http(s) URL, not `{api_base}`"
+                    )));
+                }
+                WechatSettings::Api {
+                    appid,
+                    secret: SecretString::from(secret),
+                    api_base,
+                    timeout: Duration::from_secs_f64(args.wechat_timeout),
+                }
+            }
+            (appid, secret) if args.dev => {
+                if appid.is_some() != secret.is_some() {
+                    return Err(ConfigError::Invalid(
+                        "--dev with only one of WECHAT_APPID and WECHAT_SECRET: give both to use WeChat, or neither to use the simulator".into(),
+                    ));
+                }
+                WechatSettings::Simulator {
+                    appid: DEV_APPID.to_owned(),
+                }
+            }
+            (appid, secret) => {
+                let mut missing = Vec::new();
+                if appid.is_none() {
+                    missing.push("--wechat-appid / WECHAT_APPID");
+                }
+                if secret.is_none() {
+                    missing.push("--wechat-secret / WECHAT_SECRET");
+                }
+                return Err(ConfigError::Invalid(format!(
+                    "missing {}. Set them to your mini-program's AppID and AppSecret, or pass --dev (WXLOGIN_DEV=1) to try wxlogin with the built-in WeChat simulator",
+                    missing.join(" and ")
+                )));
+            }
+        };
+        let cookie_key = match args.secret_key.filter(|k| !k.is_empty()) {
+            Some(k) if k.len() >= MIN_SECRET_KEY_BYTES => actix_web::cookie::Key::from(k.as_bytes()),
+            Some(k) => {
+                return Err(ConfigError::Invalid(format!(
+                    "--secret-key / WXLOGIN_SECRET_KEY is {} bytes long; it must be at least {MIN_SECRET_KEY_BYTES} (try `openssl rand -base64 64`)",
+                    k.len()
+                )))
+            }
+            None if args.dev => actix_web::cookie::Key::generate(),
+            None => {
+                return Err(ConfigError::Invalid(format!(
+                    "missing --secret-key / WXLOGIN_SECRET_KEY: the admin site needs at least {MIN_SECRET_KEY_BYTES} random bytes to protect its cookies (try `openssl rand -base64 64`)"
+                )))
+            }
+        };
+        let workers = args.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(2, |n| n.get()),
+            usize::from,
+        );
+        if args.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid(
+                "--data-dir / WXLOGIN_DATA_DIR is empty".into(),
+            ));
+        }
+        let public_url = args
+            .public_url
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| parse_public_url(&s))
+            .transpose()?;
+        Ok(Self {
+            bind: args.bind,
+            db,
+            wechat,
+            session_ttl: Duration::from_secs(args.session_ttl),
+            dev: args.dev,
+            workers,
+            admin: AdminSettings {
+                cookie_key,
+                secure_cookies: !(args.dev || args.insecure_cookies),
+                idle_timeout: ADMIN_IDLE_TIMEOUT,
+            },
+            trust_proxy: args.trust_proxy,
+            metrics_bind: args.metrics_bind,
+            audit_retention: args.audit_retention.0,
+            session_retention: args.session_retention.0,
+            prune_every: PRUNE_EVERY,
+            client_body_timeout: Duration::from_secs_f64(args.client_body_timeout),
+            max_connections: args.max_connections as usize,
+            data_dir: args.data_dir,
+            public_url,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_refuses_without_credentials_outside_dev() {
+        let cli = Cli::try_parse_from(["wxlogin", "serve", "--wechat-appid", "wx1"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("expected serve")
+        };
+        let err = Settings::try_from(args).unwrap_err().to_string();
+        assert!(err.contains("WECHAT_SECRET"), "{err}");
+        assert!(!err.contains("WECHAT_APPID"), "{err}");
+    }
+}

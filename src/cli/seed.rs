@@ -1,0 +1,77 @@
+//! `wxlogin seed`: its flags, and the tokens file.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::args::DbArgs;
+use crate::db::{self, DbError};
+use crate::seed::{seed, SeedOptions};
+
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// How many users to create.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub users: u64,
+    /// Live sessions (valid tokens) to create for each user that gets sessions.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub sessions_per_user: u32,
+    /// Give sessions to only this many users, spread evenly over the new ones
+    /// (default: every new user).
+    #[arg(long)]
+    pub session_users: Option<u64>,
+    /// Write the plaintext token of every session created to this file, one
+    /// per line (the database keeps only their SHA-256). For load tests.
+    #[arg(long)]
+    pub tokens_out: Option<PathBuf>,
+    /// The AppID the users belong to; use the one `serve` runs with.
+    #[arg(long, env = "WECHAT_APPID", default_value = crate::config::DEV_APPID)]
+    pub appid: String,
+    /// Seed of the random generator: the same seed gives the same users.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Add users even though the database already has some. Never on a
+    /// production database.
+    #[arg(long)]
+    pub dev: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+impl From<&SeedArgs> for SeedOptions {
+    fn from(a: &SeedArgs) -> Self {
+        Self {
+            users: a.users,
+            sessions_per_user: a.sessions_per_user,
+            session_users: a.session_users,
+            appid: a.appid.clone(),
+            seed: a.seed,
+            dev: a.dev,
+        }
+    }
+}
+
+/// `wxlogin seed`.
+pub fn run(pool: &db::DbPool, args: SeedArgs) -> anyhow::Result<()> {
+    let mut conn = pool.get().map_err(DbError::from)?;
+    let mut tokens: Box<dyn Write> = match &args.tokens_out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => Box::new(std::io::sink()),
+    };
+    let started = Instant::now();
+    let report = seed(&mut conn, &SeedOptions::from(&args), &mut tokens)?;
+    tokens.flush().context("cannot write the tokens")?;
+    eprintln!(
+        "seeded {} users and {} sessions in {:.1} s",
+        report.users,
+        report.sessions,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

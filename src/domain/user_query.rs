@@ -1,0 +1,398 @@
+//! Which users, in which order: the user table's query, as it comes from a
+//! URL or the command line ([`UserListArgs`]), validated into a
+//! [`UserQuery`], with the keyset cursors that page through it. Shared by
+//! the admin table, its CSV and `wxlogin export`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{NaiveDate, NaiveDateTime};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+const MAX_SEARCH_CHARS: usize = 100;
+const MAX_PLACE_CHARS: usize = 64;
+
+/// Which users, in which order: the table's state, kept in its URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UserListArgs {
+    /// Search: an openid or unionid (exact or prefix), or part of a nickname (any case).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_blank")]
+    pub q: Option<String>,
+    /// 0 (unknown), 1 (male) or 2 (female).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_blank")]
+    pub gender: Option<String>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_blank")]
+    pub province: Option<String>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_blank")]
+    pub city: Option<String>,
+    /// `yes` or `no`.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_blank")]
+    pub has_unionid: Option<String>,
+    /// First creation day included, YYYY-MM-DD (UTC).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_blank")]
+    pub created_from: Option<String>,
+    /// Last creation day included, YYYY-MM-DD (UTC).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_blank")]
+    pub created_to: Option<String>,
+    /// Sort column: openid, unionid, nickname, gender, province, city, created_at (default) or last_login_at.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_blank")]
+    pub sort: Option<String>,
+    /// `asc` or `desc` (default).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_blank")]
+    pub order: Option<String>,
+}
+
+fn is_blank(v: &Option<String>) -> bool {
+    v.as_deref().is_none_or(|s| s.trim().is_empty())
+}
+
+/// A parameter that cannot be used, with a sentence saying why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidParam(pub String);
+
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn text(v: &Option<String>, name: &str, max: usize) -> Result<Option<String>, InvalidParam> {
+    match given(v) {
+        Some(s) if s.chars().count() > max => Err(InvalidParam(format!(
+            "{name} is longer than {max} characters"
+        ))),
+        Some(s) if s.chars().any(char::is_control) => {
+            Err(InvalidParam(format!("{name} contains control characters")))
+        }
+        Some(s) => Ok(Some(s.to_owned())),
+        None => Ok(None),
+    }
+}
+
+fn date(v: &Option<String>, name: &str) -> Result<Option<NaiveDate>, InvalidParam> {
+    given(v)
+        .map(|s| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| InvalidParam(format!("{name} must be a date written YYYY-MM-DD")))
+        })
+        .transpose()
+}
+
+impl UserListArgs {
+    /// Validates the parameters.
+    pub fn to_query(&self) -> Result<UserQuery, InvalidParam> {
+        let gender = match given(&self.gender) {
+            None => None,
+            Some("0") => Some(0),
+            Some("1") => Some(1),
+            Some("2") => Some(2),
+            Some(_) => {
+                return Err(InvalidParam(
+                    "gender must be 0 (unknown), 1 (male) or 2 (female)".into(),
+                ))
+            }
+        };
+        let has_unionid = match given(&self.has_unionid) {
+            None => None,
+            Some("yes") => Some(true),
+            Some("no") => Some(false),
+            Some(_) => return Err(InvalidParam("has_unionid must be yes or no".into())),
+        };
+        let created_from = date(&self.created_from, "created_from")?;
+        let created_to = date(&self.created_to, "created_to")?;
+        if let (Some(from), Some(to)) = (created_from, created_to) {
+            if from > to {
+                return Err(InvalidParam("created_from is after created_to".into()));
+            }
+        }
+        let sort = match given(&self.sort) {
+            None => SortColumn::default(),
+            Some(s) => SortColumn::parse(s).ok_or_else(|| {
+                let names: Vec<_> = SortColumn::ALL.iter().map(|c| c.name()).collect();
+                InvalidParam(format!("sort must be one of {}", names.join(", ")))
+            })?,
+        };
+        let order = match given(&self.order) {
+            None => SortOrder::default(),
+            Some(s) => SortOrder::parse(s)
+                .ok_or_else(|| InvalidParam("order must be asc or desc".into()))?,
+        };
+        Ok(UserQuery {
+            filter: UserFilter {
+                q: text(&self.q, "the search text", MAX_SEARCH_CHARS)?,
+                gender,
+                province: text(&self.province, "province", MAX_PLACE_CHARS)?,
+                city: text(&self.city, "city", MAX_PLACE_CHARS)?,
+                has_unionid,
+                created_from,
+                created_to,
+                ids_only: false,
+            },
+            sort,
+            order,
+        })
+    }
+}
+
+/// A sortable column of the user table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortColumn {
+    Openid,
+    Unionid,
+    Nickname,
+    Gender,
+    Province,
+    City,
+    #[default]
+    CreatedAt,
+    LastLoginAt,
+}
+
+impl SortColumn {
+    pub const ALL: [SortColumn; 8] = [
+        Self::Openid,
+        Self::Unionid,
+        Self::Nickname,
+        Self::Gender,
+        Self::Province,
+        Self::City,
+        Self::CreatedAt,
+        Self::LastLoginAt,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Openid => "openid",
+            Self::Unionid => "unionid",
+            Self::Nickname => "nickname",
+            Self::Gender => "gender",
+            Self::Province => "province",
+            Self::City => "city",
+            Self::CreatedAt => "created_at",
+            Self::LastLoginAt => "last_login_at",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    Asc,
+    #[default]
+    Desc,
+}
+
+impl SortOrder {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Asc => "asc",
+            Self::Desc => "desc",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "asc" => Some(Self::Asc),
+            "desc" => Some(Self::Desc),
+            _ => None,
+        }
+    }
+
+    pub fn reverse(self) -> Self {
+        match self {
+            Self::Asc => Self::Desc,
+            Self::Desc => Self::Asc,
+        }
+    }
+}
+
+/// Which users to show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// openid or unionid, exactly or by prefix; or a nickname substring, ignoring case.
+    pub q: Option<String>,
+    pub gender: Option<i16>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub has_unionid: Option<bool>,
+    /// First day included (UTC).
+    pub created_from: Option<NaiveDate>,
+    /// Last day included (UTC).
+    pub created_to: Option<NaiveDate>,
+    /// Match `q` against openid and unionid only; set by [`plan_search`].
+    pub ids_only: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    pub filter: UserFilter,
+    pub sort: SortColumn,
+    pub order: SortOrder,
+}
+
+/// A sort value; its type follows the column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyValue {
+    Int(i16),
+    Time(NaiveDateTime),
+    Text(String),
+}
+
+/// Where a page starts: the sort value and id of the row beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    pub value: KeyValue,
+    pub id: i64,
+}
+
+const CURSOR_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+
+impl SortKey {
+    /// An opaque, URL-safe cursor naming this key in `column`'s sort.
+    pub fn encode(&self, column: SortColumn) -> String {
+        let value = match &self.value {
+            KeyValue::Int(v) => serde_json::Value::from(*v),
+            KeyValue::Time(t) => t.format(CURSOR_TIME_FORMAT).to_string().into(),
+            KeyValue::Text(s) => s.as_str().into(),
+        };
+        let json = serde_json::json!([column.name(), value, self.id]);
+        URL_SAFE_NO_PAD.encode(json.to_string())
+    }
+
+    /// Reads a cursor back. `None` if it is malformed or was made for
+    /// another sort column: the value must have that column's type.
+    pub fn decode(cursor: &str, column: SortColumn) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+        let (name, value, id): (String, serde_json::Value, i64) =
+            serde_json::from_slice(&bytes).ok()?;
+        if name != column.name() {
+            return None;
+        }
+        let value = match column {
+            SortColumn::Gender => KeyValue::Int(i16::try_from(value.as_i64()?).ok()?),
+            SortColumn::CreatedAt | SortColumn::LastLoginAt => KeyValue::Time(
+                NaiveDateTime::parse_from_str(value.as_str()?, CURSOR_TIME_FORMAT).ok()?,
+            ),
+            _ => KeyValue::Text(value.as_str()?.to_owned()),
+        };
+        Some(Self { value, id })
+    }
+}
+
+/// Which page of a sorted, filtered list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Page {
+    #[default]
+    First,
+    /// Rows after this key, in the sort order.
+    After(SortKey),
+    /// Rows before this key, in the sort order.
+    Before(SortKey),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(pairs: &str) -> UserListArgs {
+        serde_urlencoded::from_str(pairs).unwrap()
+    }
+
+    #[test]
+    fn valid_parameters_parse() {
+        let q = args("q=+abc+&gender=2&province=%E5%B9%BF%E4%B8%9C&has_unionid=no&created_from=2026-01-01&created_to=2026-01-31&sort=city&order=asc")
+            .to_query()
+            .unwrap();
+        assert_eq!(q.filter.q.as_deref(), Some("abc"));
+        assert_eq!(q.filter.gender, Some(2));
+        assert_eq!(q.filter.province.as_deref(), Some("广东"));
+        assert_eq!(q.filter.has_unionid, Some(false));
+        assert_eq!(q.sort, SortColumn::City);
+        assert_eq!(q.order, SortOrder::Asc);
+        assert_eq!(
+            args("gender=&sort=&q=").to_query().unwrap(),
+            UserQuery::default()
+        );
+    }
+
+    #[test]
+    fn invalid_parameters_say_why() {
+        for (input, needle) in [
+            ("gender=3", "gender"),
+            ("has_unionid=maybe", "has_unionid"),
+            ("created_from=2026-13-01", "created_from"),
+            ("created_from=2026-02-01&created_to=2026-01-01", "after"),
+            ("sort=session_key", "sort must be one of"),
+            ("order=up", "order"),
+        ] {
+            let err = args(input).to_query().unwrap_err().0;
+            assert!(err.contains(needle), "{input}: {err}");
+        }
+        let long = format!("q={}", "x".repeat(101));
+        assert!(args(&long).to_query().is_err());
+    }
+
+    #[test]
+    fn blank_parameters_are_left_out_of_urls() {
+        let a = args("q=&gender=1&sort=");
+        assert_eq!(serde_urlencoded::to_string(&a).unwrap(), "gender=1");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_other_columns() {
+        let time = NaiveDate::from_ymd_opt(2026, 1, 2)
+            .unwrap()
+            .and_hms_micro_opt(3, 4, 5, 6)
+            .unwrap();
+        let cases = [
+            (SortColumn::CreatedAt, KeyValue::Time(time)),
+            (SortColumn::Gender, KeyValue::Int(2)),
+            (
+                SortColumn::Nickname,
+                KeyValue::Text("2026-01-02T03:04:05.000006".into()),
+            ),
+            (SortColumn::Unionid, KeyValue::Text(String::new())),
+        ];
+        for (column, value) in cases {
+            let key = SortKey { value, id: 42 };
+            let cursor = key.encode(column);
+            assert_eq!(SortKey::decode(&cursor, column), Some(key.clone()));
+            let other = if column == SortColumn::Gender {
+                SortColumn::City
+            } else {
+                SortColumn::Gender
+            };
+            assert_eq!(SortKey::decode(&cursor, other), None);
+        }
+        assert_eq!(SortKey::decode("not base64!", SortColumn::City), None);
+        assert_eq!(
+            SortKey::decode(
+                &URL_SAFE_NO_PAD.encode(r#"["gender","x",1]"#),
+                SortColumn::Gender
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn sort_names_round_trip() {
+        for c in SortColumn::ALL {
+            assert_eq!(SortColumn::parse(c.name()), Some(c));
+        }
+        assert_eq!(SortColumn::parse("session_key"), None);
+        assert_eq!(SortOrder::parse("asc"), Some(SortOrder::Asc));
+        assert_eq!(SortOrder::parse("ASC"), None);
+    }
+}

@@ -1,0 +1,108 @@
+//! The admin accounts, as `wxlogin admin …` manages them.
+
+use chrono::NaiveDateTime;
+
+use super::{ServiceError, ServiceResult};
+use crate::clock;
+use crate::db::{self, admins, DbError, DbPool};
+use crate::domain::password;
+
+/// An admin as listed: no password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSummary {
+    pub username: String,
+    pub created_at: NaiveDateTime,
+    pub last_sign_in: Option<NaiveDateTime>,
+}
+
+/// An admin name: 1 to 64 characters, no spaces or control characters.
+pub fn check_username(name: &str) -> ServiceResult<()> {
+    if name.is_empty()
+        || name.chars().count() > 64
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ServiceError::Invalid(
+            "an admin name has 1 to 64 characters and no spaces".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_password(password: &str) -> ServiceResult<()> {
+    password::check_strength(password).map_err(|e| ServiceError::Invalid(e.to_string()))
+}
+
+/// Creates an admin. The password is hashed off the async workers.
+pub async fn create(pool: &DbPool, name: &str, password: &str) -> ServiceResult<()> {
+    check_username(name)?;
+    check_password(password)?;
+    let hash = hash(password).await?;
+    let name = name.to_owned();
+    let created = db::run(pool, move |conn| {
+        admins::create(conn, &name, &hash, clock::now())
+    })
+    .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(DbError::Conflict) => Err(ServiceError::Conflict(
+            "an admin with this name already exists".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sets a new password. [`ServiceError::NotFound`] when there is no such admin.
+pub async fn set_password(pool: &DbPool, name: &str, password: &str) -> ServiceResult<()> {
+    check_password(password)?;
+    let hash = hash(password).await?;
+    let name = name.to_owned();
+    let changed = db::run(pool, move |conn| admins::set_password(conn, &name, &hash)).await?;
+    changed.then_some(()).ok_or(ServiceError::NotFound)
+}
+
+/// Every admin, by name.
+pub async fn list(pool: &DbPool) -> ServiceResult<Vec<AdminSummary>> {
+    let admins = db::run(pool, admins::list).await?;
+    Ok(admins
+        .into_iter()
+        .map(|a| AdminSummary {
+            username: a.username,
+            created_at: a.created_at,
+            last_sign_in: a.last_login_at,
+        })
+        .collect())
+}
+
+/// Deletes an admin; their signed-in sessions end at their next request.
+pub async fn delete(pool: &DbPool, name: &str) -> ServiceResult<()> {
+    let name = name.to_owned();
+    let deleted = db::run(pool, move |conn| admins::delete(conn, &name)).await?;
+    deleted.then_some(()).ok_or(ServiceError::NotFound)
+}
+
+/// Creates the dev-mode admin `name` with a random password when there is
+/// no admin yet, and returns that password.
+pub async fn create_first(pool: &DbPool, name: &'static str) -> ServiceResult<Option<String>> {
+    let password = password::random_password();
+    let hash = hash(&password).await?;
+    let made = db::run(pool, move |conn| {
+        if admins::count(conn)? > 0 {
+            return Ok(false);
+        }
+        match admins::create(conn, name, &hash, clock::now()) {
+            Ok(_) => Ok(true),
+            // Another process made one first.
+            Err(DbError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
+    .await?;
+    Ok(made.then_some(password))
+}
+
+async fn hash(password: &str) -> ServiceResult<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("the password hash failed: {e}")))
+}

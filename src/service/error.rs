@@ -1,0 +1,56 @@
+//! The service layer's one error type. Each surface maps it once: the API
+//! in `api/error.rs`, the admin site in `admin/error.rs`, the command line
+//! by its message.
+
+use crate::db::DbError;
+use crate::media::MediaError;
+use crate::wechat::crypto::CryptoError;
+use crate::wechat::WechatError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Input that breaks a rule; the message says which and why.
+    #[error("{0}")]
+    Invalid(String),
+    /// Signed or encrypted user data that does not check out. `stored_key`
+    /// tells whether it was checked against the session_key stored at the
+    /// last login (rather than the one of the login being made).
+    #[error("{error}")]
+    UserData {
+        error: CryptoError,
+        stored_key: bool,
+    },
+    /// WeChat refused or failed a login code exchange.
+    #[error(transparent)]
+    Wechat(WechatError),
+    /// WeChat refused or failed a phone number exchange.
+    #[error("{0}")]
+    PhoneCode(WechatError),
+    /// No live session: the token is unknown, expired or revoked.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// What was asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// It exists already; the message says what.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error(transparent)]
+    Db(DbError),
+    /// Something that cannot happen did: a bug, answered as an internal error.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<DbError> for ServiceError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => Self::NotFound,
+            e => Self::Db(e),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
