@@ -1,10 +1,12 @@
-//! The admin site's one error type, shown as an HTML page.
+//! The admin site's one error type and its mapping to an HTML page, the
+//! only one.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
 use crate::db::DbError;
+use crate::service::ServiceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -18,7 +20,7 @@ pub enum AdminError {
     #[error("the form has expired or did not come from this site; go back, reload the page and try again")]
     Csrf,
     #[error(transparent)]
-    Db(#[from] DbError),
+    Service(#[from] ServiceError),
     #[error("the page could not be rendered")]
     Template(#[from] askama::Error),
 }
@@ -31,29 +33,39 @@ struct ErrorPage<'a> {
     message: String,
 }
 
+fn unavailable(e: &ServiceError) -> bool {
+    matches!(
+        e,
+        ServiceError::Db(DbError::Unavailable(_) | DbError::StorageFailing(_))
+    )
+}
+
 impl ResponseError for AdminError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound | Self::Db(DbError::NotFound) => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) | Self::Service(ServiceError::Invalid(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::NotFound | Self::Service(ServiceError::NotFound) => StatusCode::NOT_FOUND,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Csrf => StatusCode::FORBIDDEN,
-            Self::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Self::Db(_) | Self::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Service(ServiceError::Conflict(_)) => StatusCode::CONFLICT,
+            Self::Service(e) if unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Service(_) | Self::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         let message = match self {
-            Self::Db(DbError::NotFound) => AdminError::NotFound.to_string(),
-            Self::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => {
+            Self::Service(ServiceError::NotFound) => AdminError::NotFound.to_string(),
+            Self::Service(ServiceError::Invalid(m) | ServiceError::Conflict(m)) => m.clone(),
+            Self::Service(e) if unavailable(e) => {
                 "the database is unavailable; try again shortly".to_owned()
             }
-            Self::Db(e) => {
-                tracing::error!(error = %e, cause = ?std::error::Error::source(e).map(ToString::to_string), "admin database error");
+            Self::Service(e) => {
+                let cause = std::error::Error::source(e).map(ToString::to_string);
+                tracing::error!(error = %e, ?cause, "admin site error");
                 "an internal error occurred".to_owned()
             }
             Self::Template(e) => {

@@ -1,9 +1,18 @@
-//! The admin site under `/admin`: server-rendered pages for operators.
+//! The admin site under `/admin`: server-rendered pages for operators. One
+//! file per page; each handler parses, calls a service, and renders.
+//! `error.rs` maps every error to a page, once.
 
+mod audit;
+mod csrf;
 mod error;
+mod export;
+mod home;
+mod page;
 pub mod params;
 mod signin;
+mod user;
 mod users;
+mod view;
 
 use std::time::Duration;
 
@@ -13,25 +22,21 @@ use actix_session::{Session, SessionExt, SessionMiddleware};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::cookie::SameSite;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpMessage, HttpResponse};
-use askama::Template;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::rngs::OsRng;
-use rand::TryRngCore;
-use subtle::ConstantTimeEq;
 
 pub use self::error::AdminError;
+use crate::clock::unix_now;
 use crate::config::AdminSettings;
-use crate::db::{self, admins};
+use crate::service::admins;
 use crate::state::AppState;
 
 pub const COOKIE_NAME: &str = "wxlogin_admin";
 
 const KEY_ADMIN_ID: &str = "admin_id";
-const KEY_USERNAME: &str = "admin";
+/// Named "admin" in the cookie since the first release; kept so sessions survive upgrades.
+const KEY_ADMIN_NAME: &str = "admin";
 const KEY_CSRF: &str = "csrf";
 const KEY_SEEN: &str = "seen";
 
@@ -94,13 +99,13 @@ pub fn scope(
                 .post(signin::submit),
         )
         .service(web::resource("/logout").post(signin::logout))
-        .service(web::resource(["", "/"]).get(users::home))
+        .service(web::resource(["", "/"]).get(home::overview))
         .service(web::resource("/users").get(users::list))
-        .service(web::resource("/users.csv").get(users::csv))
-        .service(web::resource("/users/{id}").get(users::detail))
-        .service(web::resource("/users/{id}/sessions/{session_id}/revoke").post(users::revoke))
-        .service(web::resource("/users/{id}/sessions/revoke-all").post(users::revoke_all))
-        .service(web::resource("/audit").get(users::audit))
+        .service(web::resource("/users.csv").get(export::csv))
+        .service(web::resource("/users/{id}").get(user::detail))
+        .service(web::resource("/users/{id}/sessions/{session_id}/revoke").post(user::revoke))
+        .service(web::resource("/users/{id}/sessions/revoke-all").post(user::revoke_all))
+        .service(web::resource("/audit").get(audit::log))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(AdminError::NotFound)
         }))
@@ -112,10 +117,6 @@ pub async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(include_str!("../../static/admin.css"))
-}
-
-fn unix_now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 /// Sends anonymous visitors to the sign-in page (and back afterwards), ends
@@ -184,7 +185,7 @@ async fn identity(session: &Session, req: &ServiceRequest) -> Result<Visitor, Ad
     let read = |key: &str| session.get::<serde_json::Value>(key).ok().flatten();
     let (Some(id), Some(username), Some(csrf), Some(seen)) = (
         read(KEY_ADMIN_ID).and_then(|v| v.as_i64()),
-        read(KEY_USERNAME).and_then(|v| v.as_str().map(str::to_owned)),
+        read(KEY_ADMIN_NAME).and_then(|v| v.as_str().map(str::to_owned)),
         read(KEY_CSRF).and_then(|v| v.as_str().map(str::to_owned)),
         read(KEY_SEEN).and_then(|v| v.as_i64()),
     ) else {
@@ -201,7 +202,7 @@ async fn identity(session: &Session, req: &ServiceRequest) -> Result<Visitor, Ad
     let state = req
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered");
-    if !db::run(&state.pool, move |c| admins::exists(c, id)).await? {
+    if !admins::exists(&state.pool, id).await? {
         session.purge();
         return Ok(Visitor::Anonymous);
     }
@@ -211,114 +212,4 @@ async fn identity(session: &Session, req: &ServiceRequest) -> Result<Visitor, Ad
         let _ = session.insert(KEY_SEEN, now);
     }
     Ok(Visitor::Admin(AdminIdentity { id, username, csrf }))
-}
-
-/// A new random CSRF token.
-fn new_csrf_token() -> String {
-    let mut bytes = [0u8; 32];
-    OsRng
-        .try_fill_bytes(&mut bytes)
-        .expect("the operating system's random generator failed");
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Whether a submitted CSRF token matches the session's, in constant time.
-fn csrf_matches(expected: &str, submitted: &str) -> bool {
-    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()))
-}
-
-/// Checks the CSRF token of a signed-in admin's form.
-fn check_csrf(admin: &AdminIdentity, submitted: &str) -> Result<(), AdminError> {
-    if csrf_matches(&admin.csrf, submitted) {
-        Ok(())
-    } else {
-        Err(AdminError::Csrf)
-    }
-}
-
-/// Renders a page.
-fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AdminError> {
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(page.render()?))
-}
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
-}
-
-/// The post-sign-in redirect target: `next` normalised (dot segments
-/// resolved, backslashes read as slashes, as a browser would), kept only
-/// when it stays on this site under `/admin`; otherwise `/admin`.
-fn safe_next(next: Option<&str>) -> String {
-    const BASE: &str = "http://admin.invalid/";
-    let fallback = || "/admin".to_owned();
-    let Some(next) = next.filter(|n| n.len() <= 2048 && !n.chars().any(char::is_control)) else {
-        return fallback();
-    };
-    if !next.starts_with('/') {
-        return fallback();
-    }
-    let base = reqwest::Url::parse(BASE).expect("a valid base");
-    let Ok(url) = base.join(next) else {
-        return fallback();
-    };
-    let path = url.path();
-    let same_site = url.origin() == base.origin() && url.username().is_empty();
-    let under_admin = path == "/admin" || path.starts_with("/admin/");
-    if !same_site || !under_admin || path.contains("//") {
-        return fallback();
-    }
-    match url.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_owned(),
-    }
-}
-
-/// What every page's frame shows.
-pub struct Layout {
-    pub title: String,
-    pub admin: Option<AdminIdentity>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_must_stay_on_the_admin_site() {
-        assert_eq!(safe_next(Some("/admin/users?q=x")), "/admin/users?q=x");
-        assert_eq!(safe_next(Some("/admin")), "/admin");
-        assert_eq!(safe_next(Some("/admin/./users/../audit")), "/admin/audit");
-        assert_eq!(safe_next(Some("/admin?x=1")), "/admin?x=1");
-        // Read as a browser reads it: a backslash is a slash.
-        assert_eq!(safe_next(Some("/admin\\x")), "/admin/x");
-        for bad in [
-            "https://evil.example/",
-            "//evil.example",
-            "/admin//evil",
-            "/administrator",
-            "/api/me",
-            "/admin/../api/me",
-            "/admin/%2e%2e/api/me",
-            "/admin\\..\\api/me",
-            "/\\evil.example/admin",
-            "admin/users",
-            "http://admin.invalid/admin",
-        ] {
-            assert_eq!(safe_next(Some(bad)), "/admin", "{bad}");
-        }
-        assert_eq!(safe_next(None), "/admin");
-    }
-
-    #[test]
-    fn csrf_tokens_compare_exactly() {
-        let t = new_csrf_token();
-        assert!(csrf_matches(&t, &t));
-        assert!(!csrf_matches(&t, ""));
-        assert!(!csrf_matches("", ""));
-        assert!(!csrf_matches(&t, &new_csrf_token()));
-    }
 }

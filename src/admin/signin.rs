@@ -6,14 +6,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{
-    check_csrf, csrf_matches, new_csrf_token, render, safe_next, see_other, unix_now, AdminError,
-    AdminIdentity, Layout,
-};
-use super::{KEY_ADMIN_ID, KEY_CSRF, KEY_SEEN, KEY_USERNAME};
-use crate::db;
-use crate::db::admins::{self, AuditAction, NewAuditEntry};
+use super::csrf::{self, CsrfForm};
+use super::page::{render, safe_next, see_other, Layout};
+use super::{AdminError, AdminIdentity};
+use super::{KEY_ADMIN_ID, KEY_ADMIN_NAME, KEY_CSRF, KEY_SEEN};
+use crate::clock::unix_now;
 use crate::service::admin_sign_in::{self, SignInAttempt, SignInContext, SignInOutcome};
+use crate::service::audit::{self, Actor};
 use crate::state::AppState;
 use crate::web::client_ip;
 
@@ -43,7 +42,7 @@ fn session_csrf(session: &Session) -> String {
     match session.get::<String>(KEY_CSRF).ok().flatten() {
         Some(t) => t,
         None => {
-            let t = new_csrf_token();
+            let t = csrf::new_token();
             let _ = session.insert(KEY_CSRF, &t);
             t
         }
@@ -126,7 +125,7 @@ pub async fn submit(
         .ok()
         .flatten()
         .unwrap_or_default();
-    if !csrf_matches(&expected_csrf, &form.csrf) {
+    if !csrf::matches(&expected_csrf, &form.csrf) {
         let page = login_page(
             &session,
             &next,
@@ -155,8 +154,8 @@ pub async fn submit(
             session.renew();
             let insert = |k: &str, v: serde_json::Value| session.insert(k, v);
             insert(KEY_ADMIN_ID, id.into())
-                .and_then(|_| insert(KEY_USERNAME, username.clone().into()))
-                .and_then(|_| insert(KEY_CSRF, new_csrf_token().into()))
+                .and_then(|_| insert(KEY_ADMIN_NAME, username.clone().into()))
+                .and_then(|_| insert(KEY_CSRF, csrf::new_token().into()))
                 .and_then(|_| insert(KEY_SEEN, unix_now().into()))
                 .map_err(|_| AdminError::BadRequest("the session could not be saved".into()))?;
             tracing::info!(admin = %username, "admin signed in");
@@ -194,12 +193,6 @@ pub async fn submit(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
-}
-
 /// `POST /admin/logout`.
 pub async fn logout(
     state: web::Data<AppState>,
@@ -208,23 +201,14 @@ pub async fn logout(
     admin: web::ReqData<AdminIdentity>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AdminError> {
-    check_csrf(&admin, &form.csrf)?;
-    let ip = client_ip(&req, state.trust_proxy);
+    csrf::check(&admin, &form.csrf)?;
     let admin = admin.into_inner();
-    db::run(&state.pool, move |conn| {
-        admins::audit(
-            conn,
-            &NewAuditEntry {
-                admin_id: Some(admin.id),
-                username: &admin.username,
-                action: AuditAction::SignOut,
-                ip: ip.as_deref(),
-                detail: "",
-                now: crate::clock::now(),
-            },
-        )
-    })
-    .await?;
+    let actor = Actor {
+        admin_id: admin.id,
+        username: admin.username,
+        ip: client_ip(&req, state.trust_proxy),
+    };
+    audit::sign_out(&state, actor).await?;
     session.purge();
     Ok(see_other("/admin/login?signed_out=1"))
 }

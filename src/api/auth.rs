@@ -1,4 +1,5 @@
-//! The `Authorization: Bearer <token>` check.
+//! The `Authorization: Bearer <token>` extractors: the header is parsed
+//! here, the session is checked by `service::sessions`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,13 +8,14 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::ApiError;
-use crate::db::{self, sessions, users::User};
+use crate::db::sessions::Session;
+use crate::db::users::User;
 use crate::domain::token::{SessionToken, TokenHash};
+use crate::service::sessions::{self, BAD_TOKEN};
 use crate::state::AppState;
 
 const NO_TOKEN: &str =
     "this request needs an `Authorization: Bearer <token>` header from /api/login";
-const BAD_TOKEN: &str = "the session token is unknown, expired or revoked; log in again";
 
 /// The token of the request, well-formed but not yet checked against the database.
 pub struct Bearer(pub TokenHash);
@@ -50,7 +52,7 @@ impl FromRequest for Bearer {
 /// A request made with a live session: the user and the session.
 pub struct Authenticated {
     pub user: User,
-    pub session: sessions::Session,
+    pub session: Session,
 }
 
 impl FromRequest for Authenticated {
@@ -63,28 +65,7 @@ impl FromRequest for Authenticated {
         Box::pin(async move {
             let Bearer(hash) = bearer?;
             let state = state.expect("AppState is registered");
-            if let Some((session, user)) = state.token_cache.get(&hash, crate::clock::now()) {
-                return Ok(Self {
-                    user: User::clone(&user),
-                    session,
-                });
-            }
-            let ticket = state.token_cache.ticket();
-            let now = crate::clock::now();
-            let found = db::run(&state.pool, move |conn| {
-                sessions::find_active(conn, &hash, now)
-            })
-            .await?;
-            let found = found.map(|(mut session, user)| {
-                if now - session.last_seen_at >= sessions::LAST_SEEN_GRANULARITY {
-                    // Written with others in one statement, within REFRESH_EVERY.
-                    state.token_cache.touch_later(session.id);
-                    session.last_seen_at = now;
-                }
-                (session, user)
-            });
-            let (session, user) = found.ok_or(ApiError::Unauthorized(BAD_TOKEN))?;
-            state.token_cache.store(ticket, hash, &session, &user);
+            let (session, user) = sessions::authenticate(&state, hash).await?;
             Ok(Self { user, session })
         })
     }

@@ -1,5 +1,6 @@
-//! The API's one error type and its mapping to HTTP. Every error answers
-//! `{"error": {"code": "...", "message": "..."}}`; causes are logged, never sent.
+//! The API's one error type and its mapping to HTTP, the only one: every
+//! error answers `{"error": {"code": "...", "message": "..."}}`; causes are
+//! logged, never sent.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -7,11 +8,13 @@ use serde::Serialize;
 
 use crate::db::DbError;
 use crate::media::MediaError;
+use crate::service::ServiceError;
 use crate::wechat::crypto::CryptoError;
 use crate::wechat::{errcode, WechatError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A request of the wrong shape: the message says how.
     #[error("{0}")]
     InvalidRequest(String),
     #[error("the request body is larger than {0} bytes")]
@@ -21,30 +24,21 @@ pub enum ApiError {
     /// The body came too slowly, or was cut off to make room for others.
     #[error("the request body did not arrive in time; send the request again")]
     BodyTimeout,
+    /// No `Authorization` header, or one that holds no token.
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("there is nothing at this address")]
     NotFound,
     #[error("this method is not allowed here")]
     MethodNotAllowed,
-    /// Signed or encrypted user data that does not check out. `stored_key`
-    /// tells whether it was checked against the session_key stored at the
-    /// last login (rather than the one of the login being made).
-    #[error("{error}")]
-    UserData {
-        error: CryptoError,
-        stored_key: bool,
-    },
     #[error(transparent)]
-    Wechat(#[from] WechatError),
-    /// A failed phone number look-up: the code is the getPhoneNumber one.
-    #[error("{0}")]
-    Phone(WechatError),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    /// An uploaded image refused, or a file that could not be stored or read.
-    #[error(transparent)]
-    Media(#[from] crate::media::MediaError),
+    Service(#[from] ServiceError),
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        Self::Service(e.into())
+    }
 }
 
 #[derive(Serialize)]
@@ -60,53 +54,65 @@ struct ErrorDetail<'a> {
     wechat_errcode: Option<i64>,
 }
 
+fn is_phone_code_error(e: &WechatError) -> bool {
+    matches!(e, WechatError::Api { errcode, .. } if matches!(*errcode, errcode::INVALID_CODE | errcode::CODE_USED))
+}
+
+const INTERNAL: (StatusCode, &str) = (StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+const UNAVAILABLE: (StatusCode, &str) = (StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+
 impl ApiError {
     /// The HTTP status and the machine-readable code of the error body.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use ServiceError as S;
         match self {
             Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            Self::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::PayloadTooLarge(_) | Self::FileTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
-            Self::UserData { error, .. } => match error {
-                CryptoError::BadSignature => (StatusCode::BAD_REQUEST, "invalid_signature"),
-                CryptoError::NoWatermark
-                | CryptoError::WatermarkMismatch
-                | CryptoError::OpenIdMismatch => (StatusCode::BAD_REQUEST, "watermark_mismatch"),
-                CryptoError::BadBase64(_)
-                | CryptoError::BadLength(..)
-                | CryptoError::BadKey
-                | CryptoError::BadPadding
-                | CryptoError::NotJson
-                | CryptoError::RawNotJson => (StatusCode::BAD_REQUEST, "decrypt_failed"),
-            },
-            Self::Phone(WechatError::Api { errcode, .. })
-                if matches!(*errcode, errcode::INVALID_CODE | errcode::CODE_USED) =>
-            {
-                (StatusCode::BAD_REQUEST, "invalid_phone_code")
+            Self::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            Self::Unauthorized(_) | Self::Service(S::Unauthenticated(_)) => {
+                (StatusCode::UNAUTHORIZED, "unauthorized")
             }
-            Self::Phone(e) => wechat_status(e),
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::NotFound | Self::Db(DbError::NotFound) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::NotFound | Self::Service(S::NotFound | S::Media(MediaError::NotFound)) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::Wechat(e) => wechat_status(e),
-            Self::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-            }
-            Self::Db(DbError::Conflict) => (StatusCode::CONFLICT, "conflict"),
-            Self::Media(MediaError::NotFound) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Media(MediaError::Io(_)) | Self::Db(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
-            }
-            Self::Media(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::Service(e) => match e {
+                S::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+                S::UserData { error, .. } => match error {
+                    CryptoError::BadSignature => (StatusCode::BAD_REQUEST, "invalid_signature"),
+                    CryptoError::NoWatermark
+                    | CryptoError::WatermarkMismatch
+                    | CryptoError::OpenIdMismatch => {
+                        (StatusCode::BAD_REQUEST, "watermark_mismatch")
+                    }
+                    CryptoError::BadBase64(_)
+                    | CryptoError::BadLength(..)
+                    | CryptoError::BadKey
+                    | CryptoError::BadPadding
+                    | CryptoError::NotJson
+                    | CryptoError::RawNotJson => (StatusCode::BAD_REQUEST, "decrypt_failed"),
+                },
+                S::PhoneCode(e) if is_phone_code_error(e) => {
+                    (StatusCode::BAD_REQUEST, "invalid_phone_code")
+                }
+                S::PhoneCode(e) | S::Wechat(e) => wechat_status(e),
+                S::Conflict(_) | S::Db(DbError::Conflict) => (StatusCode::CONFLICT, "conflict"),
+                S::Media(MediaError::Io(_)) => INTERNAL,
+                S::Media(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+                S::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => UNAVAILABLE,
+                S::Db(_) | S::Internal(_) => INTERNAL,
+                S::Unauthenticated(_) | S::NotFound => unreachable!("matched above"),
+            },
         }
     }
 
     /// The sentence shown to the client.
     fn message(&self) -> String {
+        use ServiceError as S;
         match self {
-            Self::UserData { error, stored_key } => {
+            Self::Service(S::UserData { error, stored_key }) => {
                 if *stored_key && error.is_key_mismatch() {
                     format!(
                         "{error}: the session key has changed since this data was made (another wx.login() replaces it). \
@@ -117,20 +123,46 @@ impl ApiError {
                     error.to_string()
                 }
             }
-            Self::Phone(WechatError::Api { errcode, .. })
-                if matches!(*errcode, errcode::INVALID_CODE | errcode::CODE_USED) =>
-            {
+            Self::Service(S::PhoneCode(e)) if is_phone_code_error(e) => {
                 "WeChat says the phone code is invalid, expired or already used; ask again with <button open-type=\"getPhoneNumber\">".into()
             }
-            Self::Phone(e) => wechat_message(e),
-            Self::Wechat(e) => wechat_message(e),
-            Self::Db(DbError::NotFound) => Self::NotFound.to_string(),
-            Self::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => {
+            Self::Service(S::PhoneCode(e) | S::Wechat(e)) => wechat_message(e),
+            Self::Service(S::NotFound | S::Media(MediaError::NotFound)) => {
+                Self::NotFound.to_string()
+            }
+            Self::Service(S::Db(DbError::Unavailable(_) | DbError::StorageFailing(_))) => {
                 "the service is temporarily unavailable; try again shortly".into()
             }
-            Self::Media(MediaError::NotFound) => Self::NotFound.to_string(),
-            Self::Media(MediaError::Io(_)) | Self::Db(_) => "an internal error occurred".into(),
+            Self::Service(S::Db(DbError::Conflict)) => "the record already exists".into(),
+            Self::Service(S::Db(_) | S::Internal(_) | S::Media(MediaError::Io(_))) => {
+                "an internal error occurred".into()
+            }
+            Self::Service(e) => e.to_string(),
             other => other.to_string(),
+        }
+    }
+
+    /// Logs what the client is not told.
+    fn log(&self) {
+        use ServiceError as S;
+        match self {
+            Self::Service(S::Wechat(e) | S::PhoneCode(e)) => {
+                tracing::warn!(error = %e, "WeChat call failed");
+            }
+            Self::Service(S::UserData { error, stored_key }) => {
+                tracing::info!(%error, stored_key, "user data refused");
+            }
+            Self::Service(S::Db(e)) => {
+                let cause = std::error::Error::source(e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                tracing::error!(error = %e, %cause, "database error");
+            }
+            Self::Service(S::Media(MediaError::Io(e))) => {
+                tracing::error!(error = %e, "file storage error");
+            }
+            Self::Service(S::Internal(e)) => tracing::error!(error = %e, "internal error"),
+            _ => {}
         }
     }
 }
@@ -180,24 +212,12 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, code) = self.status_and_code();
-        match self {
-            Self::Wechat(e) | Self::Phone(e) => tracing::warn!(error = %e, "WeChat call failed"),
-            Self::UserData { error, stored_key } => {
-                tracing::info!(%error, stored_key, "user data refused");
-            }
-            Self::Db(DbError::NotFound) => {}
-            Self::Db(e) => {
-                let cause = std::error::Error::source(e)
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
-                tracing::error!(error = %e, %cause, "database error");
-            }
-            Self::Media(MediaError::Io(e)) => tracing::error!(error = %e, "file storage error"),
-            _ => {}
-        }
+        self.log();
         let wechat_errcode = match self {
-            Self::Wechat(WechatError::Api { errcode, .. })
-            | Self::Phone(WechatError::Api { errcode, .. }) => Some(*errcode),
+            Self::Service(
+                ServiceError::Wechat(WechatError::Api { errcode, .. })
+                | ServiceError::PhoneCode(WechatError::Api { errcode, .. }),
+            ) => Some(*errcode),
             _ => None,
         };
         let mut response = HttpResponse::build(status);
@@ -208,7 +228,7 @@ impl ResponseError for ApiError {
             // WeChat's quota is per minute.
             response.insert_header(("Retry-After", "60"));
         }
-        if matches!(self, Self::Unauthorized(_)) {
+        if status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
         response.json(ErrorBody {

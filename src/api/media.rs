@@ -8,17 +8,15 @@ use futures_util::StreamExt;
 
 use super::auth::Authenticated;
 use super::error::ApiError;
-use super::UserBody;
-use crate::db::users;
-use crate::media::{MediaError, MediaStore, MAX_AVATAR_BYTES};
+use super::views::UserBody;
+use crate::media::MAX_AVATAR_BYTES;
+use crate::service::profile;
 use crate::state::AppState;
 
 /// Largest upload request read, preamble and part headers included. Past
 /// it, the request is refused without reading further.
 pub const MAX_UPLOAD_REQUEST_BYTES: usize = 8 * 1024 * 1024;
-/// Widest and tallest avatar accepted, in pixels: a small file can claim a
-/// huge image, which whoever decodes it would have to hold in memory.
-pub const MAX_AVATAR_PIXELS: usize = 4096;
+
 fn bad_upload(detail: &str) -> ApiError {
     ApiError::InvalidRequest(format!(
         "{detail}: send multipart/form-data with the image in the field `file` (as wx.uploadFile does with name: 'file')"
@@ -89,10 +87,11 @@ async fn read_file_field(payload: &mut Multipart) -> Result<Vec<u8>, ApiError> {
 /// scheme and host that the request came in on. `Forwarded` and
 /// `X-Forwarded-*` name them only behind a trusted proxy (`--trust-proxy`):
 /// from anyone else they would let a client point stored URLs at any site.
-fn base_url(media: &MediaStore, req: &HttpRequest, trust_proxy: bool) -> Result<String, ApiError> {
-    if let Some(url) = &media.public_url {
-        return Ok(url.clone());
+fn base_url(state: &AppState, req: &HttpRequest) -> Result<String, ApiError> {
+    if let Some(url) = profile::public_url(state) {
+        return Ok(url.to_owned());
     }
+    let trust_proxy = state.trust_proxy;
     let (scheme, host) = if trust_proxy {
         let info = req.connection_info();
         (info.scheme().to_owned(), info.host().to_owned())
@@ -179,7 +178,7 @@ pub async fn upload_avatar(
     if declared.is_some_and(|n| n > MAX_UPLOAD_REQUEST_BYTES as u64) {
         return Err(ApiError::FileTooLarge(MAX_AVATAR_BYTES));
     }
-    let base = base_url(&state.media, &req, state.trust_proxy)?;
+    let base = base_url(&state, &req)?;
     let mut payload = Multipart::new(
         req.headers(),
         Limited {
@@ -189,37 +188,8 @@ pub async fn upload_avatar(
         },
     );
     let bytes = read_file_field(&mut payload).await?;
-    if bytes.is_empty() {
-        return Err(bad_upload("the file is empty"));
-    }
-    let media = state.media.clone();
-    let name = blocking(move || media.store_avatar(&bytes)).await?;
-    let url = MediaStore::avatar_url(&base, &name);
-    let id = auth.user.id;
-    let update = crate::domain::profile::ProfileUpdate {
-        avatar_url: Some(url),
-        ..Default::default()
-    };
-    let updated = super::change_user(&state, id, move |conn| {
-        users::update_profile(conn, id, &update, None, crate::clock::now())
-    })
-    .await;
-    match updated {
-        Ok(user) => {
-            tracing::info!(user_id = id, %name, "avatar uploaded");
-            Ok(UserBody::ok(user))
-        }
-        Err(e) => {
-            // Nothing is kept when the user cannot be updated.
-            let media = state.media.clone();
-            let _ = blocking(move || {
-                media.remove(&name);
-                Ok(())
-            })
-            .await;
-            Err(e.into())
-        }
-    }
+    let user = profile::set_avatar(&state, auth.user.id, bytes, &base).await?;
+    Ok(UserBody::ok(user))
 }
 
 /// `GET /media/avatars/NAME`.
@@ -227,9 +197,7 @@ pub async fn avatar(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = name.into_inner();
-    let media = state.media.clone();
-    let (bytes, kind) = blocking(move || media.read(&name)).await?;
+    let (bytes, kind) = profile::avatar_file(&state, name.into_inner()).await?;
     Ok(HttpResponse::Ok()
         .content_type(kind.content_type())
         .insert_header(("X-Content-Type-Options", "nosniff"))
@@ -237,13 +205,4 @@ pub async fn avatar(
         // A name is never reused for other content.
         .insert_header(("Cache-Control", "public, max-age=31536000, immutable"))
         .body(bytes))
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, MediaError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Media(MediaError::Io(std::io::Error::other(e))))?
-        .map_err(ApiError::Media)
 }

@@ -6,4 +6,5 @@ pub mod profile;
 pub mod random;
 pub mod text;
 pub mod token;
+pub mod user_data;
 pub mod user_query;

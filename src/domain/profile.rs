@@ -3,6 +3,15 @@
 
 use std::fmt;
 
+use serde_json::{Map, Value};
+
+use super::text;
+
+/// Longest nickname, region field and language kept.
+pub const MAX_PROFILE_CHARS: usize = 64;
+/// Longest avatar URL kept.
+pub const MAX_AVATAR_URL_CHARS: usize = 512;
+
 /// WeChat's session_key for a user. Server-only: it has no `Serialize` and
 /// its `Debug` is redacted, so it cannot reach a response or a log line.
 #[derive(Clone, PartialEq, Eq)]
@@ -63,6 +72,119 @@ pub fn mask_phone(number: &str) -> String {
     }
 }
 
+/// An avatar URL as stored: `https://` with a host. WeChat's older data
+/// gives `http://` addresses of its image servers, which serve https too,
+/// so those are upgraded; any other scheme (`javascript:`, `data:`…) is
+/// dropped.
+pub fn https_avatar(url: &str) -> Option<String> {
+    let url = match url.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("http://") => format!("https://{}", &url[7..]),
+        _ => url.to_owned(),
+    };
+    let parsed = reqwest::Url::parse(&url).ok()?;
+    (parsed.scheme() == "https"
+        && parsed.host_str().is_some()
+        && !url.contains(char::is_whitespace))
+    .then_some(url)
+}
+
+const PATCH_FIELDS: &str = "nickname, avatar_url, gender, country, province, city and language";
+
+/// Reads and checks the body of `PATCH /api/me`.
+pub fn parse_profile_patch(body: &Map<String, Value>) -> Result<ProfileUpdate, String> {
+    if body.is_empty() {
+        return Err(format!(
+            "nothing to change: send at least one of {PATCH_FIELDS}"
+        ));
+    }
+    let invalid = |field: &str, rule: &str| format!("`{field}` {rule}");
+    let string = |field: &str, value: &Value| -> Result<String, String> {
+        let s = value
+            .as_str()
+            .ok_or_else(|| invalid(field, "must be a string"))?;
+        if s.chars().any(char::is_control) {
+            return Err(invalid(field, "must not contain control characters"));
+        }
+        if text::has_bidi_control(s) {
+            return Err(invalid(
+                field,
+                "must not contain bidirectional control characters (U+202A to U+202E, U+2066 to U+2069)",
+            ));
+        }
+        Ok(s.trim().to_owned())
+    };
+    let mut update = ProfileUpdate::default();
+    for (field, value) in body {
+        match field.as_str() {
+            "nickname" => {
+                let s = string(field, value)?;
+                let n = s.chars().count();
+                if n == 0 || n > MAX_PROFILE_CHARS {
+                    return Err(invalid(
+                        field,
+                        &format!("must be 1 to {MAX_PROFILE_CHARS} characters"),
+                    ));
+                }
+                if !text::has_visible_char(&s) {
+                    return Err(invalid(
+                        field,
+                        "must have at least one visible character (not only spaces or zero-width characters)",
+                    ));
+                }
+                update.nickname = Some(s);
+            }
+            "avatar_url" => {
+                let s = string(field, value)?;
+                if s.chars().count() > MAX_AVATAR_URL_CHARS {
+                    return Err(invalid(
+                        field,
+                        &format!("must be at most {MAX_AVATAR_URL_CHARS} characters"),
+                    ));
+                }
+                let https = reqwest::Url::parse(&s)
+                    .is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some());
+                if !https || s.contains(char::is_whitespace) {
+                    return Err(invalid(
+                        field,
+                        "must be an https:// URL (upload an image with POST /api/me/avatar instead)",
+                    ));
+                }
+                update.avatar_url = Some(s);
+            }
+            "gender" => {
+                let g = value
+                    .as_i64()
+                    .filter(|g| (0..=2).contains(g))
+                    .ok_or_else(|| invalid(field, "must be 0 (unknown), 1 (male) or 2 (female)"))?;
+                update.gender = Some(g as i16);
+            }
+            "country" | "province" | "city" | "language" => {
+                let s = string(field, value)?;
+                if s.chars().count() > MAX_PROFILE_CHARS {
+                    return Err(invalid(
+                        field,
+                        &format!("must be at most {MAX_PROFILE_CHARS} characters"),
+                    ));
+                }
+                let slot = match field.as_str() {
+                    "country" => &mut update.country,
+                    "province" => &mut update.province,
+                    "city" => &mut update.city,
+                    _ => &mut update.language,
+                };
+                *slot = Some(s);
+            }
+            other => {
+                let shown: String = other.chars().take(64).collect();
+                return Err(format!(
+                    "`{shown}` cannot be changed here: send only {PATCH_FIELDS}"
+                ));
+            }
+        }
+    }
+    Ok(update)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +196,47 @@ mod tests {
         assert_eq!(mask_phone("12345"), "***45");
         assert_eq!(mask_phone("1"), "1");
         assert_eq!(mask_phone(""), "");
+    }
+
+    use serde_json::json;
+
+    fn patch(v: Value) -> Result<ProfileUpdate, String> {
+        parse_profile_patch(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn patch_checks_every_field() {
+        let ok = patch(json!({"nickname": " 小明 ", "gender": 1, "city": "", "avatar_url": "https://x.example/a.png"})).unwrap();
+        assert_eq!(ok.nickname.as_deref(), Some("小明"));
+        assert_eq!(ok.gender, Some(1));
+        assert_eq!(ok.city.as_deref(), Some(""));
+        for (body, field) in [
+            (json!({}), "nickname"),
+            (json!({"nickname": ""}), "nickname"),
+            (json!({"nickname": "a".repeat(65)}), "nickname"),
+            (json!({"nickname": "a\nb"}), "nickname"),
+            (json!({"nickname": 3}), "nickname"),
+            (json!({"gender": 3}), "gender"),
+            (json!({"gender": "1"}), "gender"),
+            (
+                json!({"avatar_url": "http://x.example/a.png"}),
+                "avatar_url",
+            ),
+            (
+                json!({"avatar_url": format!("https://x.example/{}", "a".repeat(500))}),
+                "avatar_url",
+            ),
+            (json!({"country": "c".repeat(65)}), "country"),
+            (json!({"language": null}), "language"),
+            (json!({"openid": "o"}), "openid"),
+            (json!({"nickname": "abc\u{202E}gpj.exe"}), "nickname"),
+            (json!({"nickname": "\u{200B}\u{200D}"}), "nickname"),
+            (json!({"nickname": "\u{3164}"}), "nickname"),
+            (json!({"city": "\u{2066}x"}), "city"),
+        ] {
+            let err = patch(body.clone()).unwrap_err();
+            assert!(err.contains(field), "{body} -> {err}");
+        }
+        assert!(patch(json!({"nickname": "码".repeat(64)})).is_ok());
     }
 }

@@ -26,7 +26,9 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use crate::db::admins::{self, AuditAction, NewAuditEntry};
+use super::audit;
+use super::ServiceResult;
+use crate::db::admins::{self, AuditAction};
 use crate::db::sign_in_throttle::{self, ThrottleKey};
 use crate::db::{self, DbError, DbPool};
 use crate::domain::password::PasswordChecker;
@@ -111,28 +113,6 @@ pub fn delay_for(failures: i64) -> Duration {
     (DELAY_STEP * steps).min(MAX_DELAY)
 }
 
-fn audit(
-    conn: &mut db::DbConnection,
-    admin_id: Option<i64>,
-    username: &str,
-    action: AuditAction,
-    ip: Option<&str>,
-    detail: &str,
-    now: NaiveDateTime,
-) -> Result<(), DbError> {
-    admins::audit(
-        conn,
-        &NewAuditEntry {
-            admin_id,
-            username,
-            action,
-            ip,
-            detail,
-            now,
-        },
-    )
-}
-
 /// Counts the attempt against its two limits and reads what the check needs.
 fn admit(
     conn: &mut db::DbConnection,
@@ -152,14 +132,13 @@ fn admit(
                     "limit": limit_of(key),
                 })
                 .to_string();
-                audit(
+                audit::record_as(
                     conn,
                     None,
                     username,
-                    AuditAction::SignInThrottled,
                     ip,
+                    AuditAction::SignInThrottled,
                     &detail,
-                    now,
                 )?;
                 tracing::warn!(username, ip, key = key.as_str(), "admin sign-in throttled");
             }
@@ -209,10 +188,10 @@ fn conclude(
             sign_in_throttle::clear(conn, ThrottleKey::UserIp, &user_ip_subject(name, ip))?;
             sign_in_throttle::refund(conn, ThrottleKey::Ip, &ip_subject(ip))?;
             admins::record_sign_in(conn, id, now)?;
-            audit(conn, Some(id), name, AuditAction::SignIn, ip, "", now)
+            audit::record_as(conn, Some(id), name, ip, AuditAction::SignIn, "")
         }
         None => {
-            audit(conn, None, name, AuditAction::SignInFailed, ip, "", now)?;
+            audit::record_as(conn, None, name, ip, AuditAction::SignInFailed, "")?;
             let failures =
                 sign_in_throttle::count_attempt(conn, ThrottleKey::User, name, now, WINDOW)?;
             if failures.attempts == USER_ALERT_AFTER {
@@ -222,7 +201,7 @@ fn conclude(
                     "window_minutes": WINDOW.num_minutes(),
                 })
                 .to_string();
-                audit(conn, None, name, AuditAction::SignInAlert, ip, &detail, now)?;
+                audit::record_as(conn, None, name, ip, AuditAction::SignInAlert, &detail)?;
                 tracing::warn!(
                     username = name,
                     failures = failures.attempts,
@@ -239,7 +218,7 @@ fn conclude(
 pub async fn sign_in(
     cx: &SignInContext<'_>,
     attempt: SignInAttempt,
-) -> Result<SignInOutcome, DbError> {
+) -> ServiceResult<SignInOutcome> {
     let Ok(slot) = cx.checker.try_reserve() else {
         metrics::counter!("wxlogin_admin_sign_ins_total", "result" => "busy").increment(1);
         return Ok(SignInOutcome::Busy);

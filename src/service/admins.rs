@@ -80,6 +80,12 @@ pub async fn delete(pool: &DbPool, name: &str) -> ServiceResult<()> {
     deleted.then_some(()).ok_or(ServiceError::NotFound)
 }
 
+/// Whether the admin with this id still exists (a deleted admin's signed-in
+/// sessions end at their next request).
+pub async fn exists(pool: &DbPool, id: i64) -> ServiceResult<bool> {
+    Ok(db::run(pool, move |conn| admins::exists(conn, id)).await?)
+}
+
 /// Creates the dev-mode admin `name` with a random password when there is
 /// no admin yet, and returns that password.
 pub async fn create_first(pool: &DbPool, name: &'static str) -> ServiceResult<Option<String>> {

@@ -8,9 +8,12 @@
 //! are read in keyset batches, so
 //! memory stays flat however large the table is.
 
+use super::audit::{self, Actor};
+use crate::db::admins::AuditAction;
 use crate::db::user_list::{self, UserRow};
 use crate::db::{DbError, DbPool};
 use crate::domain::user_query::{Page, UserQuery};
+use crate::state::AppState;
 
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 pub const HEADER: [&str; 14] = [
@@ -29,6 +32,50 @@ pub const HEADER: [&str; 14] = [
     "phone",
     "phone_country_code",
 ];
+
+/// The chunks of a CSV download: the header first, then one chunk a batch;
+/// an error item ends an export that failed half-way.
+pub type Chunks = tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>;
+
+/// Starts an export for the admin site and returns its chunks. The database
+/// is read only as fast as the chunks are taken. When it ends, the export
+/// is written to the audit log with `filters`, the rows written and whether
+/// the reader took them all.
+pub fn stream(
+    state: &AppState,
+    query: UserQuery,
+    bom: bool,
+    filters: String,
+    actor: Actor,
+) -> Chunks {
+    let pool = state.pool.clone();
+    // A small channel: a download that waits holds two chunks at most.
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        let send = |chunk: Vec<u8>| tx.blocking_send(Ok(bytes::Bytes::from(chunk))).is_ok();
+        if !send(head(bom)) {
+            return;
+        }
+        let mut complete = true;
+        let result = write_rows(&pool, &query, |chunk| {
+            let sent = send(chunk);
+            complete &= sent;
+            sent
+        })
+        .and_then(|rows| {
+            let detail =
+                serde_json::json!({"filters": filters, "rows": rows, "complete": complete})
+                    .to_string();
+            audit::record(&mut *pool.get()?, &actor, AuditAction::Export, &detail)
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "CSV export failed");
+            // Ends the body with an error, so the download is visibly incomplete.
+            let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+        }
+    });
+    rx
+}
 
 /// Rows read from the database per batch.
 pub const BATCH_ROWS: i64 = 5_000;

@@ -1,8 +1,17 @@
-//! The use cases, with plain Rust inputs and outputs: no HTTP types.
+//! The use cases, with plain Rust inputs and outputs and no HTTP types:
+//! what `api/`, `admin/` and `cli/` call. Each takes the shared state it
+//! needs and answers a [`ServiceError`].
 
 pub mod admin_sign_in;
 pub mod admins;
+pub mod audit;
 mod error;
 pub mod export;
+pub mod health;
+pub mod login;
+pub mod profile;
+pub mod sessions;
+pub mod user_data;
+pub mod users;
 
 pub use error::{ServiceError, ServiceResult};

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
-use crate::domain::profile::{ProfileUpdate, SessionKey};
+use crate::domain::profile::{
+    https_avatar, ProfileUpdate, SessionKey, MAX_AVATAR_URL_CHARS, MAX_PROFILE_CHARS,
+};
 
 type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
 
@@ -24,11 +26,6 @@ pub const PLACEHOLDER_NICKNAME: &str = "微信用户";
 /// suffix (`https://thirdwx.qlogo.cn/mmopen/vi_32/<id>/132`).
 pub const PLACEHOLDER_AVATAR_ID: &str =
     "POgEwh4mIHO4nibH0KlMECNjjGxQUq24ZEaGT4poC6icRiccVGKSyXwibcPq4BWmiaIGuG1icwxaQX6grC9VemZoJ8rg";
-
-/// Longest nickname, region field and language kept.
-pub const MAX_PROFILE_CHARS: usize = 64;
-/// Longest avatar URL kept.
-pub const MAX_AVATAR_URL_CHARS: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CryptoError {
@@ -210,22 +207,6 @@ impl WechatUserInfo {
             language: text(&self.language, MAX_PROFILE_CHARS),
         }
     }
-}
-
-/// An avatar URL as stored: `https://` with a host. WeChat's older data
-/// gives `http://` addresses of its image servers, which serve https too,
-/// so those are upgraded; any other scheme (`javascript:`, `data:`…) is
-/// dropped.
-fn https_avatar(url: &str) -> Option<String> {
-    let url = match url.get(..7) {
-        Some(scheme) if scheme.eq_ignore_ascii_case("http://") => format!("https://{}", &url[7..]),
-        _ => url.to_owned(),
-    };
-    let parsed = reqwest::Url::parse(&url).ok()?;
-    (parsed.scheme() == "https"
-        && parsed.host_str().is_some()
-        && !url.contains(char::is_whitespace))
-    .then_some(url)
 }
 
 /// Whether `url` is WeChat's grey default avatar.

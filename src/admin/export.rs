@@ -1,0 +1,46 @@
+//! `GET /admin/users.csv`: every row that the table's parameters select.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::params::TableParams;
+use super::view::canonical_args;
+use super::{AdminError, AdminIdentity};
+use crate::service::audit::Actor;
+use crate::service::export;
+use crate::state::AppState;
+use crate::web::client_ip;
+
+pub async fn csv(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: web::ReqData<AdminIdentity>,
+    params: web::Query<TableParams>,
+) -> Result<HttpResponse, AdminError> {
+    let params = params.into_inner();
+    let query = params
+        .list
+        .to_query()
+        .map_err(|e| AdminError::BadRequest(e.0))?;
+    let bom = params.bom().map_err(|e| AdminError::BadRequest(e.0))?;
+    let filters = serde_urlencoded::to_string(canonical_args(&params.list, &query))
+        .expect("encoding strings");
+    let admin = admin.into_inner();
+    let actor = Actor {
+        admin_id: admin.id,
+        username: admin.username,
+        ip: client_ip(&req, state.trust_proxy),
+    };
+    let chunks = export::stream(&state, query, bom, filters, actor);
+    let body = futures_util::stream::unfold(chunks, |mut chunks| async move {
+        chunks.recv().await.map(|item| (item, chunks))
+    });
+    let filename = format!("users-{}.csv", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .streaming(body))
+}

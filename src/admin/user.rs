@@ -1,0 +1,134 @@
+//! A user's page, and the admin's revokes of their sessions.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::csrf::{self, CsrfForm};
+use super::page::{render, see_other, Layout};
+use super::view::{format_time, gender_label, is_web_link};
+use super::{AdminError, AdminIdentity};
+use crate::clock;
+use crate::db::users::User;
+use crate::service::audit::Actor;
+use crate::service::{sessions, users};
+use crate::state::AppState;
+use crate::web::client_ip;
+
+struct SessionView {
+    id: i64,
+    created_at: String,
+    last_seen_at: String,
+    expires_at: String,
+    client_ip: String,
+    user_agent: String,
+    status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "admin/user.html")]
+struct UserPage {
+    layout: Layout,
+    csrf: String,
+    user: User,
+    gender: &'static str,
+    created_at: String,
+    updated_at: String,
+    last_login_at: String,
+    sessions: Vec<SessionView>,
+    session_count: i64,
+    any_active: bool,
+    /// Whether the avatar URL is shown as a link (only http and https are).
+    avatar_is_link: bool,
+}
+
+/// A user's or a session's id from the path; anything else is no page.
+fn parse_id(raw: &str) -> Result<i64, AdminError> {
+    raw.parse().map_err(|_| AdminError::NotFound)
+}
+
+fn actor(state: &AppState, req: &HttpRequest, admin: AdminIdentity) -> Actor {
+    Actor {
+        admin_id: admin.id,
+        username: admin.username,
+        ip: client_ip(req, state.trust_proxy),
+    }
+}
+
+/// `GET /admin/users/{id}`.
+pub async fn detail(
+    state: web::Data<AppState>,
+    admin: web::ReqData<AdminIdentity>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let id = parse_id(&path)?;
+    let found = users::detail(&state, id).await?;
+    let now = clock::now();
+    let sessions: Vec<SessionView> = found
+        .sessions
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id,
+            created_at: format_time(s.created_at),
+            last_seen_at: format_time(s.last_seen_at),
+            expires_at: format_time(s.expires_at),
+            client_ip: s.client_ip.unwrap_or_default(),
+            user_agent: s.user_agent.unwrap_or_default(),
+            status: if s.revoked_at.is_some() {
+                "revoked"
+            } else if s.expires_at <= now {
+                "expired"
+            } else {
+                "active"
+            },
+        })
+        .collect();
+    let user = found.user;
+    render(
+        StatusCode::OK,
+        &UserPage {
+            csrf: admin.csrf.clone(),
+            layout: Layout::signed_in(&format!("User {id}"), &admin),
+            gender: gender_label(user.gender),
+            created_at: format_time(user.created_at),
+            updated_at: format_time(user.updated_at),
+            last_login_at: format_time(user.last_login_at),
+            any_active: sessions.iter().any(|s| s.status == "active"),
+            avatar_is_link: is_web_link(&user.avatar_url),
+            sessions,
+            session_count: found.session_count,
+            user,
+        },
+    )
+}
+
+/// `POST /admin/users/{id}/sessions/{session_id}/revoke`.
+pub async fn revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: web::ReqData<AdminIdentity>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, AdminError> {
+    csrf::check(&admin, &form.csrf)?;
+    let (id, session_id) = path.into_inner();
+    let (id, session_id) = (parse_id(&id)?, parse_id(&session_id)?);
+    let actor = actor(&state, &req, admin.into_inner());
+    sessions::revoke(&state, actor, id, session_id).await?;
+    Ok(see_other(&format!("/admin/users/{id}")))
+}
+
+/// `POST /admin/users/{id}/sessions/revoke-all`.
+pub async fn revoke_all(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: web::ReqData<AdminIdentity>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, AdminError> {
+    csrf::check(&admin, &form.csrf)?;
+    let id = parse_id(&path)?;
+    let actor = actor(&state, &req, admin.into_inner());
+    sessions::revoke_all(&state, actor, id).await?;
+    Ok(see_other(&format!("/admin/users/{id}")))
+}

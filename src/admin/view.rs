@@ -1,0 +1,254 @@
+//! How the admin pages show values: numbers, counts, times, genders, rows,
+//! and the table's links (sort headers, pager). Pure functions, unit-tested.
+
+use chrono::NaiveDateTime;
+
+use crate::db::user_list::UserRow;
+use crate::domain::profile::mask_phone;
+use crate::domain::user_query::{Page, SortColumn, SortOrder, UserListArgs, UserQuery};
+use crate::service::users::Count;
+
+/// 1234567 → "1,234,567".
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// A count in words: "1,234", "about 1,234", "more than 10,000".
+pub fn count_text(count: Count) -> String {
+    match count {
+        Count::Exact(n) => thousands(n),
+        Count::About(n) => format!("about {}", thousands(n)),
+        Count::MoreThan(n) => format!("more than {}", thousands(n)),
+    }
+}
+
+pub fn gender_label(g: i16) -> &'static str {
+    match g {
+        1 => "男",
+        2 => "女",
+        _ => "未知",
+    }
+}
+
+pub fn format_time(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// Whether a stored URL may be shown as a link: only http(s). Anything else
+/// is shown as text, whatever made its way into the database.
+pub fn is_web_link(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// A row of the user table, as shown.
+pub struct RowView {
+    pub id: i64,
+    pub openid: String,
+    pub unionid: String,
+    pub nickname: String,
+    pub gender: &'static str,
+    pub province: String,
+    pub city: String,
+    pub created_at: String,
+    pub last_login_at: String,
+    /// Masked: lists never show a whole phone number.
+    pub phone: String,
+}
+
+impl From<UserRow> for RowView {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: r.id,
+            openid: r.openid,
+            unionid: r.unionid.unwrap_or_default(),
+            nickname: r.nickname,
+            gender: gender_label(r.gender),
+            province: r.province,
+            city: r.city,
+            created_at: format_time(r.created_at),
+            last_login_at: format_time(r.last_login_at),
+            phone: r
+                .phone_number
+                .as_deref()
+                .map(mask_phone)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// `path?params`: the list parameters plus extra pairs.
+pub fn url_with(path: &str, list: &UserListArgs, extra: &[(&str, String)]) -> String {
+    let mut query = serde_urlencoded::to_string(list).expect("encoding strings");
+    for (k, v) in extra {
+        if !query.is_empty() {
+            query.push('&');
+        }
+        query.push_str(&serde_urlencoded::to_string([(k, v)]).expect("encoding strings"));
+    }
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// The list parameters as they are in force (blank ones dropped).
+pub fn canonical_args(raw: &UserListArgs, query: &UserQuery) -> UserListArgs {
+    let f = &query.filter;
+    UserListArgs {
+        q: f.q.clone(),
+        gender: f.gender.map(|g| g.to_string()),
+        province: f.province.clone(),
+        city: f.city.clone(),
+        has_unionid: f
+            .has_unionid
+            .map(|b| if b { "yes" } else { "no" }.to_owned()),
+        created_from: f.created_from.map(|d| d.to_string()),
+        created_to: f.created_to.map(|d| d.to_string()),
+        sort: raw.sort.as_ref().map(|_| query.sort.name().to_owned()),
+        order: raw.order.as_ref().map(|_| query.order.name().to_owned()),
+    }
+}
+
+fn column_label(c: SortColumn) -> &'static str {
+    match c {
+        SortColumn::Openid => "openid",
+        SortColumn::Unionid => "unionid",
+        SortColumn::Nickname => "Nickname",
+        SortColumn::Gender => "Gender",
+        SortColumn::Province => "Province",
+        SortColumn::City => "City",
+        SortColumn::CreatedAt => "Created (UTC)",
+        SortColumn::LastLoginAt => "Last login (UTC)",
+    }
+}
+
+/// A column header that sorts the table.
+pub struct SortHeader {
+    pub label: &'static str,
+    pub url: String,
+    /// "ascending", "descending" or "none", for `aria-sort`.
+    pub aria: &'static str,
+    pub arrow: &'static str,
+}
+
+/// The headers of every sortable column: the current one reverses its
+/// order, the others sort ascending. `extra` is kept in every link.
+pub fn sort_headers(
+    query: &UserQuery,
+    list: &UserListArgs,
+    extra: &[(&str, String)],
+) -> Vec<SortHeader> {
+    SortColumn::ALL
+        .into_iter()
+        .map(|c| {
+            let active = c == query.sort;
+            let order = if active {
+                query.order.reverse()
+            } else {
+                SortOrder::Asc
+            };
+            let sorted = UserListArgs {
+                sort: Some(c.name().to_owned()),
+                order: Some(order.name().to_owned()),
+                ..list.clone()
+            };
+            SortHeader {
+                label: column_label(c),
+                url: url_with("/admin/users", &sorted, extra),
+                aria: match (active, query.order) {
+                    (false, _) => "none",
+                    (true, SortOrder::Asc) => "ascending",
+                    (true, SortOrder::Desc) => "descending",
+                },
+                arrow: match (active, query.order) {
+                    (false, _) => "",
+                    (true, SortOrder::Asc) => " ▲",
+                    (true, SortOrder::Desc) => " ▼",
+                },
+            }
+        })
+        .collect()
+}
+
+/// The cursors of the Previous and Next links of a page: the keys of its
+/// first and last rows, where such pages exist. After a "before" page
+/// there is always a next page; after a first or "after" page there is a
+/// previous one unless it is the first.
+pub fn pager_cursors(
+    page: &Page,
+    first: Option<String>,
+    last: Option<String>,
+    more: bool,
+) -> (Option<String>, Option<String>) {
+    match page {
+        Page::First => (None, last.filter(|_| more)),
+        Page::After(_) => (first, last.filter(|_| more)),
+        Page::Before(_) => (first.filter(|_| more), last),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user_query::{KeyValue, SortKey};
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(count_text(Count::MoreThan(10_000)), "more than 10,000");
+        assert_eq!(count_text(Count::About(1_200)), "about 1,200");
+    }
+
+    #[test]
+    fn pagers_link_where_pages_exist() {
+        let key = SortKey {
+            value: KeyValue::Int(1),
+            id: 1,
+        };
+        let (f, l) = (Some("f".to_owned()), Some("l".to_owned()));
+        assert_eq!(
+            pager_cursors(&Page::First, f.clone(), l.clone(), false),
+            (None, None)
+        );
+        assert_eq!(
+            pager_cursors(&Page::First, f.clone(), l.clone(), true),
+            (None, l.clone())
+        );
+        assert_eq!(
+            pager_cursors(&Page::After(key.clone()), f.clone(), l.clone(), false),
+            (f.clone(), None)
+        );
+        assert_eq!(
+            pager_cursors(&Page::Before(key), f.clone(), l.clone(), false),
+            (None, l)
+        );
+    }
+
+    #[test]
+    fn headers_reverse_the_current_sort() {
+        let query = UserQuery::default();
+        let headers = sort_headers(&query, &UserListArgs::default(), &[]);
+        let created = headers.iter().find(|h| h.label == "Created (UTC)").unwrap();
+        assert_eq!(created.aria, "descending");
+        assert!(created.url.contains("order=asc"), "{}", created.url);
+        let city = headers.iter().find(|h| h.label == "City").unwrap();
+        assert_eq!(city.aria, "none");
+        assert!(city.url.contains("sort=city&order=asc"), "{}", city.url);
+    }
+}

@@ -1,0 +1,81 @@
+//! The login: a `wx.login()` code exchanged with WeChat, the user created or
+//! updated, and a new session token.
+
+use chrono::NaiveDateTime;
+
+use super::user_data;
+use super::{ServiceError, ServiceResult};
+use crate::clock;
+use crate::db::users::User;
+use crate::domain::login::{session_expiry, LoginRecord};
+use crate::domain::token::SessionToken;
+use crate::domain::user_data::UserDataFields;
+use crate::state::AppState;
+
+/// A login as the client asked for it, its shape already checked.
+#[derive(Debug)]
+pub struct LoginInput {
+    pub code: String,
+    /// Signed and encrypted user data made after that `wx.login()`, if any.
+    pub user_data: UserDataFields,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A login made: the token, shown to the client this once.
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub token: SessionToken,
+    pub expires_at: NaiveDateTime,
+    pub user: User,
+}
+
+/// Logs in. The user data is checked against the session_key that this
+/// very code gives, before anything is written: a failure refuses the whole
+/// login and writes nothing. The user, its profile and the session are then
+/// written together, and the answer comes once they are committed.
+pub async fn login(state: &AppState, input: LoginInput) -> ServiceResult<LoggedIn> {
+    input
+        .user_data
+        .check_shape(false)
+        .map_err(ServiceError::Invalid)?;
+    let wx = state
+        .wechat
+        .code2session(&input.code)
+        .await
+        .map_err(ServiceError::Wechat)?;
+    let checked = user_data::verify(
+        &input.user_data,
+        &wx.session_key,
+        &state.appid,
+        &wx.openid,
+        false,
+    )?;
+    let unionid = wx.unionid.clone().or_else(|| checked.unionid.clone());
+    let token = SessionToken::generate();
+    let now = clock::now();
+    let expires_at = session_expiry(now, state.session_ttl);
+    let user = state
+        .logins
+        .record(LoginRecord {
+            appid: state.appid.clone(),
+            openid: wx.openid,
+            unionid,
+            session_key: wx.session_key,
+            token_hash: token.hash(),
+            expires_at,
+            client_ip: input.client_ip,
+            user_agent: input.user_agent,
+            profile: checked.profile,
+            now,
+        })
+        .await?;
+    // Another token's cached copy of this user is stale now.
+    state.token_cache.forget_user(user.id);
+    tracing::info!(user_id = user.id, "login");
+    Ok(LoggedIn {
+        token,
+        expires_at,
+        user,
+    })
+}

@@ -1,0 +1,88 @@
+//! Session tokens: checking them on every request, and ending them.
+//!
+//! Each of these keeps the token cache right on this node: a token that is
+//! revoked here stops working here at once (see `db::token_cache`).
+
+use super::audit::{self, Actor};
+use super::{ServiceError, ServiceResult};
+use crate::clock;
+use crate::db::admins::AuditAction;
+use crate::db::sessions::{self, Session, LAST_SEEN_GRANULARITY};
+use crate::db::users::{self, User};
+use crate::db::{self};
+use crate::domain::token::TokenHash;
+use crate::state::AppState;
+
+/// Why a token does not open a session.
+pub const BAD_TOKEN: &str = "the session token is unknown, expired or revoked; log in again";
+
+/// The live session of a token, and its user: from the cache when it can
+/// answer, else from the database. A session's `last_seen_at` is queued for
+/// writing at most once a minute.
+pub async fn authenticate(state: &AppState, hash: TokenHash) -> ServiceResult<(Session, User)> {
+    if let Some((session, user)) = state.token_cache.get(&hash, clock::now()) {
+        return Ok((session, User::clone(&user)));
+    }
+    let ticket = state.token_cache.ticket();
+    let now = clock::now();
+    let found = db::run(&state.pool, move |conn| {
+        sessions::find_active(conn, &hash, now)
+    })
+    .await?;
+    let (mut session, user) = found.ok_or(ServiceError::Unauthenticated(BAD_TOKEN))?;
+    if now - session.last_seen_at >= LAST_SEEN_GRANULARITY {
+        // Written with others in one statement, by the cache's refresher.
+        state.token_cache.touch_later(session.id);
+        session.last_seen_at = now;
+    }
+    state.token_cache.store(ticket, hash, &session, &user);
+    Ok((session, user))
+}
+
+/// Ends the session of this token (a logout).
+pub async fn logout(state: &AppState, hash: TokenHash) -> ServiceResult<()> {
+    let revoked = db::run(&state.pool, move |conn| {
+        sessions::revoke_by_hash(conn, &hash, clock::now())
+    })
+    .await;
+    state.token_cache.forget_token(&hash);
+    if !revoked? {
+        return Err(ServiceError::Unauthenticated(
+            "the session token is unknown, expired or already revoked",
+        ));
+    }
+    Ok(())
+}
+
+/// An admin ends one session of a user. Audited when it was live.
+pub async fn revoke(
+    state: &AppState,
+    actor: Actor,
+    user_id: i64,
+    session_id: i64,
+) -> ServiceResult<()> {
+    let revoked = db::run(&state.pool, move |conn| {
+        if sessions::revoke(conn, user_id, session_id, clock::now())? {
+            let detail =
+                serde_json::json!({"user_id": user_id, "session_id": session_id}).to_string();
+            audit::record(conn, &actor, AuditAction::RevokeSession, &detail)?;
+        }
+        Ok(())
+    })
+    .await;
+    state.token_cache.forget_session(session_id);
+    Ok(revoked?)
+}
+
+/// An admin ends every session of a user. Audited with the count.
+pub async fn revoke_all(state: &AppState, actor: Actor, user_id: i64) -> ServiceResult<()> {
+    let revoked = db::run(&state.pool, move |conn| {
+        users::find(conn, user_id)?;
+        let n = sessions::revoke_all(conn, user_id, clock::now())?;
+        let detail = serde_json::json!({"user_id": user_id, "sessions": n}).to_string();
+        audit::record(conn, &actor, AuditAction::RevokeAllSessions, &detail)
+    })
+    .await;
+    state.token_cache.forget_sessions_of(user_id);
+    Ok(revoked?)
+}

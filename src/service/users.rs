@@ -1,0 +1,171 @@
+//! The admin site's views of users: the overview's totals, the user table
+//! and a user's page. Counts never scan a large table in full: past a cap
+//! they say "more than", and the total is an estimate past it.
+
+use super::{ServiceError, ServiceResult};
+use crate::clock;
+use crate::db::sessions::{self, Session};
+use crate::db::user_list::{self, UserRow};
+use crate::db::users::{self, User};
+use crate::db::{self, DbConnection, DbError};
+use crate::domain::user_query::{Page, SortColumn, UserFilter, UserQuery};
+use crate::state::AppState;
+
+/// Up to this many matching rows are counted exactly.
+const COUNT_CAP: i64 = 10_000;
+/// A nickname search counts exactly up to here: it reads rows one by one.
+const SEARCH_COUNT_CAP: i64 = 200;
+/// The overview's totals are exact up to here.
+const TOTAL_CAP: i64 = 100_000;
+/// Sessions listed on a user's page.
+const SESSIONS_SHOWN: i64 = 100;
+
+/// A count as the admin site can afford it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    Exact(i64),
+    /// An estimate (of the whole table).
+    About(i64),
+    /// At least this many; not counted further.
+    MoreThan(i64),
+}
+
+impl Count {
+    fn capped(exact: Option<i64>, cap: i64) -> Self {
+        exact.map_or(Self::MoreThan(cap), Self::Exact)
+    }
+}
+
+/// The overview's totals.
+#[derive(Debug, Clone, Copy)]
+pub struct Overview {
+    pub users: Count,
+    pub new_today: Count,
+    pub new_this_week: Count,
+    pub active_sessions: Count,
+}
+
+/// All users: exact while the table is small, else an estimate.
+fn total_users(conn: &mut DbConnection) -> Result<Count, DbError> {
+    let estimate = user_list::estimate_total(conn)?;
+    if estimate <= COUNT_CAP {
+        if let Some(n) = user_list::count_up_to(conn, &UserFilter::default(), COUNT_CAP)? {
+            return Ok(Count::Exact(n));
+        }
+    }
+    Ok(Count::About(estimate))
+}
+
+pub async fn overview(state: &AppState) -> ServiceResult<Overview> {
+    Ok(db::run(&state.pool, |conn| {
+        let now = clock::now();
+        let today = now.date();
+        let since = |days: u64| UserFilter {
+            created_from: today.checked_sub_days(chrono::Days::new(days)),
+            ..UserFilter::default()
+        };
+        Ok(Overview {
+            users: total_users(conn)?,
+            new_today: Count::capped(
+                user_list::count_up_to(conn, &since(0), TOTAL_CAP)?,
+                TOTAL_CAP,
+            ),
+            new_this_week: Count::capped(
+                user_list::count_up_to(conn, &since(6), TOTAL_CAP)?,
+                TOTAL_CAP,
+            ),
+            active_sessions: Count::capped(
+                sessions::count_active_up_to(conn, now, TOTAL_CAP)?,
+                TOTAL_CAP,
+            ),
+        })
+    })
+    .await?)
+}
+
+/// The filter's choices: the provinces, and the cities of the chosen one.
+#[derive(Debug, Clone, Default)]
+pub struct Places {
+    pub provinces: Vec<String>,
+    pub cities: Vec<String>,
+}
+
+/// One page of the user table.
+#[derive(Debug)]
+pub struct UserList {
+    pub rows: Vec<UserRow>,
+    /// Whether there are rows beyond the page, in the direction it was read.
+    pub more: bool,
+    pub count: Count,
+    pub places: Places,
+}
+
+fn places(conn: &mut DbConnection, province: Option<&str>) -> Result<Places, DbError> {
+    Ok(Places {
+        provinces: user_list::distinct_values(conn, SortColumn::Province, None)?,
+        cities: user_list::distinct_values(conn, SortColumn::City, province)?,
+    })
+}
+
+/// Only the filter's choices, for a page whose parameters were refused.
+pub async fn places_only(state: &AppState, province: Option<String>) -> ServiceResult<Places> {
+    Ok(db::run(&state.pool, move |conn| places(conn, province.as_deref())).await?)
+}
+
+/// A page of users that `query` selects, and how many there are.
+pub async fn list(
+    state: &AppState,
+    query: UserQuery,
+    page: Page,
+    per_page: i64,
+) -> ServiceResult<UserList> {
+    Ok(db::run(&state.pool, move |conn| {
+        let places = places(conn, query.filter.province.as_deref())?;
+        let mut query = query;
+        user_list::plan_search(conn, &mut query.filter)?;
+        let (rows, more) = user_list::list(conn, &query, &page, per_page)?;
+        let count = if query.filter == UserFilter::default() {
+            total_users(conn)?
+        } else {
+            let cap = if query.filter.q.is_some() && !query.filter.ids_only {
+                SEARCH_COUNT_CAP
+            } else {
+                COUNT_CAP
+            };
+            Count::capped(user_list::count_up_to(conn, &query.filter, cap)?, cap)
+        };
+        Ok(UserList {
+            rows,
+            more,
+            count,
+            places,
+        })
+    })
+    .await?)
+}
+
+/// A user's page: every stored field, and the newest sessions.
+#[derive(Debug)]
+pub struct UserDetail {
+    pub user: User,
+    pub sessions: Vec<Session>,
+    pub session_count: i64,
+}
+
+pub async fn detail(state: &AppState, id: i64) -> ServiceResult<UserDetail> {
+    let found = db::run(&state.pool, move |conn| {
+        let user = users::find(conn, id)?;
+        let sessions = sessions::list_for_user(conn, id, SESSIONS_SHOWN)?;
+        let session_count = sessions::count_for_user(conn, id)?;
+        Ok(UserDetail {
+            user,
+            sessions,
+            session_count,
+        })
+    })
+    .await;
+    found.map_err(|e| match e {
+        DbError::NotFound => ServiceError::NotFound,
+        e => e.into(),
+    })
+}
