@@ -288,3 +288,23 @@ pub fn json_error_bodies<B>(
         actix_web::dev::ServiceResponse::new(req, new).map_into_right_body(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_invariant_is_an_internal_error_not_a_404() {
+        let e = ApiError::from(DbError::Invariant("the upsert returned no row for a login"));
+        assert_eq!(e.status_and_code(), INTERNAL);
+        assert_eq!(e.message(), "an internal error occurred");
+        assert_eq!(
+            ApiError::from(DbError::NotFound).status_and_code().0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            ApiError::from(DbError::Conflict).status_and_code().0,
+            StatusCode::CONFLICT
+        );
+    }
+}

@@ -4,7 +4,6 @@ use std::fmt;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::schema::{admins, audit_log};
 use super::{DbConnection, DbError};
@@ -44,10 +43,7 @@ pub fn create(
         ))
         .returning(Admin::as_returning())
         .get_result(c))
-    .map_err(|e| match e {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => DbError::Conflict,
-        e => e.into(),
-    })
+    .map_err(DbError::from)
 }
 
 pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<Option<Admin>, DbError> {

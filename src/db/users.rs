@@ -161,7 +161,7 @@ pub fn record_logins(
                 let login = logins[i];
                 let user = by_key
                     .remove(&(login.appid.clone(), login.openid.clone()))
-                    .ok_or(DbError::NotFound)?;
+                    .ok_or(DbError::Invariant("the upsert returned no row for a login"))?;
                 users[i] = Some(if login.profile.is_empty() {
                     user
                 } else {
@@ -174,10 +174,13 @@ pub fn record_logins(
             pending = later;
         }
         // Every login was answered by exactly one round.
-        let users: Vec<User> = users
-            .into_iter()
-            .collect::<Option<_>>()
-            .ok_or(DbError::NotFound)?;
+        let users: Vec<User> =
+            users
+                .into_iter()
+                .collect::<Option<_>>()
+                .ok_or(DbError::Invariant(
+                    "a login was left unanswered by every round",
+                ))?;
         let new_sessions: Vec<NewSession<'_>> = logins
             .iter()
             .zip(&users)
