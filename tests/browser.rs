@@ -22,17 +22,17 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
-use wxlogin::config::{AdminSettings, DatabaseUrl, DbSettings, Settings, WechatSettings};
-use wxlogin::db::{DbConnection, DbPool};
+use wxlogin::config::{DatabaseUrl, WechatSettings};
+use wxlogin::db::DbPool;
 use wxlogin::on_backend;
 use wxlogin::startup::Application;
+
+mod common;
+use common::{settings_with, with_db, ADMIN, ADMIN_PASSWORD};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const REQUIRE_ENV: &str = "WXLOGIN_REQUIRE_BROWSER";
-
-const ADMIN: &str = "operator";
-const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
 /// The whole browser session, from chromedriver's start to the CSV check.
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
@@ -172,47 +172,17 @@ const PROFILES: [(&str, i16, &str, &str); 5] = [
     ("", 0, "", ""),
 ];
 
-async fn with_db<T: Send + 'static>(
-    pool: &DbPool,
-    f: impl FnOnce(&mut DbConnection) -> T + Send + 'static,
-) -> T {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || f(&mut pool.get().expect("db connection")))
-        .await
-        .expect("db task")
-}
-
 /// Starts the app on a free loopback port with a fresh SQLite file in `dir`,
 /// an admin, and a few users with Chinese profiles.
 async fn start_app(dir: &Path) -> (String, DbPool, Vec<Seeded>) {
-    let settings = Settings {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        db: DbSettings {
-            url: DatabaseUrl::Sqlite(dir.join("wxlogin.db").display().to_string()),
-            pool_size: 4,
-            connect_timeout: Duration::from_secs(2),
-        },
-        wechat: WechatSettings::Simulator {
+    let mut settings = settings_with(
+        DatabaseUrl::Sqlite(dir.join("wxlogin.db").display().to_string()),
+        WechatSettings::Simulator {
             appid: "wxbrowsertest00001".into(),
         },
-        session_ttl: Duration::from_secs(3600),
-        dev: false,
-        workers: 2,
-        admin: AdminSettings {
-            cookie_key: actix_web::cookie::Key::generate(),
-            secure_cookies: false,
-            idle_timeout: wxlogin::config::ADMIN_IDLE_TIMEOUT,
-        },
-        trust_proxy: false,
-        metrics_bind: None,
-        audit_retention: Some(Duration::from_secs(365 * 86_400)),
-        session_retention: Some(Duration::from_secs(30 * 86_400)),
-        prune_every: wxlogin::config::PRUNE_EVERY,
-        client_body_timeout: Duration::from_secs(10),
-        max_connections: 10_000,
-        data_dir: dir.join("data"),
-        public_url: None,
-    };
+    );
+    settings.db.pool_size = 4;
+    settings.data_dir = dir.join("data");
     let app = Application::build_with_wechat(settings, Arc::new(wxlogin::wechat::Simulator::new()))
         .await
         .expect("build app");

@@ -5,8 +5,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::backend_tests;
+use crate::common::*;
 use crate::fixtures::*;
-use crate::helpers::*;
 
 backend_tests!(encrypted_profile_and_phone_show_in_the_admin_site);
 

@@ -6,7 +6,7 @@ use wxlogin::db::schema::audit_log;
 use wxlogin::on_backend;
 
 use crate::backend_tests;
-use crate::helpers::*;
+use crate::common::*;
 
 backend_tests!(
     sign_in_right_wrong_and_unknown,
@@ -285,19 +285,8 @@ async fn user_page_shows_sessions_and_revokes_them(backend: Backend) {
     assert!(!page.to_lowercase().contains("session_key"));
 
     // Revoke the first session: its token dies at once, the others live.
-    let session_ids: Vec<i64> = app
-        .with_db(|c| {
-            use wxlogin::db::schema::sessions::dsl::*;
-            on_backend!(c, |c| sessions.order(id).select(id).load(c)).unwrap()
-        })
-        .await;
-    let csrf = browser.csrf().await;
-    let response = browser
-        .post_form(
-            &format!("/admin/users/{id}/sessions/{}/revoke", session_ids[0]),
-            &[("csrf", &csrf)],
-        )
-        .await;
+    let session_ids = app.session_ids().await;
+    let response = browser.revoke_session(id, session_ids[0]).await;
     assert_eq!(response.status(), 303);
     assert_eq!(
         response.headers()["location"],
@@ -309,6 +298,7 @@ async fn user_page_shows_sessions_and_revokes_them(backend: Backend) {
     let page = browser.page(&format!("/admin/users/{id}")).await;
     assert_eq!(page.matches(r#"class="status revoked""#).count(), 1);
 
+    let csrf = browser.csrf().await;
     let response = browser
         .post_form(
             &format!("/admin/users/{id}/sessions/revoke-all"),

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use crate::backend_tests;
-use crate::helpers::*;
+use crate::common::*;
 
 backend_tests!(
     search_matches_ids_by_prefix_and_nicknames_by_substring,

@@ -4,8 +4,8 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
+use crate::common::*;
 use crate::fixtures::*;
-use crate::helpers::*;
 
 backend_tests!(
     avatar_upload_is_stored_and_served,

@@ -507,7 +507,7 @@ async fn dev_mode_login_me_logout_with_the_real_binary() {
         .text()
         .await
         .unwrap();
-    let csrf = crate::helpers::hidden_field(&html, "csrf").unwrap();
+    let csrf = crate::common::hidden_field(&html, "csrf").unwrap();
     let signed_in = admin
         .post(format!("{base}/admin/login"))
         .form(&[

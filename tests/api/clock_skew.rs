@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use wxlogin::config::DatabaseUrl;
 
-use crate::helpers::{postgres_url, Backend, TestDb};
+use crate::common::{postgres_url, Backend, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wxlogin");
 

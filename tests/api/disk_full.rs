@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use wxlogin::config::DatabaseUrl;
 
-use crate::helpers::*;
+use crate::common::*;
 
 /// A tmpfs of a few MiB, unmounted when dropped.
 struct SmallDisk {

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestDb};
+use crate::common::{Backend, TestDb};
 use wxlogin::config::DatabaseUrl;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wxlogin");

@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
-use crate::helpers::{TestApp, APPID};
+use crate::common::{TestApp, APPID};
 
 /// Session keys as WeChat gives them: base64 of 16 bytes.
 pub const KEY_1: &str = "c2l4dGVlbiBieXRlIGtleQ=="; // "sixteen byte key"

@@ -17,7 +17,7 @@ use wxlogin::domain::token::TokenHash;
 use wxlogin::on_backend;
 
 use crate::backend_tests;
-use crate::helpers::*;
+use crate::common::*;
 
 backend_tests!(
     concurrent_logins_of_many_users_are_all_written,

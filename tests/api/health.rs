@@ -1,5 +1,5 @@
 use crate::backend_tests;
-use crate::helpers::*;
+use crate::common::*;
 
 backend_tests!(
     health_and_readiness,

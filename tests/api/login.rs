@@ -7,7 +7,7 @@ use wxlogin::db::schema::{sessions, users};
 use wxlogin::on_backend;
 
 use crate::backend_tests;
-use crate::helpers::*;
+use crate::common::*;
 
 backend_tests!(
     good_login_returns_a_token_and_the_user,

@@ -1,5 +1,8 @@
 //! HTTP-level tests of the real application, on SQLite and on PostgreSQL.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod admin_profile;
 mod admin_site;
 mod admin_table;
@@ -12,7 +15,6 @@ mod exit_status;
 mod fixtures;
 mod group_commit;
 mod health;
-mod helpers;
 mod hostile;
 mod login;
 mod phone;

@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use crate::backend_tests;
+use crate::common::*;
 use crate::fixtures::*;
-use crate::helpers::*;
 
 backend_tests!(patch_me_updates_the_profile, patch_me_refuses_bad_fields);
 

@@ -9,7 +9,7 @@ use wxlogin::db::schema::{audit_log, sessions, sign_in_throttle};
 use wxlogin::on_backend;
 
 use crate::backend_tests;
-use crate::helpers::*;
+use crate::common::*;
 
 backend_tests!(old_rows_are_pruned_in_batches);
 

@@ -4,7 +4,7 @@
 use wxlogin::seed::{seed, SeedOptions};
 
 use crate::backend_tests;
-use crate::helpers::*;
+use crate::common::*;
 
 backend_tests!(seed_fills_an_empty_database_with_working_tokens);
 

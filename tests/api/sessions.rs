@@ -3,7 +3,7 @@ use wxlogin::db::schema::sessions;
 use wxlogin::on_backend;
 
 use crate::backend_tests;
-use crate::helpers::*;
+use crate::common::*;
 
 backend_tests!(
     logout_kills_the_token,

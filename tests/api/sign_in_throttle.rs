@@ -9,7 +9,7 @@ use wxlogin::on_backend;
 use wxlogin::service::admin_sign_in::{IP_LIMIT, MAX_DELAY, USER_ALERT_AFTER, USER_IP_LIMIT};
 
 use crate::backend_tests;
-use crate::helpers::*;
+use crate::common::*;
 
 backend_tests!(
     guesses_from_elsewhere_never_lock_an_admin_out,

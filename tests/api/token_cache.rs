@@ -7,7 +7,7 @@ use wxlogin::db::token_cache::DEFAULT_TTL;
 use wxlogin::on_backend;
 
 use crate::backend_tests;
-use crate::helpers::*;
+use crate::common::*;
 
 backend_tests!(
     revokes_on_this_node_are_instant_for_cached_tokens,
@@ -39,19 +39,8 @@ async fn revokes_on_this_node_are_instant_for_cached_tokens(backend: Backend) {
 
     // The admin's revoke of one session.
     let browser = app.admin().await;
-    let session_ids: Vec<i64> = app
-        .with_db(|c| {
-            use wxlogin::db::schema::sessions::dsl::*;
-            on_backend!(c, |c| sessions.order(id).select(id).load(c)).unwrap()
-        })
-        .await;
-    let csrf = browser.csrf().await;
-    let response = browser
-        .post_form(
-            &format!("/admin/users/{id}/sessions/{}/revoke", session_ids[0]),
-            &[("csrf", &csrf)],
-        )
-        .await;
+    let session_ids = app.session_ids().await;
+    let response = browser.revoke_session(id, session_ids[0]).await;
     assert_eq!(response.status(), 303);
     assert_error(app.get_me(&first).await, 401, "unauthorized").await;
     assert_eq!(app.get_me(&second).await.status(), 200);
@@ -60,7 +49,7 @@ async fn revokes_on_this_node_are_instant_for_cached_tokens(backend: Backend) {
     let response = browser
         .post_form(
             &format!("/admin/users/{id}/sessions/revoke-all"),
-            &[("csrf", &csrf)],
+            &[("csrf", &browser.csrf().await)],
         )
         .await;
     assert_eq!(response.status(), 303);

@@ -7,8 +7,8 @@ use wxlogin::db::schema::users;
 use wxlogin::on_backend;
 
 use crate::backend_tests;
+use crate::common::*;
 use crate::fixtures::*;
-use crate::helpers::*;
 
 backend_tests!(
     login_with_encrypted_data_stores_the_profile,

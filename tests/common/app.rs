@@ -1,0 +1,274 @@
+//! The real application on a free port, against a real database and a
+//! fake WeChat (wiremock) on loopback.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use secrecy::SecretString;
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+use wxlogin::config::{AdminSettings, DatabaseUrl, DbSettings, Settings, WechatSettings};
+use wxlogin::db::{DbConnection, DbPool};
+use wxlogin::on_backend;
+use wxlogin::startup::Application;
+
+use super::{with_db, AdminClient, Backend, Person, TestDb, ADMIN, ADMIN_PASSWORD, APPID, SECRET};
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub wechat: MockServer,
+    pub pool: DbPool,
+    pub db: TestDb,
+    /// The app's `--data-dir`, deleted when the test ends.
+    pub data_dir: tempfile::TempDir,
+    /// `http://ADDRESS/metrics`, when `metrics_bind` was set.
+    pub metrics_url: Option<String>,
+}
+
+/// WeChat as the fake at `base` answers it.
+pub fn fake_wechat(base: &str) -> WechatSettings {
+    WechatSettings::Api {
+        appid: APPID.into(),
+        secret: SecretString::from(SECRET),
+        api_base: base.to_owned(),
+        timeout: Duration::from_secs(2),
+    }
+}
+
+/// The settings of a test app: port 0, a small pool, short timeouts, the
+/// fake WeChat at `wechat_base`.
+pub fn test_settings(url: DatabaseUrl, wechat_base: &str) -> Settings {
+    settings_with(url, fake_wechat(wechat_base))
+}
+
+pub fn settings_with(url: DatabaseUrl, wechat: WechatSettings) -> Settings {
+    Settings {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        db: DbSettings {
+            url,
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(2),
+        },
+        wechat,
+        session_ttl: Duration::from_secs(3600),
+        dev: false,
+        workers: 2,
+        admin: AdminSettings {
+            cookie_key: actix_web::cookie::Key::generate(),
+            secure_cookies: false,
+            idle_timeout: wxlogin::config::ADMIN_IDLE_TIMEOUT,
+        },
+        trust_proxy: false,
+        metrics_bind: None,
+        audit_retention: Some(Duration::from_secs(365 * 86_400)),
+        session_retention: Some(Duration::from_secs(30 * 86_400)),
+        prune_every: wxlogin::config::PRUNE_EVERY,
+        client_body_timeout: Duration::from_secs(10),
+        max_connections: 10_000,
+        // spawn_app_with puts a fresh temporary directory here.
+        data_dir: std::path::PathBuf::new(),
+        public_url: None,
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let wechat = MockServer::start().await;
+    let (db, url) = TestDb::create(backend);
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(url, &wechat.uri());
+    settings.data_dir = data_dir.path().to_owned();
+    tweak(&mut settings);
+    let app = Application::build(settings).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let pool = app.pool().clone();
+    let metrics_url = app.metrics_address().map(|a| format!("http://{a}/metrics"));
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        wechat,
+        pool,
+        db,
+        data_dir,
+        metrics_url,
+    }
+}
+
+/// An answer of WeChat's `jscode2session`.
+pub fn code2session_ok(openid: &str, session_key: &str, unionid: Option<&str>) -> ResponseTemplate {
+    let mut body = serde_json::json!({"openid": openid, "session_key": session_key});
+    if let Some(u) = unionid {
+        body["unionid"] = u.into();
+    }
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+pub fn code2session_err(errcode: i64) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(serde_json::json!({"errcode": errcode, "errmsg": "fake error"}))
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Makes every `jscode2session` answer `template`.
+    pub async fn wechat_answers(&self, template: ResponseTemplate) {
+        self.wechat.reset().await;
+        Mock::given(method("GET"))
+            .and(path("/sns/jscode2session"))
+            .respond_with(template)
+            .mount(&self.wechat)
+            .await;
+    }
+
+    pub async fn post_login(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/login"))
+            .json(body)
+            .send()
+            .await
+            .expect("POST /api/login")
+    }
+
+    /// Logs in with a code and returns the token, asserting success.
+    pub async fn login_ok(&self, code: &str) -> (String, Value) {
+        let response = self.post_login(&serde_json::json!({"code": code})).await;
+        assert_eq!(response.status(), 200, "login should succeed");
+        let body: Value = response.json().await.unwrap();
+        (body["token"].as_str().expect("token").to_owned(), body)
+    }
+
+    pub async fn get_me(&self, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET /api/me")
+    }
+
+    pub async fn logout(&self, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/logout"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("POST /api/logout")
+    }
+
+    /// Runs a blocking closure on a pooled connection of the app's own database.
+    pub async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> T + Send + 'static,
+    ) -> T {
+        with_db(&self.pool, f).await
+    }
+
+    /// The ids of every session, oldest first.
+    pub async fn session_ids(&self) -> Vec<i64> {
+        self.with_db(|c| {
+            use wxlogin::db::schema::sessions::dsl::*;
+            on_backend!(c, |c| sessions.order(id).select(id).load(c)).unwrap()
+        })
+        .await
+    }
+
+    pub async fn count_users(&self) -> i64 {
+        self.with_db(|c| {
+            use wxlogin::db::schema::users::dsl::*;
+            on_backend!(c, |c| users.count().get_result::<i64>(c)).unwrap()
+        })
+        .await
+    }
+
+    pub async fn count_sessions(&self) -> i64 {
+        self.with_db(|c| {
+            use wxlogin::db::schema::sessions::dsl::*;
+            on_backend!(c, |c| sessions.count().get_result::<i64>(c)).unwrap()
+        })
+        .await
+    }
+}
+
+/// Asserts the `{"error": {"code", "message"}}` shape and returns the body.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status for {code}");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.expect("JSON error body");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(!message.is_empty());
+    body
+}
+
+impl TestApp {
+    /// Creates the test admin directly in the database.
+    pub async fn create_admin(&self) {
+        self.with_db(|c| {
+            let hash = wxlogin::domain::password::hash(ADMIN_PASSWORD);
+            wxlogin::db::admins::create(c, ADMIN, &hash, wxlogin::clock::now()).unwrap();
+        })
+        .await;
+    }
+
+    /// A signed-in admin client.
+    pub async fn admin(&self) -> AdminClient {
+        self.create_admin().await;
+        let admin = AdminClient::new(self);
+        admin.sign_in().await;
+        admin
+    }
+
+    /// Inserts users directly, as many logins over time would have made them.
+    pub async fn seed(&self, people: Vec<Person>) {
+        self.with_db(move |c| {
+            use wxlogin::db::schema::users::dsl as u;
+            let rows: Vec<_> = people
+                .iter()
+                .map(|p| {
+                    (
+                        u::appid.eq(APPID),
+                        u::openid.eq(p.openid.clone()),
+                        u::unionid.eq(p.unionid.clone()),
+                        u::session_key.eq(format!("SECRET-KEY-{}", p.openid)),
+                        u::nickname.eq(p.nickname.clone()),
+                        u::gender.eq(p.gender),
+                        u::country.eq("中国"),
+                        u::province.eq(p.province.clone()),
+                        u::city.eq(p.city.clone()),
+                        u::created_at.eq(p.created_at),
+                        u::updated_at.eq(p.created_at),
+                        u::last_login_at.eq(p.last_login_at),
+                        u::login_count.eq(1i64),
+                    )
+                })
+                .collect();
+            for chunk in rows.chunks(500) {
+                on_backend!(c, |c| diesel::insert_into(u::users)
+                    .values(chunk)
+                    .execute(c))
+                .unwrap();
+            }
+        })
+        .await;
+    }
+}
