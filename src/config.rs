@@ -43,13 +43,6 @@ impl DatabaseUrl {
         ))
     }
 
-    pub fn backend_name(&self) -> &'static str {
-        match self {
-            Self::Postgres(_) => "postgres",
-            Self::Sqlite(_) => "sqlite",
-        }
-    }
-
     /// A form that is safe to log: no user name or password.
     pub fn redacted(&self) -> String {
         match self {

@@ -1,7 +1,7 @@
 //! An in-process cache of checked session tokens, so that `/api/me` and
 //! every other Bearer request do not each cost a database round trip.
 //!
-//! - Entries live [`TokenCache::ttl`] at most (5 s by default). A token
+//! - Entries live the cache's ttl at most (5 s by default). A token
 //!   revoked on another node (or straight in the database) keeps working
 //!   on this node until its entry is that old: that is the longest another
 //!   node may take to see a revoke.
@@ -202,10 +202,6 @@ impl TokenCache {
             ttl,
             touches: Mutex::new(Vec::new()),
         }
-    }
-
-    pub fn ttl(&self) -> Duration {
-        self.ttl
     }
 
     /// The live session of this token and its user, if both are cached,

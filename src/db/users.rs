@@ -70,7 +70,7 @@ impl<'a> From<&'a ProfileUpdate> for ProfileChanges<'a> {
 }
 
 // `None` is bound as NULL rather than left out, so that the statement's text
-// never changes and SQLite can reuse the prepared statement (issue 5).
+// never changes and SQLite can reuse the prepared statement.
 #[derive(Insertable)]
 #[diesel(table_name = users, treat_none_as_default_value = false)]
 struct NewUser<'a> {

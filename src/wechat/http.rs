@@ -19,8 +19,7 @@ pub struct HttpWechat {
     /// runs its own single-threaded runtime, and a pooled connection is
     /// driven by the runtime that opened it: with one shared pool, a worker
     /// that borrowed another worker's connection had to wake that worker's
-    /// thread to make its call. In `bench/README.md`, logins without the
-    /// database write went from 18,243 to 19,161 a second (means of three).
+    /// thread to make its call (measured in `bench/README.md`).
     clients: ThreadLocal<reqwest::Client>,
     timeout: Duration,
     appid: String,

@@ -1,4 +1,4 @@
--- Hardening (issue 10).
+-- Hardening: sign-in counters, retention indexes, the readiness probe.
 
 -- Admin sign-in throttling. One row per key: the client's IP ('ip'), a
 -- username from one IP ('user_ip'), and a username from anywhere ('user').
