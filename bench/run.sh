@@ -94,7 +94,7 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$FAKE_PORT/healthz" >/dev/null
 SERVER_PID=
 start_server() { # database-url latency-ms
   stop_server
-  DATABASE_URL=$1 WECHAT_APPID=wxbench000000000001 WECHAT_SECRET=bench-secret \
+  DATABASE_URL=$1 WECHAT_APPID=wxbench00000000001 WECHAT_SECRET=bench-secret \
     WECHAT_API_BASE="http://127.0.0.1:$FAKE_PORT/lat$2" WXLOGIN_SECRET_KEY=$(printf 'k%.0s' $(seq 64)) \
     WXLOGIN_INSECURE_COOKIES=1 WXLOGIN_BIND=127.0.0.1:$PORT RUST_LOG=warn \
     "$BIN" serve </dev/null >>"$WORK/server.log" 2>&1 &
@@ -109,7 +109,7 @@ stop_server() {
 alive() { kill -0 "$SERVER_PID" 2>/dev/null || die "wxlogin died"$'\n'"$(tail -20 "$WORK/server.log")"; }
 rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" | head -n 1; } # key < line
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a ~ /^[0-9.]+$/) printf "%.2f", a / b; else print "n/a" }'; }
 
 # The CPU during a load, from cpu_begin to cpu_end NAME, as one row of
 # $WORK/cpu.tsv. The machine from /proc/stat's aggregate line: busy
@@ -233,13 +233,22 @@ bench_backend() { # backend
   local t0=$SECONDS started
   started=$(date +%s.%N)
   cpu_begin
-  "$BIN" seed --database-url "$url" --appid wxbench000000000001 --users $USERS \
+  "$BIN" seed --database-url "$url" --appid wxbench00000000001 --users $USERS \
     --sessions-per-user 1 --session-users $SESSIONS --tokens-out "$WORK/tokens" </dev/null 2>"$WORK/seed.log" \
     || die "seed: $(cat "$WORK/seed.log")"
   cpu_end seed
   R[$b.seed_s]=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
   [ "$(wc -l <"$WORK/tokens")" -eq $SESSIONS ] || die "seed wrote $(wc -l <"$WORK/tokens") tokens"
   DATABASE_URL=$url "$BIN" admin create bench --password-stdin <"$WORK/password" >/dev/null || die "admin create"
+  # Backend services (introspection), where the binary has them: an older
+  # build measured with BENCH_BIN may not.
+  BASIC=
+  if "$BIN" service --help >/dev/null 2>&1; then
+    local created
+    created=$(DATABASE_URL=$url "$BIN" service create bench </dev/null) || die "service create"
+    BASIC=$(printf '%s:%s' "$(sed -n 's/^client_id: *//p' <<<"$created")" \
+      "$(sed -n 's/^client_secret: *//p' <<<"$created")" | base64 -w0)
+  fi
   if [ "$b" = sqlite ]; then
     openid=$(sqlite3 "$WORK/bench.db" "SELECT openid FROM users WHERE id = (SELECT MAX(id) / 3 FROM users)")
     native_cmd=(sqlite3 -csv "$WORK/bench.db" "SELECT id, openid, unionid, nickname, gender, country, province, city, language, created_at, last_login_at, login_count FROM users ORDER BY created_at DESC, id DESC")
@@ -314,6 +323,18 @@ bench_backend() { # backend
   R[$b.me]=$(field rps <<<"$line")
   R[$b.load_rss]=$(sort -n "$WORK/rss" | tail -n 1)
   [ "$(field errors <<<"$line")" = 0 ] || die "/api/me answered errors: $line"
+
+  R[$b.verify]=n/a R[$b.introspect]=n/a
+  if [ -n "$BASIC" ]; then
+    log "$b: GET /auth/verify over $SESSIONS tokens"
+    line=$(TOKENS=$WORK/tokens BENCH_PATH=/auth/verify wrk_run verify 64 me.lua)
+    R[$b.verify]=$(field rps <<<"$line")
+    [ "$(field errors <<<"$line")" = 0 ] || die "/auth/verify answered errors: $line"
+    log "$b: POST /oauth/introspect over $SESSIONS tokens"
+    line=$(TOKENS=$WORK/tokens BASIC=$BASIC wrk_run introspect 64 introspect.lua)
+    R[$b.introspect]=$(field rps <<<"$line")
+    [ "$(field errors <<<"$line")" = 0 ] || die "/oauth/introspect answered errors: $line"
+  fi
 
   log "$b: GET /healthz, requests made like /api/me's, again"
   line=$(TOKENS=$WORK/tokens BENCH_PATH=/healthz wrk_run healthz_lua_after 64 me.lua)
@@ -405,6 +426,10 @@ row() { # label target value-per-backend...
   row "the same, mean of the two" "fair baseline" '${R[$b.healthz_lua]}'
   row "**me / healthz**, same client work" "≥ 0.6" '$(ratio ${R[$b.me]} ${R[$b.healthz_lua]})'
   row "me / healthz, against static wrk requests" "" '$(ratio ${R[$b.me]} ${R[$b.healthz]})'
+  row "GET /auth/verify req/s, $SESSIONS tokens" "" '${R[$b.verify]}'
+  row "**verify / healthz**, same client work" "≥ 0.8" '$(ratio ${R[$b.verify]} ${R[$b.healthz_lua]})'
+  row "POST /oauth/introspect req/s, $SESSIONS tokens" "" '${R[$b.introspect]}'
+  row "**introspect / healthz**, same client work" "≥ 0.5" '$(ratio ${R[$b.introspect]} ${R[$b.healthz_lua]})'
   row "POST /api/login req/s, WeChat 0 ms (64 conns)" "" '${R[$b.login0]}'
   row "**login / healthz**" "≥ 0.2 (SQLite)" '$(ratio ${R[$b.login0]} ${R[$b.healthz]})'
   row "login req/s, WeChat 100 ms, 500 conns (errors, p99 ms)" "" '${R[$b.login100]} (${R[$b.login100_err]}, ${R[$b.login100_p99]})'

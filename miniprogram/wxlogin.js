@@ -56,6 +56,8 @@ function networkError(err) {
  *   (it must be in the mini-program's request and uploadFile domain lists)
  * @param {string} [options.storageKey]  storage key of the session (default `wxlogin_session`)
  * @param {object} [options.wx]  the `wx` object; defaults to the global one
+ * @param {string} [options.appid]  the mini-program's appid; defaults to
+ *   `wx.getAccountInfoSync().miniProgram.appId`
  */
 function createClient(options) {
   const opts = options || {};
@@ -65,6 +67,21 @@ function createClient(options) {
   // eslint-disable-next-line no-undef
   const wxApi = opts.wx || (typeof wx !== 'undefined' ? wx : null);
   if (!wxApi) throw new Error('wxlogin: no `wx` object; pass { wx } to createClient');
+
+  /**
+   * The mini-program's appid, sent with each login so that a server with
+   * several apps knows which one the code is from: `options.appid`, else
+   * `wx.getAccountInfoSync()`.
+   */
+  function appId() {
+    if (opts.appid) return String(opts.appid);
+    try {
+      const info = wxApi.getAccountInfoSync && wxApi.getAccountInfoSync();
+      return (info && info.miniProgram && info.miniProgram.appId) || null;
+    } catch (e) {
+      return null;
+    }
+  }
 
   /** The login in progress, shared by every concurrent caller. */
   let pending = null;
@@ -136,6 +153,8 @@ function createClient(options) {
       const code = await wxLogin();
       const extra = typeof userData === 'function' ? await userData() : userData;
       const body = Object.assign({}, pickUserData(extra), { code });
+      const appid = appId();
+      if (appid) body.appid = appid;
       const res = await send({ url: '/api/login', method: 'POST', data: body });
       if (res.statusCode !== 200) throw errorFromResponse(res);
       wxApi.setStorageSync(storageKey, {

@@ -70,30 +70,130 @@ pub struct DbSettings {
     pub connect_timeout: Duration,
 }
 
-/// How wxlogin reaches WeChat.
+/// One mini-program that wxlogin serves.
 #[derive(Debug, Clone)]
-pub enum WechatSettings {
-    /// The real API (or a test double at `api_base`).
-    Api {
-        appid: String,
-        secret: SecretString,
-        api_base: String,
-        timeout: Duration,
-    },
+pub struct AppSettings {
+    pub appid: String,
+    /// Shown to operators; the appid when not given.
+    pub name: Option<String>,
+    /// Where its answers come from: WeChat with this secret, or the simulator.
+    pub secret: AppSecret,
+    /// A login that names no app is for this one.
+    pub default: bool,
+}
+
+/// How an app reaches WeChat.
+#[derive(Debug, Clone)]
+pub enum AppSecret {
+    /// The real API (or a test double at `api_base`), with this AppSecret.
+    Wechat(SecretString),
     /// The built-in simulator of `--dev`.
-    Simulator { appid: String },
+    Simulated,
+}
+
+impl AppSettings {
+    /// A real app with this secret.
+    pub fn wechat(appid: &str, secret: SecretString) -> Self {
+        Self {
+            appid: appid.to_owned(),
+            name: None,
+            secret: AppSecret::Wechat(secret),
+            default: false,
+        }
+    }
+
+    /// The name shown to operators.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.appid)
+    }
+}
+
+/// Every app, and how wxlogin reaches WeChat.
+#[derive(Debug, Clone)]
+pub struct WechatSettings {
+    /// At least one; appids are unique, and at most one is the default.
+    pub apps: Vec<AppSettings>,
+    /// Base URL of the WeChat server API.
+    pub api_base: String,
+    /// How long to wait for WeChat.
+    pub timeout: Duration,
 }
 
 impl WechatSettings {
-    pub fn appid(&self) -> &str {
-        match self {
-            Self::Api { appid, .. } | Self::Simulator { appid } => appid,
+    /// The built-in simulator's two apps, the first the default.
+    pub fn simulated() -> Self {
+        let app = |appid: &str, name: &str, default| AppSettings {
+            appid: appid.to_owned(),
+            name: Some(name.to_owned()),
+            secret: AppSecret::Simulated,
+            default,
+        };
+        Self {
+            apps: vec![
+                app(DEV_APPID, "dev app", true),
+                app(DEV_APPID_2, "second dev app", false),
+            ],
+            api_base: String::new(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Checks the rules of [`WechatSettings::apps`]; the message names the
+    /// app at fault.
+    pub fn check(&self) -> Result<(), String> {
+        if self.apps.is_empty() {
+            return Err("no app is configured".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for app in &self.apps {
+            check_appid(&app.appid)?;
+            if !seen.insert(app.appid.as_str()) {
+                return Err(format!("app {} is listed twice", app.appid));
+            }
+        }
+        let defaults: Vec<&str> = self
+            .apps
+            .iter()
+            .filter(|a| a.default)
+            .map(|a| a.appid.as_str())
+            .collect();
+        if defaults.len() > 1 {
+            return Err(format!(
+                "only one app can be the default, but {} are",
+                defaults.join(" and ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// The appid of the app that a login naming none is for: the only app,
+    /// or the one marked default.
+    pub fn default_appid(&self) -> Option<&str> {
+        match self.apps.as_slice() {
+            [only] => Some(&only.appid),
+            apps => apps.iter().find(|a| a.default).map(|a| a.appid.as_str()),
         }
     }
 }
 
-/// The simulator's AppID: an AppID is `wx` and 16 hex digits.
+/// An AppID is `wx` and 16 letters or digits (WeChat's are hex).
+pub fn check_appid(appid: &str) -> Result<(), String> {
+    let ok = appid.len() == 18
+        && appid.starts_with("wx")
+        && appid[2..].bytes().all(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        let shown: String = appid.chars().take(40).collect();
+        Err(format!(
+            "`{shown}` is not an AppID: an AppID is `wx` and 16 letters or digits, as the WeChat admin console shows it"
+        ))
+    }
+}
+
+/// The simulator's AppIDs.
 pub const DEV_APPID: &str = "wx0000000000000dev";
+pub const DEV_APPID_2: &str = "wx000000000000dev2";
 
 /// How often old audit entries and sessions are pruned.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
@@ -200,6 +300,66 @@ mod tests {
         assert!(DatabaseUrl::parse("mysql://h/db").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
         assert!(DatabaseUrl::parse("").is_err());
+    }
+
+    #[test]
+    fn apps_are_checked() {
+        let app = |appid: &str, default| AppSettings {
+            default,
+            ..AppSettings::wechat(appid, SecretString::from("s"))
+        };
+        let settings = |apps| WechatSettings {
+            apps,
+            api_base: "https://api.weixin.qq.com".into(),
+            timeout: Duration::from_secs(5),
+        };
+        let one = settings(vec![app("wx1111111111111111", false)]);
+        assert!(one.check().is_ok());
+        assert_eq!(one.default_appid(), Some("wx1111111111111111"));
+        let two = settings(vec![
+            app("wx1111111111111111", false),
+            app("wx2222222222222222", false),
+        ]);
+        assert!(two.check().is_ok());
+        assert_eq!(two.default_appid(), None, "two apps and no default");
+        let with_default = settings(vec![
+            app("wx1111111111111111", false),
+            app("wx2222222222222222", true),
+        ]);
+        assert_eq!(with_default.default_appid(), Some("wx2222222222222222"));
+        for (bad, why) in [
+            (vec![], "no app"),
+            (vec![app("wx1", false)], "not an AppID"),
+            (
+                vec![
+                    app("wx1111111111111111", false),
+                    app("wx1111111111111111", false),
+                ],
+                "listed twice",
+            ),
+            (
+                vec![
+                    app("wx1111111111111111", true),
+                    app("wx2222222222222222", true),
+                ],
+                "only one app can be the default",
+            ),
+        ] {
+            let err = settings(bad).check().unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+        assert!(WechatSettings::simulated().check().is_ok());
+        assert_eq!(WechatSettings::simulated().default_appid(), Some(DEV_APPID));
+        for bad in [
+            "",
+            "wx",
+            "wx111111111111111",
+            "wx11111111111111111",
+            "ab1111111111111111",
+            "wx11111111-1111111",
+        ] {
+            assert!(check_appid(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

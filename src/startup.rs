@@ -18,7 +18,7 @@ use crate::media::MediaStore;
 use crate::state::{AppState, Background};
 use crate::web::connections::{self, ConnectionLimits};
 use crate::web::CONTENT_SECURITY_POLICY;
-use crate::wechat::{self, WechatApi};
+use crate::wechat::WechatApps;
 
 /// A bound, ready-to-run server. Binding to port 0 picks a free port, which
 /// is how the tests start it.
@@ -35,16 +35,8 @@ pub struct Application {
 impl Application {
     /// Opens the database, applies migrations and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let wechat =
-            wechat::from_settings(&settings.wechat).context("cannot set up the WeChat client")?;
-        Self::build_with_wechat(settings, wechat).await
-    }
-
-    /// Like [`Application::build`], with the given WeChat client.
-    pub async fn build_with_wechat(
-        settings: Settings,
-        wechat: Arc<dyn WechatApi>,
-    ) -> anyhow::Result<Self> {
+        let wechat = WechatApps::from_settings(&settings.wechat)
+            .context("cannot set up the WeChat clients")?;
         if settings.dev {
             warn_dev_mode(&settings);
         }
@@ -102,7 +94,7 @@ impl Application {
         tracing::info!(
             %address,
             database = %settings.db.url.redacted(),
-            appid = settings.wechat.appid(),
+            apps = %apps_summary(&state.apps),
             data_dir = %settings.data_dir.display(),
             "wxlogin is listening"
         );
@@ -171,7 +163,7 @@ impl Application {
 /// Also returns the dev-mode admin's password, when one was just made.
 async fn assemble_state(
     settings: &Settings,
-    wechat: Arc<dyn WechatApi>,
+    wechat: WechatApps,
     pool: &DbPool,
 ) -> anyhow::Result<(AppState, Option<String>)> {
     let dev_admin_password = if settings.dev {
@@ -226,6 +218,23 @@ async fn assemble_state(
         settings.prune_every,
     )
     .context("cannot start the pruning thread")?;
+    let service_cache = Arc::new(db::service_cache::ServiceCache::default());
+    let service_calls = {
+        let (cache, last_cache) = (service_cache.clone(), service_cache.clone());
+        let (pool, last_pool) = (pool.clone(), pool.clone());
+        let flush = move |cache: &db::service_cache::ServiceCache, pool: &DbPool| {
+            if let Err(e) = cache.flush(pool) {
+                tracing::warn!(error = %e, "cannot write the services' call counts yet");
+            }
+        };
+        crate::background::Periodic::start(
+            "service-calls",
+            db::service_cache::FLUSH_EVERY,
+            move || flush(&cache, &pool),
+            move || flush(&last_cache, &last_pool),
+        )
+        .context("cannot start the service call counter")?
+    };
     let clock_check = match settings.db.url {
         crate::config::DatabaseUrl::Postgres(_) => {
             let checked = pool.clone();
@@ -238,8 +247,7 @@ async fn assemble_state(
     };
     let state = AppState {
         pool: pool.clone(),
-        wechat,
-        appid: settings.wechat.appid().to_owned(),
+        apps: wechat,
         session_ttl: settings.session_ttl,
         ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
         trust_proxy: settings.trust_proxy,
@@ -247,9 +255,11 @@ async fn assemble_state(
         password_checker,
         media,
         token_cache,
+        service_cache,
         logins,
         background: Background {
             token_refresher,
+            service_calls,
             clock_check,
             pruner,
             checkpointer,
@@ -354,13 +364,36 @@ fn warn_dev_mode(settings: &Settings) {
     let banner = "*".repeat(72);
     tracing::warn!("{banner}");
     tracing::warn!("DEVELOPMENT MODE (--dev). Never run this in production.");
-    match &settings.wechat {
-        crate::config::WechatSettings::Simulator { .. } => {
-            tracing::warn!("WeChat is SIMULATED: any code logs in a fake user (try `demo-1`).");
-        }
-        crate::config::WechatSettings::Api { .. } => {
-            tracing::warn!("WeChat is real (an AppID and secret are set).");
-        }
+    let simulated = settings
+        .wechat
+        .apps
+        .iter()
+        .any(|a| matches!(a.secret, crate::config::AppSecret::Simulated));
+    if simulated {
+        tracing::warn!(
+            "WeChat is SIMULATED for two dev apps: any code logs in a fake user (try `demo-1`)."
+        );
+    } else {
+        tracing::warn!("WeChat is real (AppIDs and secrets are set).");
     }
     tracing::warn!("{banner}");
+}
+
+/// The apps, for the start-up line: `wx… (name), wx… (name, default)`.
+fn apps_summary(apps: &WechatApps) -> String {
+    let default = apps.default_appid();
+    let described: Vec<String> = apps
+        .iter()
+        .map(|app| {
+            let mut notes = vec![app.name.as_str()];
+            if Some(app.appid.as_str()) == default {
+                notes.push("default");
+            }
+            if app.simulated {
+                notes.push("simulated");
+            }
+            format!("{} ({})", app.appid, notes.join(", "))
+        })
+        .collect();
+    described.join(", ")
 }

@@ -6,17 +6,18 @@ use std::time::Duration;
 
 use crate::background::Periodic;
 use crate::db::group_commit::LoginWriter;
+use crate::db::service_cache::ServiceCache;
 use crate::db::token_cache::{Refresher, TokenCache};
 use crate::db::{Checkpointer, DbPool};
 use crate::domain::password::PasswordChecker;
 use crate::media::MediaStore;
-use crate::wechat::WechatApi;
+use crate::wechat::WechatApps;
 
 /// What every request handler can reach.
 pub struct AppState {
     pub pool: DbPool,
-    pub wechat: Arc<dyn WechatApi>,
-    pub appid: String,
+    /// The mini-programs served, each with its WeChat client.
+    pub apps: WechatApps,
     pub session_ttl: Duration,
     /// How long `/readyz` waits for a database connection.
     pub ready_timeout: Duration,
@@ -31,6 +32,8 @@ pub struct AppState {
     pub media: MediaStore,
     /// Checked tokens, so that Bearer requests skip the database.
     pub token_cache: Arc<TokenCache>,
+    /// Backend services' credentials, and their calls not yet written.
+    pub service_cache: Arc<ServiceCache>,
     /// Writes logins in batches (group commit).
     pub logins: LoginWriter,
     /// The background threads, held so that they live as long as the state
@@ -44,6 +47,8 @@ pub struct Background {
     pub token_refresher: Refresher,
     /// Compares the node's clock with PostgreSQL's; `None` on SQLite.
     pub clock_check: Option<Periodic>,
+    /// Writes the services' call counts.
+    pub service_calls: Periodic,
     /// Prunes old audit entries, sessions and sign-in counters.
     pub pruner: Periodic,
     /// Copies SQLite's WAL back in the background; `None` on PostgreSQL.
@@ -57,6 +62,7 @@ impl AppState {
         self.logins.stop();
         let background = &self.background;
         background.token_refresher.stop();
+        background.service_calls.stop();
         background.pruner.stop();
         if let Some(clock_check) = &background.clock_check {
             clock_check.stop();

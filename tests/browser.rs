@@ -14,7 +14,6 @@ use std::os::unix::process::CommandExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -177,15 +176,11 @@ const PROFILES: [(&str, i16, &str, &str); 5] = [
 async fn start_app(dir: &Path) -> (String, DbPool, Vec<Seeded>) {
     let mut settings = settings_with(
         DatabaseUrl::Sqlite(dir.join("wxlogin.db").display().to_string()),
-        WechatSettings::Simulator {
-            appid: "wxbrowsertest00001".into(),
-        },
+        WechatSettings::simulated(),
     );
     settings.db.pool_size = 4;
     settings.data_dir = dir.join("data");
-    let app = Application::build_with_wechat(settings, Arc::new(wxlogin::wechat::Simulator::new()))
-        .await
-        .expect("build app");
+    let app = Application::build(settings).await.expect("build app");
     let base = format!("http://127.0.0.1:{}", app.port());
     let pool = app.pool().clone();
     tokio::spawn(app.run_until_stopped());

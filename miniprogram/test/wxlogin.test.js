@@ -21,8 +21,8 @@ after(async () => {
   if (server) await server.stop();
 });
 
-function client(user) {
-  const wx = createWx({ user });
+function client(user, appid) {
+  const wx = createWx({ user, appid });
   return { wx, auth: createClient({ baseUrl: server.baseUrl, wx }) };
 }
 
@@ -44,6 +44,26 @@ describe('login', () => {
     // Once it is over, a new login() is a new login.
     await auth.login();
     assert.equal(wx.calls.login, 2);
+  });
+
+  test('login() sends the appid of wx.getAccountInfoSync(), so each app has its own openid', async () => {
+    const second = client('apps-1', 'wx000000000000dev2');
+    const inSecond = await second.auth.login();
+    assert.equal(second.wx.calls.bodies[0].appid, 'wx000000000000dev2');
+    assert.equal(inSecond.user.appid, 'wx000000000000dev2');
+
+    // Without getAccountInfoSync the server's default app (the first dev app) is used.
+    const first = client('apps-1');
+    const inFirst = await first.auth.login();
+    assert.equal(first.wx.calls.bodies[0].appid, undefined);
+    assert.equal(inFirst.user.appid, 'wx0000000000000dev');
+    assert.notEqual(inFirst.user.openid, inSecond.user.openid);
+    assert.equal(inFirst.user.unionid, inSecond.user.unionid);
+  });
+
+  test('an appid the server does not serve is refused with unknown_app', async () => {
+    const { auth } = client('apps-2', 'wx9999999999999999');
+    await assert.rejects(auth.login(), (err) => err instanceof WxLoginError && err.code === 'unknown_app' && err.statusCode === 400);
   });
 
   test('request() logs in first when there is no token, and sends it as Bearer', async () => {

@@ -118,11 +118,13 @@ function startServer() {
  * `request` and `uploadFile` make real HTTP calls, storage is in memory.
  * `calls` counts what the client did.
  */
-function createWx({ user = 'demo-1', loginDelayMs = 20 } = {}) {
+function createWx({ user = 'demo-1', loginDelayMs = 20, appid = null } = {}) {
   const storage = new Map();
-  const calls = { login: 0, requests: [], uploadFile: 0 };
+  const calls = { login: 0, requests: [], uploadFile: 0, bodies: [] };
   let n = 0;
+  const account = appid ? { getAccountInfoSync: () => ({ miniProgram: { appId: appid } }) } : {};
   return {
+    ...account,
     calls,
     storage,
     login({ success }) {
@@ -135,6 +137,7 @@ function createWx({ user = 'demo-1', loginDelayMs = 20 } = {}) {
     request({ url, method = 'GET', data, header = {}, dataType = 'json', success, fail }) {
       const target = new URL(url);
       calls.requests.push(`${method} ${target.pathname}`);
+      calls.bodies.push(data);
       let body;
       if (data !== undefined && data !== null) {
         if (method === 'GET') {

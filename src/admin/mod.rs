@@ -9,6 +9,7 @@ mod export;
 mod home;
 mod page;
 pub mod params;
+mod services;
 mod signin;
 mod user;
 mod users;
@@ -106,6 +107,7 @@ pub fn scope(
         .service(web::resource("/users/{id}/sessions/{session_id}/revoke").post(user::revoke))
         .service(web::resource("/users/{id}/sessions/revoke-all").post(user::revoke_all))
         .service(web::resource("/audit").get(audit::log))
+        .service(web::resource("/services").get(services::list))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(AdminError::NotFound)
         }))

@@ -74,12 +74,14 @@ impl ApiError {
             Self::Unauthorized(_) | Self::Service(S::Unauthenticated(_)) => {
                 (StatusCode::UNAUTHORIZED, "unauthorized")
             }
+            Self::Service(S::BadClient) => (StatusCode::UNAUTHORIZED, "invalid_client"),
             Self::NotFound | Self::Service(S::NotFound | S::Media(MediaError::NotFound)) => {
                 (StatusCode::NOT_FOUND, "not_found")
             }
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Service(e) => match e {
                 S::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+                S::UnknownApp(_) => (StatusCode::BAD_REQUEST, "unknown_app"),
                 S::UserData { error, .. } => match error {
                     CryptoError::BadSignature => (StatusCode::BAD_REQUEST, "invalid_signature"),
                     CryptoError::NoWatermark
@@ -103,7 +105,9 @@ impl ApiError {
                 S::Media(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
                 S::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => UNAVAILABLE,
                 S::Db(_) | S::Internal(_) => INTERNAL,
-                S::Unauthenticated(_) | S::NotFound => unreachable!("matched above"),
+                S::Unauthenticated(_) | S::NotFound | S::BadClient => {
+                    unreachable!("matched above")
+                }
             },
         }
     }
@@ -228,7 +232,9 @@ impl ResponseError for ApiError {
             // WeChat's quota is per minute.
             response.insert_header(("Retry-After", "60"));
         }
-        if status == StatusCode::UNAUTHORIZED {
+        if matches!(self, Self::Service(ServiceError::BadClient)) {
+            response.insert_header(("WWW-Authenticate", r#"Basic realm="wxlogin""#));
+        } else if status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
         response.json(ErrorBody {

@@ -18,6 +18,8 @@ const MAX_USER_AGENT_CHARS: usize = 512;
 
 #[derive(Deserialize)]
 pub struct LoginRequest {
+    /// The mini-program's appid; optional where a default app is set.
+    appid: Option<String>,
     code: Option<String>,
     /// Optional signed and encrypted user data that goes with this code.
     #[serde(flatten)]
@@ -49,6 +51,7 @@ pub async fn login(
         .map_err(ApiError::InvalidRequest)?
         .to_owned();
     let input = logins::LoginInput {
+        appid: body.appid,
         code,
         user_data: body.user_data,
         client_ip: client_ip(&req, state.trust_proxy),

@@ -4,6 +4,8 @@
 
 pub mod auth;
 pub mod error;
+mod forward_auth;
+mod introspect;
 mod login;
 mod media;
 mod profile;
@@ -19,9 +21,12 @@ pub use views::{UserBody, UserView};
 
 /// Largest JSON body the API reads.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
+/// Largest form body the API reads: a token and a hint.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json_config())
+        .app_data(form_config())
         .service(resource("/api/login").post(login::login))
         .service(
             resource("/api/me")
@@ -35,6 +40,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/me/avatar").post(media::upload_avatar))
         .service(resource("/media/avatars/{name}").get(media::avatar))
         .service(resource("/api/logout").post(login::logout))
+        .service(web::resource("/auth/verify").to(forward_auth::verify))
+        .service(resource("/oauth/introspect").post(introspect::introspect))
         .service(resource("/healthz").get(healthz))
         .service(resource("/readyz").get(readyz));
 }
@@ -67,6 +74,26 @@ pub fn json_config() -> web::JsonConfig {
                     ))
                 }
                 _ => ApiError::InvalidRequest("the body is not valid JSON".into()),
+            };
+            api_error.into()
+        })
+}
+
+/// Form bodies (`/oauth/introspect`): every failure is a clear `invalid_request`.
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(MAX_FORM_BYTES)
+        .error_handler(|err, _req| {
+            use actix_web::error::UrlencodedError;
+            let api_error = match &err {
+                UrlencodedError::Payload(e) if crate::web::connections::is_body_timeout(e) => {
+                    ApiError::BodyTimeout
+                }
+                UrlencodedError::ContentType => ApiError::InvalidRequest(
+                    "the body must be a form, sent with `Content-Type: application/x-www-form-urlencoded`".into(),
+                ),
+                UrlencodedError::Overflow { limit, .. } => ApiError::PayloadTooLarge(*limit),
+                _ => ApiError::InvalidRequest("the body is not a valid form".into()),
             };
             api_error.into()
         })

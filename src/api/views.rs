@@ -11,6 +11,8 @@ use crate::db::users;
 #[derive(Debug, Serialize)]
 pub struct UserView {
     pub id: i64,
+    /// The mini-program this identity is in.
+    pub appid: String,
     pub openid: String,
     pub unionid: Option<String>,
     pub nickname: String,
@@ -31,6 +33,7 @@ impl From<users::User> for UserView {
     fn from(u: users::User) -> Self {
         Self {
             id: u.id,
+            appid: u.appid,
             openid: u.openid,
             unionid: u.unionid,
             nickname: u.nickname,

@@ -12,8 +12,8 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::config::{
-    parse_public_url, AdminSettings, ConfigError, DatabaseUrl, DbSettings, Settings,
-    WechatSettings, ADMIN_IDLE_TIMEOUT, DEV_APPID, MIN_SECRET_KEY_BYTES, PRUNE_EVERY,
+    check_appid, parse_public_url, AdminSettings, AppSettings, ConfigError, DatabaseUrl,
+    DbSettings, Settings, WechatSettings, ADMIN_IDLE_TIMEOUT, MIN_SECRET_KEY_BYTES, PRUNE_EVERY,
 };
 
 /// Login server for WeChat mini-programs.
@@ -45,6 +45,8 @@ pub enum Command {
     Migrate(DbArgs),
     /// Manage the accounts of the admin site.
     Admin(AdminArgs),
+    /// Manage the backend services that may introspect tokens (POST /oauth/introspect).
+    Service(ServiceArgs),
     /// Write users as CSV, exactly as the admin site's "Export CSV" does.
     Export(ExportArgs),
     /// Fill an empty database with realistic fake users, for benchmarks and demos.
@@ -103,6 +105,44 @@ impl AdminCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct ServiceArgs {
+    #[command(subcommand)]
+    pub command: ServiceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Create a service and print its client id and secret. The secret is
+    /// shown only this once: only its hash is stored.
+    Create {
+        /// A name for operators: 1 to 64 letters, digits, `.`, `_` or `-`.
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List the services, with their calls and last use.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a service: its credentials stop working (within 5 s on a
+    /// running server). The name can then be given to a new service.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+impl ServiceCommand {
+    pub fn db(&self) -> &DbArgs {
+        match self {
+            Self::Create { db, .. } | Self::List { db } | Self::Revoke { db, .. } => db,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Write to this file instead of standard output. The file is only
     /// replaced once the export is complete.
@@ -148,11 +188,18 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub db: DbArgs,
 
-    /// The mini-program's AppID (from the WeChat admin console). Required unless --dev.
+    /// A TOML file that lists the mini-programs, one `[[apps]]` entry each
+    /// (appid, name, one of secret_env / secret_file / secret, default).
+    /// Instead of --wechat-appid and --wechat-secret; see the README.
+    #[arg(long, env = "WXLOGIN_APPS")]
+    pub apps: Option<PathBuf>,
+
+    /// The mini-program's AppID (from the WeChat admin console), for a single
+    /// app without --apps. Required unless --apps or --dev.
     #[arg(long, env = "WECHAT_APPID")]
     pub wechat_appid: Option<String>,
 
-    /// The mini-program's AppSecret. Required unless --dev. Never printed or logged.
+    /// The mini-program's AppSecret, with --wechat-appid. Never printed or logged.
     #[arg(long, env = "WECHAT_SECRET", hide_env_values = true)]
     pub wechat_secret: Option<String>,
 
@@ -281,52 +328,75 @@ impl TryFrom<&DbArgs> for DbSettings {
     }
 }
 
+/// The apps, from --apps, from --wechat-appid and --wechat-secret, or the
+/// simulator's under --dev.
+fn wechat_settings(args: &ServeArgs) -> Result<WechatSettings, ConfigError> {
+    let appid = args.wechat_appid.clone().filter(|s| !s.trim().is_empty());
+    let secret = args.wechat_secret.clone().filter(|s| !s.trim().is_empty());
+    let api_base = args.wechat_api_base.trim_end_matches('/').to_owned();
+    if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+        return Err(ConfigError::Invalid(format!(
+            "--wechat-api-base / WECHAT_API_BASE must be an http(s) URL, not `{api_base}`"
+        )));
+    }
+    let timeout = Duration::from_secs_f64(args.wechat_timeout);
+    let apps = match (&args.apps, appid, secret) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(ConfigError::Invalid(
+                "both --apps / WXLOGIN_APPS and --wechat-appid / --wechat-secret (WECHAT_APPID / WECHAT_SECRET) are set: list every app in the apps file, or give one app by its AppID and secret, not both".into(),
+            ))
+        }
+        (Some(path), None, None) => {
+            super::apps_file::read(path, |var| std::env::var(var).ok())
+                .map_err(ConfigError::Invalid)?
+        }
+        (None, Some(appid), Some(secret)) => {
+            check_appid(&appid).map_err(|e| ConfigError::Invalid(format!("--wechat-appid / WECHAT_APPID: {e}")))?;
+            vec![AppSettings::wechat(&appid, SecretString::from(secret))]
+        }
+        (None, appid, secret) if args.dev => {
+            if appid.is_some() != secret.is_some() {
+                return Err(ConfigError::Invalid(
+                    "--dev with only one of WECHAT_APPID and WECHAT_SECRET: give both to use WeChat, or neither to use the simulator".into(),
+                ));
+            }
+            return Ok(WechatSettings::simulated());
+        }
+        (None, appid, secret) => {
+            let mut missing = Vec::new();
+            if appid.is_none() {
+                missing.push("--wechat-appid / WECHAT_APPID");
+            }
+            if secret.is_none() {
+                missing.push("--wechat-secret / WECHAT_SECRET");
+            }
+            return Err(ConfigError::Invalid(format!(
+                "missing {}. Set them to your mini-program's AppID and AppSecret, list your apps in a file given by --apps (WXLOGIN_APPS), or pass --dev (WXLOGIN_DEV=1) to try wxlogin with the built-in WeChat simulator",
+                missing.join(" and ")
+            )));
+        }
+    };
+    let settings = WechatSettings {
+        apps,
+        api_base,
+        timeout,
+    };
+    settings.check().map_err(|e| {
+        let source = args
+            .apps
+            .as_ref()
+            .map_or_else(|| "--wechat-appid".to_owned(), |p| p.display().to_string());
+        ConfigError::Invalid(format!("{source}: {e}"))
+    })?;
+    Ok(settings)
+}
+
 impl TryFrom<ServeArgs> for Settings {
     type Error = ConfigError;
 
     fn try_from(args: ServeArgs) -> Result<Self, ConfigError> {
         let db = DbSettings::try_from(&args.db)?;
-        let appid = args.wechat_appid.filter(|s| !s.trim().is_empty());
-        let secret = args.wechat_secret.filter(|s| !s.trim().is_empty());
-        let wechat = match (appid, secret) {
-            (Some(appid), Some(secret)) => {
-                let api_base = args.wechat_api_base.trim_end_matches('/').to_owned();
-                if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
-                    return Err(ConfigError::Invalid(format!(
-                        "--wechat-api-base / WECHAT_API_BASE must be an http(s) URL, not `{api_base}`"
-                    )));
-                }
-                WechatSettings::Api {
-                    appid,
-                    secret: SecretString::from(secret),
-                    api_base,
-                    timeout: Duration::from_secs_f64(args.wechat_timeout),
-                }
-            }
-            (appid, secret) if args.dev => {
-                if appid.is_some() != secret.is_some() {
-                    return Err(ConfigError::Invalid(
-                        "--dev with only one of WECHAT_APPID and WECHAT_SECRET: give both to use WeChat, or neither to use the simulator".into(),
-                    ));
-                }
-                WechatSettings::Simulator {
-                    appid: DEV_APPID.to_owned(),
-                }
-            }
-            (appid, secret) => {
-                let mut missing = Vec::new();
-                if appid.is_none() {
-                    missing.push("--wechat-appid / WECHAT_APPID");
-                }
-                if secret.is_none() {
-                    missing.push("--wechat-secret / WECHAT_SECRET");
-                }
-                return Err(ConfigError::Invalid(format!(
-                    "missing {}. Set them to your mini-program's AppID and AppSecret, or pass --dev (WXLOGIN_DEV=1) to try wxlogin with the built-in WeChat simulator",
-                    missing.join(" and ")
-                )));
-            }
-        };
+        let wechat = wechat_settings(&args)?;
         let cookie_key = match args.secret_key.filter(|k| !k.is_empty()) {
             Some(k) if k.len() >= MIN_SECRET_KEY_BYTES => actix_web::cookie::Key::from(k.as_bytes()),
             Some(k) => {

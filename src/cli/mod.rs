@@ -1,9 +1,11 @@
 //! The command line: what each subcommand does. `args` declares them.
 
 pub mod admin;
+mod apps_file;
 pub mod args;
 pub mod export;
 pub mod seed;
+pub mod service;
 
 use anyhow::Context;
 
@@ -30,6 +32,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Admin(args)) => {
             let settings = DbSettings::try_from(args.command.db())?;
             with_database(&runtime, &settings, |pool| admin::run(&runtime, pool, args))
+        }
+        Some(Command::Service(args)) => {
+            let settings = DbSettings::try_from(args.command.db())?;
+            with_database(&runtime, &settings, |pool| {
+                service::run(&runtime, pool, args)
+            })
         }
         Some(Command::Export(args)) => {
             let settings = DbSettings::try_from(&args.db)?;

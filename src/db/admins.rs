@@ -113,6 +113,8 @@ pub enum AuditAction {
     RevokeSession,
     RevokeAllSessions,
     Export,
+    ServiceCreated,
+    ServiceRevoked,
 }
 
 impl AuditAction {
@@ -126,6 +128,8 @@ impl AuditAction {
             Self::RevokeSession => "revoke_session",
             Self::RevokeAllSessions => "revoke_all_sessions",
             Self::Export => "export",
+            Self::ServiceCreated => "service_created",
+            Self::ServiceRevoked => "service_revoked",
         }
     }
 }

@@ -15,6 +15,8 @@ pub mod health;
 mod pool;
 pub mod retention;
 pub mod schema;
+pub mod service_cache;
+pub mod services;
 pub mod sessions;
 pub mod sign_in_throttle;
 pub mod token_cache;

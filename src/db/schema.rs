@@ -81,3 +81,16 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(users, sessions, admins, audit_log);
+
+diesel::table! {
+    services (id) {
+        id -> BigInt,
+        name -> Text,
+        client_id -> Text,
+        secret_hash -> Binary,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        calls -> BigInt,
+    }
+}

@@ -4,6 +4,7 @@ pub mod login;
 pub mod password;
 pub mod profile;
 pub mod random;
+pub mod service_credential;
 pub mod text;
 pub mod token;
 pub mod user_data;

@@ -5,7 +5,7 @@
 use crate::db::DbError;
 use crate::media::MediaError;
 use crate::wechat::crypto::CryptoError;
-use crate::wechat::WechatError;
+use crate::wechat::{UnknownApp, WechatError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -20,6 +20,10 @@ pub enum ServiceError {
         error: CryptoError,
         stored_key: bool,
     },
+    /// The login names an app this server does not serve, or none when it
+    /// must.
+    #[error(transparent)]
+    UnknownApp(#[from] UnknownApp),
     /// WeChat refused or failed a login code exchange.
     #[error(transparent)]
     Wechat(WechatError),
@@ -29,6 +33,9 @@ pub enum ServiceError {
     /// No live session: the token is unknown, expired or revoked.
     #[error("{0}")]
     Unauthenticated(&'static str),
+    /// A backend service's client id and secret do not match a live service.
+    #[error("the client id and secret do not match a live service; create one with `wxlogin service create NAME`")]
+    BadClient,
     /// What was asked for does not exist.
     #[error("not found")]
     NotFound,

@@ -15,6 +15,8 @@ use crate::state::AppState;
 /// A login as the client asked for it, its shape already checked.
 #[derive(Debug)]
 pub struct LoginInput {
+    /// The app the code is from; `None`: the default app.
+    pub appid: Option<String>,
     pub code: String,
     /// Signed and encrypted user data made after that `wx.login()`, if any.
     pub user_data: UserDataFields,
@@ -39,15 +41,16 @@ pub async fn login(state: &AppState, input: LoginInput) -> ServiceResult<LoggedI
         .user_data
         .check_shape(false)
         .map_err(ServiceError::Invalid)?;
-    let wx = state
-        .wechat
+    let app = state.apps.choose(input.appid.as_deref())?;
+    let wx = app
+        .api
         .code2session(&input.code)
         .await
         .map_err(ServiceError::Wechat)?;
     let checked = user_data::verify(
         &input.user_data,
         &wx.session_key,
-        &state.appid,
+        &app.appid,
         &wx.openid,
         false,
     )?;
@@ -58,7 +61,7 @@ pub async fn login(state: &AppState, input: LoginInput) -> ServiceResult<LoggedI
     let user = state
         .logins
         .record(LoginRecord {
-            appid: state.appid.clone(),
+            appid: app.appid.clone(),
             openid: wx.openid,
             unionid,
             session_key: wx.session_key,

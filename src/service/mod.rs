@@ -10,6 +10,7 @@ pub mod export;
 pub mod health;
 pub mod login;
 pub mod profile;
+pub mod services;
 pub mod sessions;
 pub mod user_data;
 pub mod users;

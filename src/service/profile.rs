@@ -33,7 +33,8 @@ pub async fn apply_user_data(
     fields: &UserDataFields,
 ) -> ServiceResult<User> {
     fields.check_shape(true).map_err(ServiceError::Invalid)?;
-    let checked = user_data::verify(fields, &user.session_key, &state.appid, &user.openid, true)?;
+    let app = state.apps.of_identity(&user.appid)?;
+    let checked = user_data::verify(fields, &user.session_key, &app.appid, &user.openid, true)?;
     let id = user.id;
     change_user(state, id, move |conn| {
         users::update_profile(
@@ -65,7 +66,9 @@ pub async fn bind_phone(
     code: &str,
 ) -> ServiceResult<(PhoneNumber, User)> {
     let phone = state
-        .wechat
+        .apps
+        .of_identity(&user.appid)?
+        .api
         .phone_number(code, &user.openid)
         .await
         .map_err(ServiceError::PhoneCode)?;

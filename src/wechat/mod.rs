@@ -4,17 +4,17 @@
 //! real API (or a test double at the configured base URL); [`Simulator`] is
 //! the built-in stand-in of `--dev`.
 
+mod apps;
 pub mod crypto;
 mod http;
 mod simulator;
 
 use std::fmt;
-use std::sync::Arc;
 
+pub use apps::{UnknownApp, WechatApp, WechatApps};
 pub use http::HttpWechat;
 pub use simulator::Simulator;
 
-use crate::config::WechatSettings;
 use crate::domain::profile::SessionKey;
 
 /// WeChat errcodes that wxlogin tells apart.
@@ -80,22 +80,4 @@ pub trait WechatApi: Send + Sync {
     /// Exchanges a code from `<button open-type="getPhoneNumber">` for the
     /// phone number of the user with this openid.
     async fn phone_number(&self, code: &str, openid: &str) -> Result<PhoneNumber, WechatError>;
-}
-
-/// Builds the client that the settings ask for.
-pub fn from_settings(settings: &WechatSettings) -> Result<Arc<dyn WechatApi>, WechatError> {
-    Ok(match settings {
-        WechatSettings::Api {
-            appid,
-            secret,
-            api_base,
-            timeout,
-        } => Arc::new(HttpWechat::new(
-            appid.clone(),
-            secret.clone(),
-            api_base.clone(),
-            *timeout,
-        )?),
-        WechatSettings::Simulator { .. } => Arc::new(Simulator::new()),
-    })
 }

@@ -4,7 +4,10 @@
 //! Codes are `NAME-N[-ANYTHING]`. `NAME-N` names the fake user, so `demo-1`,
 //! `demo-1-again` and `demo-1-x7` all log in the same user; `demo-2` is
 //! another. A code with fewer hyphens names a user by itself. The same name
-//! always gives the same openid and unionid, on any machine.
+//! always gives the same openid and unionid, on any machine. Like WeChat,
+//! the simulator gives a name one unionid in every app and a different
+//! openid in each (the first dev app keeps the openids of the days when
+//! there was one).
 //!
 //! `fail-ERRCODE` makes the simulator answer that WeChat errcode (for example
 //! `fail-40029`, `fail-45011`, `fail--1`), and `fail-timeout` simulates a
@@ -23,12 +26,31 @@ use sha2::{Digest, Sha256};
 use super::{Code2Session, PhoneNumber, WechatApi, WechatError};
 use crate::domain::profile::SessionKey;
 
-#[derive(Debug, Default)]
-pub struct Simulator;
+#[derive(Debug)]
+pub struct Simulator {
+    appid: String,
+}
 
 impl Simulator {
-    pub fn new() -> Self {
-        Self
+    /// The simulator of the app `appid`.
+    pub fn new(appid: &str) -> Self {
+        Self {
+            appid: appid.to_owned(),
+        }
+    }
+
+    /// The openid that the name gets in this app.
+    pub fn openid_of(&self, name: &str) -> String {
+        if self.appid == crate::config::DEV_APPID {
+            Self::stable_id("openid", name)
+        } else {
+            Self::stable_id("openid", &format!("{}/{name}", self.appid))
+        }
+    }
+
+    /// The unionid that the name gets, the same in every app.
+    pub fn unionid_of(name: &str) -> String {
+        Self::stable_id("unionid", name)
     }
 
     /// The fake user that a code names.
@@ -79,9 +101,9 @@ impl WechatApi for Simulator {
             .try_fill_bytes(&mut key)
             .expect("the operating system's random generator failed");
         Ok(Code2Session {
-            openid: Self::stable_id("openid", name),
+            openid: self.openid_of(name),
             session_key: SessionKey::new(STANDARD.encode(key)),
-            unionid: Some(Self::stable_id("unionid", name)),
+            unionid: Some(Self::unionid_of(name)),
         })
     }
 
@@ -110,7 +132,7 @@ mod tests {
 
     #[tokio::test]
     async fn same_name_same_user_and_errors_on_request() {
-        let sim = Simulator::new();
+        let sim = Simulator::new(crate::config::DEV_APPID);
         let a = sim.code2session("demo-1").await.unwrap();
         let b = sim.code2session("demo-1-again").await.unwrap();
         let c = sim.code2session("demo-2").await.unwrap();
@@ -129,8 +151,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_unionid_across_apps_and_an_openid_per_app() {
+        let first = Simulator::new(crate::config::DEV_APPID);
+        let second = Simulator::new(crate::config::DEV_APPID_2);
+        let a = first.code2session("demo-1").await.unwrap();
+        let b = second.code2session("demo-1-x").await.unwrap();
+        assert_eq!(a.unionid, b.unionid);
+        assert_ne!(a.openid, b.openid);
+        // The first dev app's openids are those of the single-app simulator.
+        assert_eq!(a.openid, Simulator::stable_id("openid", "demo-1"));
+    }
+
+    #[tokio::test]
     async fn phone_numbers_are_stable_per_user() {
-        let sim = Simulator::new();
+        let sim = Simulator::new(crate::config::DEV_APPID);
         let a = sim.phone_number("any", "oA").await.unwrap();
         assert_eq!(a, sim.phone_number("other", "oA").await.unwrap());
         assert_eq!(a.country_code, "86");

@@ -9,13 +9,14 @@ use serde_json::{json, Value};
 const BIN: &str = env!("CARGO_BIN_EXE_wxlogin");
 
 /// A command with none of the settings' environment variables inherited.
-fn wxlogin() -> Command {
+pub fn wxlogin() -> Command {
     let mut cmd = Command::new(BIN);
     for var in [
         "WXLOGIN_BIND",
         "DATABASE_URL",
         "WECHAT_APPID",
         "WECHAT_SECRET",
+        "WXLOGIN_APPS",
         "WECHAT_API_BASE",
         "WECHAT_TIMEOUT",
         "WXLOGIN_SESSION_TTL",
@@ -42,6 +43,8 @@ fn help_documents_every_setting() {
         "WXLOGIN_BIND",
         "--database-url",
         "DATABASE_URL",
+        "--apps",
+        "WXLOGIN_APPS",
         "--wechat-appid",
         "WECHAT_APPID",
         "--wechat-secret",

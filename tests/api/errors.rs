@@ -195,9 +195,7 @@ async fn wechat_failures_are_bad_gateway(backend: Backend) {
 
 async fn hanging_wechat_times_out(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        if let wxlogin::config::WechatSettings::Api { timeout, .. } = &mut s.wechat {
-            *timeout = Duration::from_millis(500);
-        }
+        s.wechat.timeout = Duration::from_millis(500);
     })
     .await;
     Mock::given(method("GET"))
@@ -223,9 +221,7 @@ async fn unreachable_wechat_is_bad_gateway(backend: Backend) {
         .unwrap()
         .port();
     let app = spawn_app_with(backend, |s| {
-        if let wxlogin::config::WechatSettings::Api { api_base, .. } = &mut s.wechat {
-            *api_base = format!("http://127.0.0.1:{port}");
-        }
+        s.wechat.api_base = format!("http://127.0.0.1:{port}");
     })
     .await;
     let response = app.post_login(&json!({"code": "c"})).await;

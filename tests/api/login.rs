@@ -60,8 +60,10 @@ async fn good_login_returns_a_token_and_the_user(backend: Backend) {
     assert_eq!(user["unionid"], "oUNION1");
     assert_eq!(user["gender"], 0);
     assert_eq!(user["phone_number"], Value::Null);
+    assert_eq!(user["appid"], APPID);
     for field in [
         "id",
+        "appid",
         "openid",
         "unionid",
         "nickname",
@@ -80,7 +82,7 @@ async fn good_login_returns_a_token_and_the_user(backend: Backend) {
     }
     assert_eq!(
         user.as_object().unwrap().len(),
-        14,
+        15,
         "unexpected user fields: {user}"
     );
 

@@ -8,7 +8,9 @@ use secrecy::SecretString;
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use wxlogin::config::{AdminSettings, DatabaseUrl, DbSettings, Settings, WechatSettings};
+use wxlogin::config::{
+    AdminSettings, AppSettings, DatabaseUrl, DbSettings, Settings, WechatSettings,
+};
 use wxlogin::db::{DbConnection, DbPool};
 use wxlogin::on_backend;
 use wxlogin::startup::Application;
@@ -29,9 +31,8 @@ pub struct TestApp {
 
 /// WeChat as the fake at `base` answers it.
 pub fn fake_wechat(base: &str) -> WechatSettings {
-    WechatSettings::Api {
-        appid: APPID.into(),
-        secret: SecretString::from(SECRET),
+    WechatSettings {
+        apps: vec![AppSettings::wechat(APPID, SecretString::from(SECRET))],
         api_base: base.to_owned(),
         timeout: Duration::from_secs(2),
     }

@@ -1,0 +1,75 @@
+//! `POST /oauth/introspect` (RFC 7662), for backend services that hold a
+//! token: the service authenticates with HTTP Basic (`wxlogin service
+//! create` gives its client id and secret), sends the token as a form
+//! field, and learns whether it is live and whose it is.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use crate::service::{services, ServiceError};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct IntrospectForm {
+    token: Option<String>,
+    /// Allowed by RFC 7662 and ignored: wxlogin has one kind of token.
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+}
+
+/// The answer for a live token. Anything else is exactly `{"active": false}`.
+#[derive(Serialize)]
+struct Active<'a> {
+    active: bool,
+    /// The account id, as a string (RFC 7662 and JWT say so).
+    sub: String,
+    exp: i64,
+    iat: i64,
+    token_type: &'static str,
+    appid: &'a str,
+    openid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unionid: Option<&'a str>,
+}
+
+/// The client id and secret of `Authorization: Basic …`.
+fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > 512 {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+pub async fn introspect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<IntrospectForm>,
+) -> Result<HttpResponse, ApiError> {
+    let (client_id, secret) = basic_credentials(&req).ok_or(ServiceError::BadClient)?;
+    let token = form
+        .into_inner()
+        .token
+        .ok_or_else(|| ApiError::InvalidRequest("the form field `token` is required".into()))?;
+    let answer = services::introspect(&state, &client_id, &secret, &token).await?;
+    Ok(match answer {
+        Some(active) => HttpResponse::Ok().json(Active {
+            active: true,
+            sub: active.account_id.to_string(),
+            exp: active.expires_at.and_utc().timestamp(),
+            iat: active.issued_at.and_utc().timestamp(),
+            token_type: "Bearer",
+            appid: &active.appid,
+            openid: &active.openid,
+            unionid: active.unionid.as_deref(),
+        }),
+        None => HttpResponse::Ok().json(serde_json::json!({"active": false})),
+    })
+}
