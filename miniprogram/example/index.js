@@ -5,7 +5,10 @@ const { createClient } = require('../wxlogin.js');
 // Your wxlogin server. Add it to the request and uploadFile domain lists of
 // the mini-program (in development, tick "do not check domains" in the
 // developer tools to use http://127.0.0.1:8080 with `wxlogin serve --dev`).
-const auth = createClient({ baseUrl: 'http://127.0.0.1:8080' });
+// The client sends your mini-program's appid with each login. `serve --dev`
+// simulates two dev apps of its own and refuses other appids (unknown_app),
+// so against it name the first dev app; leave `appid` out in production.
+const auth = createClient({ baseUrl: 'http://127.0.0.1:8080', appid: 'wx0000000000000dev' });
 
 Page({
   data: {
