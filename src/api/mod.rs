@@ -9,6 +9,7 @@ mod introspect;
 mod login;
 mod media;
 mod profile;
+mod sessions;
 mod views;
 
 use actix_web::error::JsonPayloadError;
@@ -36,6 +37,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(profile::patch_me)),
         )
         .service(resource("/api/me/userinfo").post(profile::userinfo))
+        .service(resource("/api/me/sessions").get(sessions::list))
+        .service(resource("/api/me/sessions/{id}").delete(sessions::revoke))
         .service(resource("/api/me/phone").post(profile::phone))
         .service(resource("/api/me/avatar").post(media::upload_avatar))
         .service(resource("/media/avatars/{name}").get(media::avatar))

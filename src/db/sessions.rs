@@ -115,6 +115,23 @@ pub fn list_for_user(
         .load(c))?)
 }
 
+/// The live sessions of a user (not revoked, not expired), newest first.
+pub fn list_live_for_user(
+    conn: &mut DbConnection,
+    user_id: i64,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<Session>, DbError> {
+    Ok(on_backend!(conn, |c| sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .order(sessions::id.desc())
+        .limit(limit)
+        .select(Session::as_select())
+        .load(c))?)
+}
+
 pub fn count_for_user(conn: &mut DbConnection, user_id: i64) -> Result<i64, DbError> {
     Ok(on_backend!(conn, |c| sessions::table
         .filter(sessions::user_id.eq(user_id))

@@ -54,6 +54,33 @@ pub async fn logout(state: &AppState, hash: TokenHash) -> ServiceResult<()> {
     Ok(())
 }
 
+/// Most sessions a user is shown; older live ones exist but are not listed.
+pub const MAX_OWN_SESSIONS: i64 = 100;
+
+/// The user's own live sessions, newest first.
+pub async fn list_own(state: &AppState, user_id: i64) -> ServiceResult<Vec<Session>> {
+    let now = clock::now();
+    Ok(db::run(&state.pool, move |conn| {
+        sessions::list_live_for_user(conn, user_id, now, MAX_OWN_SESSIONS)
+    })
+    .await?)
+}
+
+/// The user ends one of their own sessions; another user's, or one that is
+/// not live, is not found.
+pub async fn revoke_own(state: &AppState, user_id: i64, session_id: i64) -> ServiceResult<()> {
+    let revoked = db::run(&state.pool, move |conn| {
+        sessions::revoke(conn, user_id, session_id, clock::now())
+    })
+    .await;
+    state.token_cache.forget_session(session_id);
+    if revoked? {
+        Ok(())
+    } else {
+        Err(ServiceError::NotFound)
+    }
+}
+
 /// An admin ends one session of a user. Audited when it was live.
 pub async fn revoke(
     state: &AppState,

@@ -9,7 +9,114 @@ backend_tests!(
     logout_kills_the_token,
     expired_token_is_refused,
     bad_tokens_are_refused,
+    users_list_and_end_their_own_sessions,
 );
+
+async fn own_sessions(app: &TestApp, token: &str) -> Vec<serde_json::Value> {
+    let response = app
+        .client
+        .get(app.url("/api/me/sessions"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["sessions"].as_array().unwrap().clone()
+}
+
+async fn end_session(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+    app.client
+        .delete(app.url(&format!("/api/me/sessions/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn users_list_and_end_their_own_sessions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.wechat_answers(code2session_ok("oMINE", "k", None))
+        .await;
+    let login_from = |agent: &'static str, code: &'static str| {
+        app.client
+            .post(app.url("/api/login"))
+            .header("User-Agent", agent)
+            .json(&serde_json::json!({"code": code}))
+            .send()
+    };
+    let phone: serde_json::Value = login_from("phone", "c1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tablet: serde_json::Value = login_from("tablet", "c2")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (phone, tablet) = (
+        phone["token"].as_str().unwrap().to_owned(),
+        tablet["token"].as_str().unwrap().to_owned(),
+    );
+    app.wechat_answers(code2session_ok("oSTRANGER", "k", None))
+        .await;
+    let (stranger, _) = app.login_ok("c3").await;
+
+    let listed = own_sessions(&app, &phone).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0]["user_agent"], "tablet", "newest first");
+    assert_eq!(listed[0]["current"], false);
+    assert_eq!(listed[1]["user_agent"], "phone");
+    assert_eq!(listed[1]["current"], true);
+    assert_eq!(listed[1]["appid"], APPID);
+    for field in ["id", "created_at", "last_seen_at", "expires_at"] {
+        assert!(listed[0].get(field).is_some(), "{field}");
+    }
+    assert!(!serde_json::Value::Array(listed.clone())
+        .to_string()
+        .contains(&phone));
+    let tablet_id = listed[0]["id"].to_string();
+
+    // Another user's session is not found, and stays live.
+    let strangers = own_sessions(&app, &stranger).await;
+    let stranger_id = strangers[0]["id"].to_string();
+    assert_error(
+        end_session(&app, &phone, &stranger_id).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(app.get_me(&stranger).await.status(), 200);
+    assert_eq!(
+        end_session(&app, &phone, "not-a-number").await.status(),
+        404
+    );
+
+    // Ending the tablet's session: it stops working at once, the phone's does not.
+    assert_eq!(end_session(&app, &phone, &tablet_id).await.status(), 204);
+    assert_error(app.get_me(&tablet).await, 401, "unauthorized").await;
+    assert_eq!(app.get_me(&phone).await.status(), 200);
+    assert_error(
+        end_session(&app, &phone, &tablet_id).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(own_sessions(&app, &phone).await.len(), 1);
+    assert_error(
+        app.client
+            .get(app.url("/api/me/sessions"))
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+}
 
 async fn logout_kills_the_token(backend: Backend) {
     let app = spawn_app(backend).await;
