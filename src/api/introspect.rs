@@ -13,12 +13,11 @@ use super::error::ApiError;
 use crate::service::{services, ServiceError};
 use crate::state::AppState;
 
+/// Other fields, such as RFC 7662's `token_type_hint`, are ignored:
+/// wxlogin has one kind of token.
 #[derive(Deserialize)]
 pub struct IntrospectForm {
     token: Option<String>,
-    /// Allowed by RFC 7662 and ignored: wxlogin has one kind of token.
-    #[allow(dead_code)]
-    token_type_hint: Option<String>,
 }
 
 /// The answer for a live token. Anything else is exactly `{"active": false}`.

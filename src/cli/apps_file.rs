@@ -206,6 +206,10 @@ mod tests {
             ),
             ("[[apps]]\nappid = \"wx1111111111111111\nsecret = \"hidden-4\"\n", "not a valid apps file"),
             ("", "no [[apps]] entry"),
+            (
+                &*format!("[[apps]]\nappid = \"wx1111111111111111\"\nsecret = \"hidden-5\"\nname = \"{}\"\n", "名".repeat(65)),
+                "name is longer than 64 characters",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse_str(text).unwrap_err();

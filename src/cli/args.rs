@@ -12,8 +12,8 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::config::{
-    check_appid, parse_public_url, AdminSettings, AppSettings, ConfigError, DatabaseUrl,
-    DbSettings, Settings, WechatSettings, ADMIN_IDLE_TIMEOUT, MIN_SECRET_KEY_BYTES, PRUNE_EVERY,
+    parse_public_url, AdminSettings, AppSettings, ConfigError, DatabaseUrl, DbSettings, Settings,
+    WechatSettings, ADMIN_IDLE_TIMEOUT, MIN_SECRET_KEY_BYTES, PRUNE_EVERY,
 };
 
 /// Login server for WeChat mini-programs.
@@ -351,7 +351,6 @@ fn wechat_settings(args: &ServeArgs) -> Result<WechatSettings, ConfigError> {
                 .map_err(ConfigError::Invalid)?
         }
         (None, Some(appid), Some(secret)) => {
-            check_appid(&appid).map_err(|e| ConfigError::Invalid(format!("--wechat-appid / WECHAT_APPID: {e}")))?;
             vec![AppSettings::wechat(&appid, SecretString::from(secret))]
         }
         (None, appid, secret) if args.dev => {
@@ -382,10 +381,10 @@ fn wechat_settings(args: &ServeArgs) -> Result<WechatSettings, ConfigError> {
         timeout,
     };
     settings.check().map_err(|e| {
-        let source = args
-            .apps
-            .as_ref()
-            .map_or_else(|| "--wechat-appid".to_owned(), |p| p.display().to_string());
+        let source = args.apps.as_ref().map_or_else(
+            || "--wechat-appid / WECHAT_APPID".to_owned(),
+            |p| p.display().to_string(),
+        );
         ConfigError::Invalid(format!("{source}: {e}"))
     })?;
     Ok(settings)
@@ -464,5 +463,25 @@ mod tests {
         let err = Settings::try_from(args).unwrap_err().to_string();
         assert!(err.contains("WECHAT_SECRET"), "{err}");
         assert!(!err.contains("WECHAT_APPID"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_single_appid_is_refused_naming_the_flag() {
+        let cli = Cli::try_parse_from([
+            "wxlogin",
+            "serve",
+            "--wechat-appid",
+            "wx1",
+            "--wechat-secret",
+            "hidden-secret",
+        ])
+        .unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("expected serve")
+        };
+        let err = Settings::try_from(args).unwrap_err().to_string();
+        assert!(err.contains("--wechat-appid / WECHAT_APPID"), "{err}");
+        assert!(err.contains("`wx1` is not an AppID"), "{err}");
+        assert!(!err.contains("hidden-secret"), "{err}");
     }
 }

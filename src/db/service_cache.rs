@@ -22,10 +22,10 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 const CAPACITY: usize = 10_000;
 
 /// A live service, as the client check needs it.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 pub struct KnownService {
     pub id: i64,
-    pub secret_hash: Vec<u8>,
+    pub secret_hash: [u8; 32],
 }
 
 #[derive(Default)]
@@ -44,7 +44,7 @@ impl ServiceCache {
         entries
             .get(client_id)
             .filter(|(_, at)| at.elapsed() < SERVICE_TTL)
-            .map(|(known, _)| known.clone())
+            .map(|(known, _)| *known)
     }
 
     pub fn store(&self, client_id: &str, known: Option<KnownService>, read_at: Instant) {

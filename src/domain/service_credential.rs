@@ -4,20 +4,18 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use super::random;
 
 const CLIENT_ID_PREFIX: &str = "svc_";
 const SECRET_PREFIX: &str = "wxs_";
 const SECRET_BYTES: usize = 32;
-const SECRET_B64_LEN: usize = (SECRET_BYTES * 8).div_ceil(6);
 
 /// A new client id: `svc_` and 16 URL-safe characters.
 pub fn new_client_id() -> String {
-    let bytes: [u8; 12] = super::random::bytes();
-    format!("{CLIENT_ID_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+    random::prefixed_text::<12>(CLIENT_ID_PREFIX)
 }
 
 /// A service's secret in clear: between its creation and the one line that
@@ -26,19 +24,13 @@ pub struct ServiceSecret(String);
 
 impl ServiceSecret {
     pub fn generate() -> Self {
-        let bytes: [u8; SECRET_BYTES] = super::random::bytes();
-        Self(format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+        Self(random::prefixed_text::<SECRET_BYTES>(SECRET_PREFIX))
     }
 
     /// Anything that is not the shape `generate` makes is refused without a
     /// look-up.
     pub fn parse(s: &str) -> Option<Self> {
-        let body = s.strip_prefix(SECRET_PREFIX)?;
-        let well_formed = body.len() == SECRET_B64_LEN
-            && body
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        well_formed.then(|| Self(s.to_owned()))
+        random::is_prefixed_text::<SECRET_BYTES>(s, SECRET_PREFIX).then(|| Self(s.to_owned()))
     }
 
     pub fn hash(&self) -> [u8; 32] {
@@ -46,7 +38,7 @@ impl ServiceSecret {
     }
 
     /// Whether this is the secret of `stored_hash`, in constant time.
-    pub fn matches(&self, stored_hash: &[u8]) -> bool {
+    pub fn matches(&self, stored_hash: &[u8; 32]) -> bool {
         bool::from(self.hash().as_slice().ct_eq(stored_hash))
     }
 

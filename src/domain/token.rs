@@ -3,17 +3,13 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::rngs::OsRng;
-use rand::TryRngCore;
 use sha2::{Digest, Sha256};
+
+use super::random;
 
 /// Marks wxlogin tokens, so that a leaked one is easy to recognise.
 pub const TOKEN_PREFIX: &str = "wxl_";
 const TOKEN_BYTES: usize = 32;
-/// Length of the base64url text of `TOKEN_BYTES` bytes, without padding.
-const TOKEN_B64_LEN: usize = (TOKEN_BYTES * 8).div_ceil(6);
 
 /// A session token in clear. Only exists between its creation and the login
 /// answer, or while a request carrying it is checked. Its `Debug` is redacted.
@@ -22,22 +18,13 @@ pub struct SessionToken(String);
 impl SessionToken {
     /// A new token from the OS random generator.
     pub fn generate() -> Self {
-        let mut bytes = [0u8; TOKEN_BYTES];
-        OsRng
-            .try_fill_bytes(&mut bytes)
-            .expect("the operating system's random generator failed");
-        Self(format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+        Self(random::prefixed_text::<TOKEN_BYTES>(TOKEN_PREFIX))
     }
 
     /// Accepts only strings of the shape `generate` makes; anything else can
     /// be refused without a database look-up.
     pub fn parse(s: &str) -> Option<Self> {
-        let body = s.strip_prefix(TOKEN_PREFIX)?;
-        let well_formed = body.len() == TOKEN_B64_LEN
-            && body
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        well_formed.then(|| Self(s.to_owned()))
+        random::is_prefixed_text::<TOKEN_BYTES>(s, TOKEN_PREFIX).then(|| Self(s.to_owned()))
     }
 
     pub fn hash(&self) -> TokenHash {

@@ -182,11 +182,14 @@ async fn authenticate_client(
             let read_at = Instant::now();
             let id = client_id.to_owned();
             let found = db::run(&state.pool, move |conn| services::find_live(conn, &id)).await?;
-            let known = found.map(|s| KnownService {
-                id: s.id,
-                secret_hash: s.secret_hash,
+            // A stored hash of another length matches no secret.
+            let known = found.and_then(|s| {
+                Some(KnownService {
+                    id: s.id,
+                    secret_hash: s.secret_hash.try_into().ok()?,
+                })
             });
-            state.service_cache.store(client_id, known.clone(), read_at);
+            state.service_cache.store(client_id, known, read_at);
             known
         }
     };
