@@ -210,8 +210,8 @@ async fn start_app(dir: &Path) -> (String, DbPool, Vec<Seeded>) {
         let openid = body["user"]["openid"].as_str().expect("openid").to_owned();
         let (nick, sex, prov, town) = *profile;
         let updated = with_db(&pool, move |c| {
-            use wxlogin::db::schema::users::dsl as u;
-            on_backend!(c, |c| diesel::update(u::users.find(id))
+            use wxlogin::db::schema::accounts::dsl as u;
+            on_backend!(c, |c| diesel::update(u::accounts.find(id))
                 .set((
                     u::nickname.eq(nick),
                     u::gender.eq(sex),
@@ -407,16 +407,18 @@ impl Ctx {
             .expect("张三's row links to the user")
             .click()
             .await
-            .expect("click 张三's openid");
+            .expect("click 张三's account");
         let user_path = format!("/admin/users/{}", zhang.id);
         self.wait_for_url("张三's page", |u| u.path() == user_path)
             .await;
         assert_eq!(self.text("main h1").await, "张三");
         let openid = self
             .client
-            .find(Locator::XPath("//dt[.='openid']/following-sibling::dd[1]"))
+            .find(Locator::XPath(
+                "//table[contains(@class, 'identities')]/tbody/tr[1]/td[3]",
+            ))
             .await
-            .expect("openid field")
+            .expect("the identity's openid")
             .text()
             .await
             .unwrap();
@@ -436,10 +438,10 @@ impl Ctx {
         let body = self.text("body").await;
         let id = zhang.id;
         let key = with_db(&self.pool, move |c| {
-            use wxlogin::db::schema::users::dsl as u;
-            on_backend!(c, |c| u::users
-                .find(id)
-                .select(u::session_key)
+            use wxlogin::db::schema::identities::dsl as i;
+            on_backend!(c, |c| i::identities
+                .filter(i::account_id.eq(id))
+                .select(i::session_key)
                 .first::<String>(c))
             .expect("session key")
         })
@@ -548,7 +550,7 @@ impl Ctx {
                 .unwrap_or_else(|| panic!("no {name} column in {headers:?}"))
         };
         let (openid, unionid, nickname, province, city) = (
-            column("openid"),
+            column("Identities"),
             column("unionid"),
             column("Nickname"),
             column("Province"),
@@ -565,7 +567,12 @@ impl Ctx {
             }
             assert_eq!(cells.len(), headers.len(), "a cell per column: {cells:?}");
             rows.push(Row {
-                openid: cells[openid].clone(),
+                // Each identity: its openid, then its app.
+                openid: cells[openid]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
                 unionid: cells[unionid].clone(),
                 nickname: cells[nickname].clone(),
                 province: cells[province].clone(),

@@ -9,7 +9,7 @@ use super::page::{render, see_other, Layout};
 use super::view::{format_time, gender_label, is_web_link};
 use super::{AdminError, AdminIdentity};
 use crate::clock;
-use crate::db::users::User;
+use crate::db::accounts::Account;
 use crate::service::audit::Actor;
 use crate::service::{sessions, users};
 use crate::state::AppState;
@@ -17,6 +17,7 @@ use crate::web::client_ip;
 
 struct SessionView {
     id: i64,
+    appid: String,
     created_at: String,
     last_seen_at: String,
     expires_at: String,
@@ -30,7 +31,8 @@ struct SessionView {
 struct UserPage {
     layout: Layout,
     csrf: String,
-    user: User,
+    account: Account,
+    identities: Vec<IdentityView>,
     gender: &'static str,
     created_at: String,
     updated_at: String,
@@ -40,6 +42,17 @@ struct UserPage {
     any_active: bool,
     /// Whether the avatar URL is shown as a link (only http and https are).
     avatar_is_link: bool,
+}
+
+/// An identity as the account page shows it: never its session_key.
+struct IdentityView {
+    appid: String,
+    app_name: String,
+    openid: String,
+    unionid: String,
+    created_at: String,
+    last_login_at: String,
+    login_count: i64,
 }
 
 /// A user's or a session's id from the path; anything else is no page.
@@ -67,8 +80,9 @@ pub async fn detail(
     let sessions: Vec<SessionView> = found
         .sessions
         .into_iter()
-        .map(|s| SessionView {
+        .map(|(s, appid)| SessionView {
             id: s.id,
+            appid,
             created_at: format_time(s.created_at),
             last_seen_at: format_time(s.last_seen_at),
             expires_at: format_time(s.expires_at),
@@ -83,21 +97,35 @@ pub async fn detail(
             },
         })
         .collect();
-    let user = found.user;
+    let identities = found
+        .identities
+        .into_iter()
+        .map(|i| IdentityView {
+            app_name: users::app_name(&state, &i.appid).unwrap_or_default(),
+            appid: i.appid,
+            openid: i.openid,
+            unionid: i.unionid.unwrap_or_default(),
+            created_at: format_time(i.created_at),
+            last_login_at: format_time(i.last_login_at),
+            login_count: i.login_count,
+        })
+        .collect();
+    let account = found.account;
     render(
         StatusCode::OK,
         &UserPage {
             csrf: admin.csrf.clone(),
             layout: Layout::signed_in(&format!("User {id}"), &admin),
-            gender: gender_label(user.gender),
-            created_at: format_time(user.created_at),
-            updated_at: format_time(user.updated_at),
-            last_login_at: format_time(user.last_login_at),
+            gender: gender_label(account.gender),
+            created_at: format_time(account.created_at),
+            updated_at: format_time(account.updated_at),
+            last_login_at: format_time(account.last_login_at),
             any_active: sessions.iter().any(|s| s.status == "active"),
-            avatar_is_link: is_web_link(&user.avatar_url),
+            avatar_is_link: is_web_link(&account.avatar_url),
             sessions,
             session_count: found.session_count,
-            user,
+            identities,
+            account,
         },
     )
 }

@@ -23,6 +23,8 @@ struct UsersPage {
     per_page_choices: [i64; 4],
     provinces: Vec<String>,
     cities: Vec<String>,
+    /// The configured apps, (appid, name), for the app filter.
+    apps: Vec<(String, String)>,
     headers: Vec<SortHeader>,
     rows: Vec<RowView>,
     count: String,
@@ -53,7 +55,7 @@ pub async fn list(
             let places = users::places_only(&state, None).await?;
             let view = UsersPage {
                 error: Some(e.0),
-                ..empty_page(&admin, &params, places)
+                ..empty_page(&admin, &params, places, users::app_choices(&state))
             };
             return render(StatusCode::BAD_REQUEST, &view);
         }
@@ -88,8 +90,13 @@ pub async fn list(
         per_page_choices: PER_PAGE_CHOICES,
         provinces: found.places.provinces,
         cities: found.places.cities,
+        apps: users::app_choices(&state),
         headers: sort_headers(&query, &list, &per_page_pair),
-        rows: found.rows.into_iter().map(RowView::from).collect(),
+        rows: found
+            .rows
+            .into_iter()
+            .map(|r| RowView::new(r, |appid| users::app_name(&state, appid)))
+            .collect(),
         count: count_text(found.count),
         first_url: link(None),
         prev_url: before.map(|k| link(Some(("before", k)))),
@@ -102,7 +109,12 @@ pub async fn list(
 }
 
 /// The page with its form, the default sort's headers and no rows.
-fn empty_page(admin: &AdminIdentity, params: &TableParams, places: Places) -> UsersPage {
+fn empty_page(
+    admin: &AdminIdentity,
+    params: &TableParams,
+    places: Places,
+    apps: Vec<(String, String)>,
+) -> UsersPage {
     let query = UserQuery::default();
     let list = canonical_args(&params.list, &query);
     UsersPage {
@@ -112,6 +124,7 @@ fn empty_page(admin: &AdminIdentity, params: &TableParams, places: Places) -> Us
         per_page_choices: PER_PAGE_CHOICES,
         provinces: places.provinces,
         cities: places.cities,
+        apps,
         headers: sort_headers(&query, &list, &[]),
         rows: Vec::new(),
         count: String::new(),

@@ -52,10 +52,11 @@ pub fn is_web_link(url: &str) -> bool {
     reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
 
-/// A row of the user table, as shown.
+/// A row of the user table, as shown: an account.
 pub struct RowView {
     pub id: i64,
-    pub openid: String,
+    /// Each identity's openid, with its app's name (or appid).
+    pub identities: Vec<(String, String)>,
     pub unionid: String,
     pub nickname: String,
     pub gender: &'static str,
@@ -67,11 +68,16 @@ pub struct RowView {
     pub phone: String,
 }
 
-impl From<UserRow> for RowView {
-    fn from(r: UserRow) -> Self {
+impl RowView {
+    /// The row of `r`, naming each app by `app_name` where it has one.
+    pub fn new(r: UserRow, app_name: impl Fn(&str) -> Option<String>) -> Self {
         Self {
             id: r.id,
-            openid: r.openid,
+            identities: r
+                .identities
+                .into_iter()
+                .map(|i| (i.openid, app_name(&i.appid).unwrap_or(i.appid)))
+                .collect(),
             unionid: r.unionid.unwrap_or_default(),
             nickname: r.nickname,
             gender: gender_label(r.gender),
@@ -109,6 +115,7 @@ pub fn canonical_args(raw: &UserListArgs, query: &UserQuery) -> UserListArgs {
     let f = &query.filter;
     UserListArgs {
         q: f.q.clone(),
+        app: f.appid.clone(),
         gender: f.gender.map(|g| g.to_string()),
         province: f.province.clone(),
         city: f.city.clone(),
@@ -124,7 +131,6 @@ pub fn canonical_args(raw: &UserListArgs, query: &UserQuery) -> UserListArgs {
 
 fn column_label(c: SortColumn) -> &'static str {
     match c {
-        SortColumn::Openid => "openid",
         SortColumn::Unionid => "unionid",
         SortColumn::Nickname => "Nickname",
         SortColumn::Gender => "Gender",

@@ -26,16 +26,16 @@ pub async fn verify(auth: Authenticated) -> Result<HttpResponse, ApiError> {
         HeaderValue::from_str(s).map_err(|_| {
             ServiceError::Internal(format!(
                 "identity {} holds a value that cannot be a header",
-                user.id
+                user.identity.id
             ))
         })
     };
     let mut response = HttpResponse::Ok();
     response
-        .insert_header((ACCOUNT_ID, HeaderValue::from(user.id)))
-        .insert_header((APPID, value(&user.appid)?))
-        .insert_header((OPENID, value(&user.openid)?));
-    if let Some(unionid) = &user.unionid {
+        .insert_header((ACCOUNT_ID, HeaderValue::from(user.account.id)))
+        .insert_header((APPID, value(&user.identity.appid)?))
+        .insert_header((OPENID, value(&user.identity.openid)?));
+    if let Some(unionid) = &user.account.unionid {
         response.insert_header((UNIONID, value(unionid)?));
     }
     Ok(response.finish())

@@ -188,7 +188,7 @@ pub async fn upload_avatar(
         },
     );
     let bytes = read_file_field(&mut payload).await?;
-    let user = profile::set_avatar(&state, auth.user.id, bytes, &base).await?;
+    let user = profile::set_avatar(&state, &auth.user, bytes, &base).await?;
     Ok(UserBody::ok(user))
 }
 

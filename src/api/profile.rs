@@ -30,7 +30,7 @@ pub async fn patch_me(
     auth: Authenticated,
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = profile::patch(&state, auth.user.id, &body).await?;
+    let user = profile::patch(&state, &auth.user, &body).await?;
     Ok(UserBody::ok(user))
 }
 

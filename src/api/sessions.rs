@@ -1,4 +1,4 @@
-//! A user's own sessions: `GET /api/me/sessions` lists the live ones, and
+//! A user's own sessions, in every app of their account: `GET /api/me/sessions` lists the live ones, and
 //! `DELETE /api/me/sessions/{id}` ends one (a "sign out that phone").
 
 use actix_web::{web, HttpResponse};
@@ -32,13 +32,13 @@ pub async fn list(
     state: web::Data<AppState>,
     auth: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let own = sessions::list_own(&state, auth.user.id).await?;
+    let own = sessions::list_own(&state, auth.user.account.id).await?;
     let sessions = own
         .into_iter()
-        .map(|s| SessionView {
+        .map(|(s, appid)| SessionView {
             current: s.id == auth.session.id,
             id: s.id,
-            appid: auth.user.appid.clone(),
+            appid,
             created_at: s.created_at.and_utc(),
             last_seen_at: s.last_seen_at.and_utc(),
             expires_at: s.expires_at.and_utc(),
@@ -53,6 +53,6 @@ pub async fn revoke(
     auth: Authenticated,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    sessions::revoke_own(&state, auth.user.id, id.into_inner()).await?;
+    sessions::revoke_own(&state, auth.user.account.id, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,14 +6,18 @@ use serde::Serialize;
 
 use crate::db::users;
 
-/// A user as the API shows it. Built from [`users::User`] field by field, so a
+/// A user as the API shows it: the account, seen through the identity the
+/// session was opened with. Built from [`users::User`] field by field, so a
 /// new server-only column cannot slip into a response.
 #[derive(Debug, Serialize)]
 pub struct UserView {
+    /// The account id: the same in every app of the account.
     pub id: i64,
-    /// The mini-program this identity is in.
+    /// The mini-program of this session's identity.
     pub appid: String,
+    /// The openid in that mini-program.
     pub openid: String,
+    /// The account's unionid, once WeChat has sent one.
     pub unionid: Option<String>,
     pub nickname: String,
     pub avatar_url: String,
@@ -30,11 +34,12 @@ pub struct UserView {
 }
 
 impl From<users::User> for UserView {
-    fn from(u: users::User) -> Self {
+    fn from(user: users::User) -> Self {
+        let (u, identity) = (user.account, user.identity);
         Self {
             id: u.id,
-            appid: u.appid,
-            openid: u.openid,
+            appid: identity.appid,
+            openid: identity.openid,
             unionid: u.unionid,
             nickname: u.nickname,
             avatar_url: u.avatar_url,

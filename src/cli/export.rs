@@ -48,7 +48,7 @@ pub fn run(pool: &DbPool, args: ExportArgs) -> anyhow::Result<()> {
     if let (Some(temp), Some(path)) = (temp, &args.out) {
         temp.persist(path)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("wrote {rows} users to {}", path.display());
+        eprintln!("wrote {rows} rows (one per identity) to {}", path.display());
     }
     Ok(())
 }

@@ -30,6 +30,13 @@ pub struct SeedArgs {
     /// The AppID the users belong to; use the one `serve` runs with.
     #[arg(long, env = "WECHAT_APPID", default_value = crate::config::DEV_APPID)]
     pub appid: String,
+    /// A second app (its AppID) that some users also use: each of them gets
+    /// a second identity there, linked to the same account by a unionid.
+    #[arg(long)]
+    pub second_app: Option<String>,
+    /// The percentage of users who also use `--second-app`.
+    #[arg(long, default_value_t = 20, requires = "second_app", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub second_app_share: u32,
     /// Seed of the random generator: the same seed gives the same users.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -48,6 +55,10 @@ impl From<&SeedArgs> for SeedOptions {
             sessions_per_user: a.sessions_per_user,
             session_users: a.session_users,
             appid: a.appid.clone(),
+            second_app: a
+                .second_app
+                .clone()
+                .map(|appid| (appid, a.second_app_share)),
             seed: a.seed,
             dev: a.dev,
         }
@@ -68,8 +79,9 @@ pub fn run(pool: &db::DbPool, args: SeedArgs) -> anyhow::Result<()> {
     let report = seed(&mut conn, &SeedOptions::from(&args), &mut tokens)?;
     tokens.flush().context("cannot write the tokens")?;
     eprintln!(
-        "seeded {} users and {} sessions in {:.1} s",
+        "seeded {} users ({} identities) and {} sessions in {:.1} s",
         report.users,
+        report.identities,
         report.sessions,
         started.elapsed().as_secs_f64()
     );

@@ -115,6 +115,8 @@ pub enum AuditAction {
     Export,
     ServiceCreated,
     ServiceRevoked,
+    /// Two accounts merged, by a login's unionid or by an admin.
+    AccountMerged,
 }
 
 impl AuditAction {
@@ -130,6 +132,7 @@ impl AuditAction {
             Self::Export => "export",
             Self::ServiceCreated => "service_created",
             Self::ServiceRevoked => "service_revoked",
+            Self::AccountMerged => "account_merged",
         }
     }
 }

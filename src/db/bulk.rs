@@ -1,22 +1,22 @@
-//! Bulk writes for `wxlogin seed`: multi-row inserts into a table whose
-//! secondary indexes are dropped first and built again at the end.
+//! Bulk writes for `wxlogin seed`: multi-row inserts into tables whose
+//! secondary indexes are dropped first and built again at the end. Accounts
+//! and identities are given their ids here, so that rows can point at each
+//! other without reading anything back.
 
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use super::schema::{sessions, users};
+use super::schema::{accounts, identities, sessions};
 use super::{DbConnection, DbError};
 use crate::on_backend;
 
-/// A user to insert.
+/// An account to insert, with its id.
 #[derive(Insertable)]
-#[diesel(table_name = users)]
-pub struct BulkUser<'a> {
-    pub appid: &'a str,
-    pub openid: &'a str,
+#[diesel(table_name = accounts)]
+pub struct BulkAccount<'a> {
+    pub id: i64,
     pub unionid: Option<&'a str>,
-    pub session_key: &'a str,
     pub nickname: &'a str,
     pub avatar_url: &'a str,
     pub gender: i16,
@@ -30,11 +30,27 @@ pub struct BulkUser<'a> {
     pub login_count: i64,
 }
 
+/// An identity to insert, with its id.
+#[derive(Insertable)]
+#[diesel(table_name = identities)]
+pub struct BulkIdentity<'a> {
+    pub id: i64,
+    pub account_id: i64,
+    pub appid: &'a str,
+    pub openid: &'a str,
+    pub unionid: Option<&'a str>,
+    pub session_key: &'a str,
+    pub created_at: NaiveDateTime,
+    pub last_login_at: NaiveDateTime,
+    pub login_count: i64,
+}
+
 /// A session to insert.
 #[derive(Insertable)]
 #[diesel(table_name = sessions)]
 pub struct BulkSession<'a> {
-    pub user_id: i64,
+    pub account_id: i64,
+    pub identity_id: i64,
     pub token_hash: &'a [u8],
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
@@ -52,11 +68,16 @@ pub fn prepare(conn: &mut DbConnection) -> Result<(), DbError> {
     Ok(())
 }
 
-/// After a bulk load: fresh statistics for the planner, and the connection
-/// tuned back.
+/// After a bulk load: the id sequences moved past the ids given, fresh
+/// statistics for the planner, and the connection tuned back.
 pub fn finish(conn: &mut DbConnection) -> Result<(), DbError> {
     match conn {
-        DbConnection::Postgres(c) => c.batch_execute("ANALYZE users; ANALYZE sessions;")?,
+        DbConnection::Postgres(c) => c.batch_execute(
+            "SELECT setval(pg_get_serial_sequence('accounts', 'id'), COALESCE((SELECT MAX(id) FROM accounts), 0) + 1, false);
+             SELECT setval(pg_get_serial_sequence('identities', 'id'), COALESCE((SELECT MAX(id) FROM identities), 0) + 1, false);
+             ANALYZE accounts; ANALYZE identities; ANALYZE sessions;",
+        )?,
+        // AUTOINCREMENT tables keep their largest id by themselves.
         DbConnection::Sqlite(c) => {
             c.batch_execute("PRAGMA optimize; PRAGMA cache_size = -2000;")?
         }
@@ -64,15 +85,35 @@ pub fn finish(conn: &mut DbConnection) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Inserts users in one statement and returns their ids and openids.
-pub fn insert_users(
-    conn: &mut DbConnection,
-    rows: &[BulkUser<'_>],
-) -> Result<Vec<(i64, String)>, DbError> {
-    Ok(on_backend!(conn, |c| diesel::insert_into(users::table)
+/// The first free account id and identity id.
+pub fn next_ids(conn: &mut DbConnection) -> Result<(i64, i64), DbError> {
+    use diesel::dsl::max;
+    let account: Option<i64> = on_backend!(conn, |c| accounts::table
+        .select(max(accounts::id))
+        .get_result(c))?;
+    let identity: Option<i64> = on_backend!(conn, |c| identities::table
+        .select(max(identities::id))
+        .get_result(c))?;
+    Ok((account.unwrap_or(0) + 1, identity.unwrap_or(0) + 1))
+}
+
+/// Inserts accounts in one statement.
+pub fn insert_accounts(conn: &mut DbConnection, rows: &[BulkAccount<'_>]) -> Result<(), DbError> {
+    on_backend!(conn, |c| diesel::insert_into(accounts::table)
         .values(rows)
-        .returning((users::id, users::openid))
-        .get_results(c))?)
+        .execute(c))?;
+    Ok(())
+}
+
+/// Inserts identities in one statement.
+pub fn insert_identities(
+    conn: &mut DbConnection,
+    rows: &[BulkIdentity<'_>],
+) -> Result<(), DbError> {
+    on_backend!(conn, |c| diesel::insert_into(identities::table)
+        .values(rows)
+        .execute(c))?;
+    Ok(())
 }
 
 /// Inserts sessions in one statement.
@@ -83,13 +124,17 @@ pub fn insert_sessions(conn: &mut DbConnection, rows: &[BulkSession<'_>]) -> Res
     Ok(())
 }
 
-/// Drops the secondary indexes of `users` and returns the statements that
-/// make them again.
-pub fn drop_user_indexes(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
-    match conn {
-        DbConnection::Sqlite(c) => c.drop_indexes(),
-        DbConnection::Postgres(c) => c.drop_indexes(),
+/// Drops the secondary indexes of `accounts` and `identities`, and returns
+/// the statements that make them again.
+pub fn drop_account_indexes(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
+    let mut statements = Vec::new();
+    for table in ["accounts", "identities"] {
+        statements.extend(match conn {
+            DbConnection::Sqlite(c) => c.drop_indexes(table)?,
+            DbConnection::Postgres(c) => c.drop_indexes(table)?,
+        });
     }
+    Ok(statements)
 }
 
 /// Runs the statements [`drop_user_indexes`] returned.
@@ -108,10 +153,10 @@ struct IndexDef {
     def: String,
 }
 
-/// Drops the secondary indexes of `users` and returns the statements that
+/// Drops the secondary indexes of a table and returns the statements that
 /// make them again.
 trait DropIndexes {
-    fn drop_indexes(&mut self) -> Result<Vec<String>, DbError>;
+    fn drop_indexes(&mut self, table: &str) -> Result<Vec<String>, DbError>;
 }
 
 fn drop_all(c: &mut impl SimpleConnection, defs: Vec<IndexDef>) -> Result<Vec<String>, DbError> {
@@ -122,23 +167,25 @@ fn drop_all(c: &mut impl SimpleConnection, defs: Vec<IndexDef>) -> Result<Vec<St
 }
 
 impl DropIndexes for diesel::SqliteConnection {
-    fn drop_indexes(&mut self) -> Result<Vec<String>, DbError> {
+    fn drop_indexes(&mut self, table: &str) -> Result<Vec<String>, DbError> {
         let defs: Vec<IndexDef> = diesel::sql_query(
             "SELECT name, sql AS def FROM sqlite_master \
-             WHERE type = 'index' AND tbl_name = 'users' AND sql IS NOT NULL",
+             WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
         )
+        .bind::<diesel::sql_types::Text, _>(table)
         .load(self)?;
         drop_all(self, defs)
     }
 }
 
 impl DropIndexes for diesel::PgConnection {
-    fn drop_indexes(&mut self) -> Result<Vec<String>, DbError> {
+    fn drop_indexes(&mut self, table: &str) -> Result<Vec<String>, DbError> {
         let defs: Vec<IndexDef> = diesel::sql_query(
             "SELECT i.indexname AS name, i.indexdef AS def FROM pg_indexes i \
-             WHERE i.schemaname = current_schema() AND i.tablename = 'users' \
+             WHERE i.schemaname = current_schema() AND i.tablename = $1 \
              AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conname = i.indexname)",
         )
+        .bind::<diesel::sql_types::Text, _>(table)
         .load(self)?;
         // Memory to sort in while the indexes are built again.
         self.batch_execute("SET LOCAL maintenance_work_mem = '256MB'")?;

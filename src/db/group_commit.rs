@@ -1,6 +1,7 @@
 //! Group commit for logins.
 //!
-//! Every login writes: it creates or updates the user and opens a session.
+//! Every login writes: it creates or updates the identity and its account,
+//! and opens a session.
 //! With one transaction per login, the commit is most of the cost of a login
 //! (on SQLite: the WAL append, the periodic checkpoint, and the single write
 //! lock that every login queues for; on PostgreSQL: a WAL flush per commit).
@@ -32,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::users::{self, User};
+use super::logins::{self, RecordedLogin};
 use super::{CommitNotice, DbConnection, DbError, DbPool};
 use crate::domain::login::LoginRecord;
 
@@ -47,7 +48,7 @@ struct Job {
     /// By then the login has its answer, whatever the database does: one
     /// connection timeout after it was queued.
     deadline: Instant,
-    reply: oneshot::Sender<Result<User, DbError>>,
+    reply: oneshot::Sender<Result<RecordedLogin, DbError>>,
 }
 
 /// The queue in front of the writer threads. Cheap to share: the
@@ -94,7 +95,7 @@ impl LoginWriter {
     /// Writes one login, together with whatever other logins are waiting,
     /// and answers once it is committed, or at the latest one connection
     /// timeout after it was queued.
-    pub async fn record(&self, login: LoginRecord) -> Result<User, DbError> {
+    pub async fn record(&self, login: LoginRecord) -> Result<RecordedLogin, DbError> {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(writer_gone());
         }
@@ -180,11 +181,11 @@ fn write_batch(pool: &DbPool, mut batch: Vec<Job>) {
         Err(e) => return unavailable(batch, &e),
     };
     let logins: Vec<&LoginRecord> = batch.iter().map(|j| &j.login).collect();
-    match users::record_logins(&mut conn, &logins) {
-        Ok(users) => {
+    match logins::record_logins(&mut conn, &logins) {
+        Ok(recorded) => {
             pool.health().write_succeeded();
-            for (job, user) in batch.into_iter().zip(users) {
-                let _ = job.reply.send(Ok(user));
+            for (job, login) in batch.into_iter().zip(recorded) {
+                let _ = job.reply.send(Ok(login));
             }
         }
         Err(DbError::Unavailable(e)) => unavailable(batch, &e),
@@ -222,6 +223,6 @@ fn unavailable(batch: Vec<Job>, cause: &dyn std::fmt::Display) {
     }
 }
 
-fn write_one(conn: &mut DbConnection, login: &LoginRecord) -> Result<User, DbError> {
-    users::record_logins(conn, &[login]).map(|mut users| users.remove(0))
+fn write_one(conn: &mut DbConnection, login: &LoginRecord) -> Result<RecordedLogin, DbError> {
+    logins::record_logins(conn, &[login]).map(|mut recorded| recorded.remove(0))
 }

@@ -6,12 +6,16 @@
 //! SQL (upserts, `RETURNING`) are written once and compiled for each backend
 //! with [`on_backend!`](crate::on_backend).
 
+pub mod accounts;
 pub mod admins;
 pub mod bulk;
 pub mod checkpointer;
 pub mod clock;
 pub mod group_commit;
 pub mod health;
+pub mod identities;
+pub mod links;
+pub mod logins;
 mod pool;
 pub mod retention;
 pub mod schema;
@@ -102,7 +106,7 @@ impl Dialect for diesel::PgConnection {
         format!("${n}")
     }
     fn nickname_contains(&self) -> &'static str {
-        "users.nickname ILIKE "
+        "accounts.nickname ILIKE "
     }
 }
 
@@ -114,7 +118,7 @@ impl Dialect for diesel::SqliteConnection {
     /// SQLite's LIKE already ignores the case of ASCII letters, as its
     /// `lower()` is ASCII-only too.
     fn nickname_contains(&self) -> &'static str {
-        "users.nickname LIKE "
+        "accounts.nickname LIKE "
     }
 }
 
@@ -244,6 +248,42 @@ fn health_probe_write(conn: &mut DbConnection) -> Result<(), DbError> {
         .set(probe::padding.eq(None::<Vec<u8>>))
         .execute(c))?;
     Ok(())
+}
+
+/// Runs `f` in a write transaction (see [`WriteTransaction`]) on the
+/// backend-neutral connection, so that its steps can be functions of their
+/// own rather than one body compiled per backend.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<DieselError>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    // The connection enum's transaction manager hands every call to the
+    // backend's own, so a transaction begun on the backend is committed or
+    // rolled back through the enum as any other.
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) =
+                <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+            {
+                tracing::warn!(error = %rollback, "a rollback failed");
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Runs `f` in a transaction: everything it writes, or nothing.

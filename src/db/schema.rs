@@ -3,12 +3,10 @@
 //! describes what both produce.
 
 diesel::table! {
-    users (id) {
+    /// A person: the profile, linked across apps by `unionid`.
+    accounts (id) {
         id -> BigInt,
-        appid -> Text,
-        openid -> Text,
         unionid -> Nullable<Text>,
-        session_key -> Text,
         nickname -> Text,
         avatar_url -> Text,
         gender -> SmallInt,
@@ -26,9 +24,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// One (appid, openid) of an account, with that app's session_key.
+    identities (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        appid -> Text,
+        openid -> Text,
+        unionid -> Nullable<Text>,
+        session_key -> Text,
+        created_at -> Timestamp,
+        last_login_at -> Timestamp,
+        login_count -> BigInt,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> BigInt,
-        user_id -> BigInt,
+        account_id -> BigInt,
+        identity_id -> BigInt,
         token_hash -> Binary,
         created_at -> Timestamp,
         expires_at -> Timestamp,
@@ -39,7 +53,8 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(identities -> accounts (account_id));
+diesel::joinable!(sessions -> identities (identity_id));
 
 diesel::table! {
     admins (id) {
@@ -80,7 +95,7 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, admins, audit_log);
+diesel::allow_tables_to_appear_in_same_query!(accounts, identities, sessions, admins, audit_log);
 
 diesel::table! {
     services (id) {

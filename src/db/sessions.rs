@@ -3,7 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{sessions, users};
+use super::accounts::Account;
+use super::identities::Identity;
+use super::schema::{accounts, identities, sessions};
 use super::users::User;
 use super::{DbConnection, DbError};
 use crate::domain::token::TokenHash;
@@ -17,7 +19,8 @@ pub const LAST_SEEN_GRANULARITY: chrono::Duration = chrono::Duration::seconds(60
 #[diesel(table_name = sessions)]
 pub struct Session {
     pub id: i64,
-    pub user_id: i64,
+    pub account_id: i64,
+    pub identity_id: i64,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub last_seen_at: NaiveDateTime,
@@ -33,16 +36,20 @@ pub fn find_active(
     now: NaiveDateTime,
 ) -> Result<Option<(Session, User)>, DbError> {
     let found = on_backend!(conn, |c| sessions::table
-        .inner_join(users::table)
+        .inner_join(identities::table.inner_join(accounts::table))
         .filter(sessions::token_hash.eq(&hash.0[..]))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
-        .select((Session::as_select(), User::as_select()))
+        .select((
+            Session::as_select(),
+            Identity::as_select(),
+            Account::as_select()
+        ))
         // `token_hash` is unique, so no LIMIT is needed. A bound LIMIT would
         // make SQLite re-prepare the statement on every execution.
         .get_result(c)
         .optional())?;
-    Ok(found)
+    Ok(found.map(|(session, identity, account)| (session, User { account, identity })))
 }
 
 /// The live sessions among these token hashes, with their users, for the
@@ -54,20 +61,27 @@ pub fn find_active_many(
     now: NaiveDateTime,
 ) -> Result<Vec<(TokenHash, Session, User)>, DbError> {
     let keys: Vec<&[u8]> = hashes.iter().map(|h| &h.0[..]).collect();
-    let rows: Vec<(Vec<u8>, Session, User)> = on_backend!(conn, |c| sessions::table
-        .inner_join(users::table)
+    let rows: Vec<(Vec<u8>, Session, Identity, Account)> = on_backend!(conn, |c| sessions::table
+        .inner_join(identities::table.inner_join(accounts::table))
         .filter(sessions::token_hash.eq_any(&keys))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .select((
             sessions::token_hash,
             Session::as_select(),
-            User::as_select()
+            Identity::as_select(),
+            Account::as_select()
         ))
         .load(c))?;
     Ok(rows
         .into_iter()
-        .filter_map(|(hash, session, user)| Some((TokenHash(hash.try_into().ok()?), session, user)))
+        .filter_map(|(hash, session, identity, account)| {
+            Some((
+                TokenHash(hash.try_into().ok()?),
+                session,
+                User { account, identity },
+            ))
+        })
         .collect())
 }
 
@@ -101,55 +115,58 @@ pub fn revoke_by_hash(
     Ok(n > 0)
 }
 
-/// A user's sessions, newest first.
-pub fn list_for_user(
+/// An account's sessions, in every app, newest first, each with its appid.
+pub fn list_for_account(
     conn: &mut DbConnection,
-    user_id: i64,
+    account_id: i64,
     limit: i64,
-) -> Result<Vec<Session>, DbError> {
+) -> Result<Vec<(Session, String)>, DbError> {
     Ok(on_backend!(conn, |c| sessions::table
-        .filter(sessions::user_id.eq(user_id))
+        .inner_join(identities::table)
+        .filter(sessions::account_id.eq(account_id))
         .order(sessions::id.desc())
         .limit(limit)
-        .select(Session::as_select())
+        .select((Session::as_select(), identities::appid))
         .load(c))?)
 }
 
-/// The live sessions of a user (not revoked, not expired), newest first.
-pub fn list_live_for_user(
+/// The live sessions of an account (not revoked, not expired), newest
+/// first, each with its appid.
+pub fn list_live_for_account(
     conn: &mut DbConnection,
-    user_id: i64,
+    account_id: i64,
     now: NaiveDateTime,
     limit: i64,
-) -> Result<Vec<Session>, DbError> {
+) -> Result<Vec<(Session, String)>, DbError> {
     Ok(on_backend!(conn, |c| sessions::table
-        .filter(sessions::user_id.eq(user_id))
+        .inner_join(identities::table)
+        .filter(sessions::account_id.eq(account_id))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .order(sessions::id.desc())
         .limit(limit)
-        .select(Session::as_select())
+        .select((Session::as_select(), identities::appid))
         .load(c))?)
 }
 
-pub fn count_for_user(conn: &mut DbConnection, user_id: i64) -> Result<i64, DbError> {
+pub fn count_for_account(conn: &mut DbConnection, account_id: i64) -> Result<i64, DbError> {
     Ok(on_backend!(conn, |c| sessions::table
-        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::account_id.eq(account_id))
         .count()
         .get_result(c))?)
 }
 
-/// Revokes one live session of a user. Returns whether there was one.
+/// Revokes one live session of an account. Returns whether there was one.
 pub fn revoke(
     conn: &mut DbConnection,
-    user_id: i64,
+    account_id: i64,
     session_id: i64,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     let n = on_backend!(conn, |c| diesel::update(
         sessions::table
             .filter(sessions::id.eq(session_id))
-            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::account_id.eq(account_id))
             .filter(sessions::revoked_at.is_null())
     )
     .set(sessions::revoked_at.eq(now))
@@ -157,15 +174,15 @@ pub fn revoke(
     Ok(n > 0)
 }
 
-/// Revokes every live session of a user. Returns how many there were.
+/// Revokes every live session of an account. Returns how many there were.
 pub fn revoke_all(
     conn: &mut DbConnection,
-    user_id: i64,
+    account_id: i64,
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
     Ok(on_backend!(conn, |c| diesel::update(
         sessions::table
-            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::account_id.eq(account_id))
             .filter(sessions::revoked_at.is_null())
             .filter(sessions::expires_at.gt(now))
     )

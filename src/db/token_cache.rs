@@ -8,8 +8,9 @@
 //! - On the node where it happens, a revoke is instant: logout, the admin's
 //!   revoke and revoke-all remove the entries before they answer, and a look-up
 //!   that raced with them never puts its stale answer back (see `epoch`).
-//! - Users are cached apart from tokens, by id, so that a change to a user
-//!   (a login, a profile update) drops one entry however many tokens they have.
+//! - Accounts and identities are cached apart from tokens, by id, so that a
+//!   change to one (a login, a profile update) drops one entry however many
+//!   tokens point at it.
 //! - A session's `last_seen_at` is written at most once a minute
 //!   ([`LAST_SEEN_GRANULARITY`]), and never by the request that finds it due:
 //!   the request queues the session, and the [`Refresher`] writes all queued
@@ -27,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 
+use crate::db::accounts::Account;
+use crate::db::identities::Identity;
 use crate::db::sessions::{self, Session, LAST_SEEN_GRANULARITY};
 use crate::db::users::User;
 use crate::db::{DbError, DbPool};
@@ -34,7 +37,7 @@ use crate::domain::token::TokenHash;
 
 /// How long a checked token is trusted without asking the database.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
-/// Most tokens (and users) kept; past it, the oldest half is dropped.
+/// Most tokens (and accounts, and identities) kept; past it, the oldest half is dropped.
 pub const DEFAULT_CAPACITY: usize = 100_000;
 const SHARDS: usize = 16;
 /// How long before an entry would age out the [`Refresher`] reads it again.
@@ -167,13 +170,15 @@ impl<K: std::hash::Hash + Eq + Copy, T: Clone> AgedMap<K, T> {
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket {
     tokens: u64,
-    users: u64,
+    accounts: u64,
+    identities: u64,
 }
 
 /// See the module documentation.
 pub struct TokenCache {
     tokens: AgedMap<TokenHash, Session>,
-    users: AgedMap<i64, Arc<User>>,
+    accounts: AgedMap<i64, Arc<Account>>,
+    identities: AgedMap<i64, Arc<Identity>>,
     ttl: Duration,
     /// Sessions whose `last_seen_at` is to be written.
     touches: Mutex<Vec<i64>>,
@@ -183,7 +188,7 @@ fn token_shard(hash: &TokenHash) -> usize {
     hash.0[0] as usize
 }
 
-fn user_shard(id: i64) -> usize {
+fn id_shard(id: i64) -> usize {
     id as usize
 }
 
@@ -198,15 +203,16 @@ impl TokenCache {
     pub fn new(ttl: Duration, capacity: usize) -> Self {
         Self {
             tokens: AgedMap::new(capacity),
-            users: AgedMap::new(capacity),
+            accounts: AgedMap::new(capacity),
+            identities: AgedMap::new(capacity),
             ttl,
             touches: Mutex::new(Vec::new()),
         }
     }
 
-    /// The live session of this token and its user, if both are cached,
+    /// The live session of this token and its user, if all are cached,
     /// the session has not expired and its `last_seen_at` is not due.
-    pub fn get(&self, hash: &TokenHash, now: NaiveDateTime) -> Option<(Session, Arc<User>)> {
+    pub fn get(&self, hash: &TokenHash, now: NaiveDateTime) -> Option<(Session, User)> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -217,9 +223,20 @@ impl TokenCache {
         {
             return None;
         }
-        let user = self
-            .users
-            .get(user_shard(session.user_id), &session.user_id, self.ttl)?;
+        let identity = self.identities.get(
+            id_shard(session.identity_id),
+            &session.identity_id,
+            self.ttl,
+        )?;
+        let account = self.accounts.get(
+            id_shard(identity.account_id),
+            &identity.account_id,
+            self.ttl,
+        )?;
+        let user = User {
+            account: Account::clone(&account),
+            identity: Identity::clone(&identity),
+        };
         Some((session, user))
     }
 
@@ -227,7 +244,8 @@ impl TokenCache {
     pub fn ticket(&self) -> Ticket {
         Ticket {
             tokens: self.tokens.epoch.load(Ordering::SeqCst),
-            users: self.users.epoch.load(Ordering::SeqCst),
+            accounts: self.accounts.epoch.load(Ordering::SeqCst),
+            identities: self.identities.epoch.load(Ordering::SeqCst),
         }
     }
 
@@ -248,11 +266,18 @@ impl TokenCache {
         if self.ttl.is_zero() {
             return;
         }
-        self.users.insert(
-            user_shard(user.id),
-            user.id,
-            Arc::new(user.clone()),
-            ticket.users,
+        self.accounts.insert(
+            id_shard(user.account.id),
+            user.account.id,
+            Arc::new(user.account.clone()),
+            ticket.accounts,
+            at,
+        );
+        self.identities.insert(
+            id_shard(user.identity.id),
+            user.identity.id,
+            Arc::new(user.identity.clone()),
+            ticket.identities,
             at,
         );
         self.tokens
@@ -334,15 +359,22 @@ impl TokenCache {
         self.tokens.retain(|s| s.id != session_id);
     }
 
-    /// Every session of a user was revoked (the admin's revoke-all).
-    pub fn forget_sessions_of(&self, user_id: i64) {
-        self.tokens.retain(|s| s.user_id != user_id);
-        self.forget_user(user_id);
+    /// Every session of an account was revoked (the admin's revoke-all), or
+    /// moved to another account (a merge).
+    pub fn forget_sessions_of(&self, account_id: i64) {
+        self.tokens.retain(|s| s.account_id != account_id);
+        self.forget_account(account_id);
     }
 
-    /// The user changed (a login, a profile update): read them afresh.
-    pub fn forget_user(&self, user_id: i64) {
-        self.users.remove(user_shard(user_id), &user_id);
+    /// The account changed (a login, a profile update): read it afresh.
+    pub fn forget_account(&self, account_id: i64) {
+        self.accounts.remove(id_shard(account_id), &account_id);
+    }
+
+    /// The identity changed (a login's new session_key, a move to another
+    /// account): read it afresh.
+    pub fn forget_identity(&self, identity_id: i64) {
+        self.identities.remove(id_shard(identity_id), &identity_id);
     }
 }
 
@@ -392,32 +424,43 @@ mod tests {
     fn user(id: i64) -> User {
         let t = crate::clock::now();
         User {
-            id,
-            appid: "wx".into(),
-            openid: format!("o{id}"),
-            unionid: None,
-            session_key: SessionKey::new("k".into()),
-            nickname: String::new(),
-            avatar_url: String::new(),
-            gender: 0,
-            country: String::new(),
-            province: String::new(),
-            city: String::new(),
-            language: String::new(),
-            created_at: t,
-            updated_at: t,
-            last_login_at: t,
-            login_count: 1,
-            phone_number: None,
-            phone_country_code: None,
+            account: Account {
+                id,
+                unionid: None,
+                nickname: String::new(),
+                avatar_url: String::new(),
+                gender: 0,
+                country: String::new(),
+                province: String::new(),
+                city: String::new(),
+                language: String::new(),
+                created_at: t,
+                updated_at: t,
+                last_login_at: t,
+                login_count: 1,
+                phone_number: None,
+                phone_country_code: None,
+            },
+            identity: Identity {
+                id,
+                account_id: id,
+                appid: "wx".into(),
+                openid: format!("o{id}"),
+                unionid: None,
+                session_key: SessionKey::new("k".into()),
+                created_at: t,
+                last_login_at: t,
+                login_count: 1,
+            },
         }
     }
 
-    fn session(id: i64, user_id: i64) -> Session {
+    fn session(id: i64, account_id: i64) -> Session {
         let t = crate::clock::now();
         Session {
             id,
-            user_id,
+            account_id,
+            identity_id: account_id,
             created_at: t,
             expires_at: t + chrono::Duration::hours(1),
             last_seen_at: t,
@@ -447,8 +490,18 @@ mod tests {
         assert!(cache.get(&h, now).is_none());
 
         cache.store(cache.ticket(), h, &session(10, 1), &user(1));
-        cache.forget_user(1);
-        assert!(cache.get(&h, now).is_none(), "the user must be read again");
+        cache.forget_account(1);
+        assert!(
+            cache.get(&h, now).is_none(),
+            "the account must be read again"
+        );
+
+        cache.store(cache.ticket(), h, &session(10, 1), &user(1));
+        cache.forget_identity(1);
+        assert!(
+            cache.get(&h, now).is_none(),
+            "the identity must be read again"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The admin's view of `users`: the SQL of search, filters, sorting and
+//! The admin's view of `accounts`: the SQL of search, filters, sorting and
 //! keyset paging, shared by the HTML table, the CSV export and
 //! `wxlogin export`. The query values are `domain::user_query`'s.
 //!
@@ -12,19 +12,39 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, SmallInt, Text, Timestamp};
 
-use super::schema::users;
+use super::identities::{self, ListedIdentity};
+use super::schema::accounts;
 use super::{DbConnection, DbError, Dialect};
 use crate::domain::user_query::{
     KeyValue, Page, SortColumn, SortKey, SortOrder, UserFilter, UserQuery,
 };
 use crate::on_backend;
 
-/// The columns the admin table and the CSV show. Never the session_key.
+/// The columns the admin table and the CSV show. Never a session_key.
 #[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = accounts)]
+struct AccountColumns {
+    id: i64,
+    unionid: Option<String>,
+    nickname: String,
+    gender: i16,
+    country: String,
+    province: String,
+    city: String,
+    language: String,
+    created_at: NaiveDateTime,
+    last_login_at: NaiveDateTime,
+    login_count: i64,
+    phone_number: Option<String>,
+    phone_country_code: Option<String>,
+}
+
+/// An account as the admin table and the CSV show it, with its identities.
+#[derive(Debug, Clone)]
 pub struct UserRow {
     pub id: i64,
-    pub openid: String,
+    /// Its identities, by app.
+    pub identities: Vec<ListedIdentity>,
     pub unionid: Option<String>,
     pub nickname: String,
     pub gender: i16,
@@ -44,7 +64,6 @@ impl UserRow {
     pub fn sort_key(&self, column: SortColumn) -> SortKey {
         let row = self;
         let value = match column {
-            SortColumn::Openid => KeyValue::Text(row.openid.clone()),
             SortColumn::Unionid => KeyValue::Text(row.unionid.clone().unwrap_or_default()),
             SortColumn::Nickname => KeyValue::Text(row.nickname.clone()),
             SortColumn::Gender => KeyValue::Int(row.gender),
@@ -60,14 +79,13 @@ impl UserRow {
 /// The SQL a sort and its keyset compare on. Each has an index `(expr, id)`.
 fn sort_sql(column: SortColumn) -> &'static str {
     match column {
-        SortColumn::Openid => "users.openid",
-        SortColumn::Unionid => "COALESCE(users.unionid, '')",
-        SortColumn::Nickname => "users.nickname",
-        SortColumn::Gender => "users.gender",
-        SortColumn::Province => "users.province",
-        SortColumn::City => "users.city",
-        SortColumn::CreatedAt => "users.created_at",
-        SortColumn::LastLoginAt => "users.last_login_at",
+        SortColumn::Unionid => "COALESCE(accounts.unionid, '')",
+        SortColumn::Nickname => "accounts.nickname",
+        SortColumn::Gender => "accounts.gender",
+        SortColumn::Province => "accounts.province",
+        SortColumn::City => "accounts.city",
+        SortColumn::CreatedAt => "accounts.created_at",
+        SortColumn::LastLoginAt => "accounts.last_login_at",
     }
 }
 
@@ -88,21 +106,27 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
-/// `users` with the filter applied, as a boxed query for the backend of the
-/// connection `$c`.
+/// `accounts` with the filter applied, as a boxed query for the backend of
+/// the connection `$c`. A search or an app filter reaches the identities
+/// through an index: `(openid, appid)` for a search, `(account_id, appid)`
+/// for an app.
 macro_rules! filtered_users {
     ($c:expr, $filter:expr) => {{
         let f: &UserFilter = $filter;
-        let mut q = users::table.into_boxed();
+        let mut q = accounts::table.into_boxed();
         if let Some(text) = f.q.as_deref() {
             let end = prefix_end(text);
-            let ids = users::openid
+            let by_openid = sql::<Bool>(
+                "accounts.id IN (SELECT account_id FROM identities WHERE openid >= ",
+            )
+            .bind::<Text, _>(text.to_owned())
+            .sql(" AND openid < ")
+            .bind::<Text, _>(end.clone())
+            .sql(")");
+            let ids = by_openid.or(accounts::unionid
                 .ge(text.to_owned())
-                .and(users::openid.lt(end.clone()))
-                .or(users::unionid
-                    .ge(text.to_owned())
-                    .and(users::unionid.lt(end))
-                    .assume_not_null());
+                .and(accounts::unionid.lt(end))
+                .assume_not_null());
             if f.ids_only {
                 q = q.filter(ids);
             } else {
@@ -114,25 +138,34 @@ macro_rules! filtered_users {
                 );
             }
         }
+        if let Some(appid) = f.appid.clone() {
+            q = q.filter(
+                sql::<Bool>(
+                    "EXISTS (SELECT 1 FROM identities WHERE identities.account_id = accounts.id AND identities.appid = ",
+                )
+                .bind::<Text, _>(appid)
+                .sql(")"),
+            );
+        }
         if let Some(g) = f.gender {
-            q = q.filter(users::gender.eq(g));
+            q = q.filter(accounts::gender.eq(g));
         }
         if let Some(p) = f.province.clone() {
-            q = q.filter(users::province.eq(p));
+            q = q.filter(accounts::province.eq(p));
         }
         if let Some(city) = f.city.clone() {
-            q = q.filter(users::city.eq(city));
+            q = q.filter(accounts::city.eq(city));
         }
         match f.has_unionid {
-            Some(true) => q = q.filter(users::unionid.is_not_null()),
-            Some(false) => q = q.filter(users::unionid.is_null()),
+            Some(true) => q = q.filter(accounts::unionid.is_not_null()),
+            Some(false) => q = q.filter(accounts::unionid.is_null()),
             None => {}
         }
         if let Some(from) = f.created_from {
-            q = q.filter(users::created_at.ge(from.and_hms_opt(0, 0, 0).expect("midnight")));
+            q = q.filter(accounts::created_at.ge(from.and_hms_opt(0, 0, 0).expect("midnight")));
         }
         if let Some(to) = f.created_to.and_then(|d| d.succ_opt()) {
-            q = q.filter(users::created_at.lt(to.and_hms_opt(0, 0, 0).expect("midnight")));
+            q = q.filter(accounts::created_at.lt(to.and_hms_opt(0, 0, 0).expect("midnight")));
         }
         q
     }};
@@ -143,7 +176,7 @@ macro_rules! filtered_users {
 macro_rules! filter_after_key {
     ($q:expr, $column:expr, $op:expr, $key:expr) => {{
         let key: &SortKey = $key;
-        let head = sql::<Bool>(&format!("({}, users.id) {} (", sort_sql($column), $op));
+        let head = sql::<Bool>(&format!("({}, accounts.id) {} (", sort_sql($column), $op));
         match &key.value {
             KeyValue::Text(v) => $q.filter(
                 head.bind::<Text, _>(v.clone())
@@ -202,13 +235,16 @@ pub fn list(
     } else {
         "DESC"
     };
-    let order_by = format!("{} {direction}, users.id {direction}", sort_sql(query.sort));
-    let mut rows: Vec<UserRow> = on_backend!(conn, |c| {
+    let order_by = format!(
+        "{} {direction}, accounts.id {direction}",
+        sort_sql(query.sort)
+    );
+    let mut rows: Vec<AccountColumns> = on_backend!(conn, |c| {
         let mut q = filtered_users!(c, &query.filter);
         if let Some(key) = key {
             q = filter_after_key!(q, query.sort, op, key);
         }
-        q.select(UserRow::as_select())
+        q.select(AccountColumns::as_select())
             .order(sql::<Bool>(&order_by))
             .limit(limit + 1)
             .load(c)
@@ -218,6 +254,34 @@ pub fn list(
     if matches!(page, Page::Before(_)) {
         rows.reverse();
     }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut identities_of: std::collections::HashMap<i64, Vec<ListedIdentity>> =
+        std::collections::HashMap::new();
+    for identity in identities::of_accounts(conn, &ids)? {
+        identities_of
+            .entry(identity.account_id)
+            .or_default()
+            .push(identity);
+    }
+    let rows = rows
+        .into_iter()
+        .map(|r| UserRow {
+            identities: identities_of.remove(&r.id).unwrap_or_default(),
+            id: r.id,
+            unionid: r.unionid,
+            nickname: r.nickname,
+            gender: r.gender,
+            country: r.country,
+            province: r.province,
+            city: r.city,
+            language: r.language,
+            created_at: r.created_at,
+            last_login_at: r.last_login_at,
+            login_count: r.login_count,
+            phone_number: r.phone_number,
+            phone_country_code: r.phone_country_code,
+        })
+        .collect();
     Ok((rows, more))
 }
 
@@ -251,21 +315,21 @@ pub fn plan_search(conn: &mut DbConnection, filter: &mut UserFilter) -> Result<(
     Ok(())
 }
 
-/// How many users match: exact up to `cap`, and `None` past it.
+/// How many accounts match: exact up to `cap`, and `None` past it.
 pub fn count_up_to(
     conn: &mut DbConnection,
     filter: &UserFilter,
     cap: i64,
 ) -> Result<Option<i64>, DbError> {
     let ids: Vec<i64> = on_backend!(conn, |c| filtered_users!(c, filter)
-        .select(users::id)
+        .select(accounts::id)
         .limit(cap + 1)
         .load(c))?;
     let n = ids.len() as i64;
     Ok((n <= cap).then_some(n))
 }
 
-/// A cheap estimate of the number of users: the planner's statistics on
+/// A cheap estimate of the number of accounts: the planner's statistics on
 /// PostgreSQL, the largest id on SQLite (ids are never reused there).
 pub fn estimate_total(conn: &mut DbConnection) -> Result<i64, DbError> {
     #[derive(QueryableByName)]
@@ -275,11 +339,11 @@ pub fn estimate_total(conn: &mut DbConnection) -> Result<i64, DbError> {
     }
     let estimate = match conn {
         DbConnection::Postgres(c) => diesel::sql_query(
-            "SELECT GREATEST(reltuples, 0)::BIGINT AS n FROM pg_class WHERE oid = 'users'::regclass",
+            "SELECT GREATEST(reltuples, 0)::BIGINT AS n FROM pg_class WHERE oid = 'accounts'::regclass",
         )
         .get_result::<Estimate>(c)?,
         DbConnection::Sqlite(c) => {
-            diesel::sql_query("SELECT COALESCE(MAX(id), 0) AS n FROM users").get_result::<Estimate>(c)?
+            diesel::sql_query("SELECT COALESCE(MAX(id), 0) AS n FROM accounts").get_result::<Estimate>(c)?
         }
     };
     Ok(estimate.n)
@@ -311,9 +375,9 @@ pub fn distinct_values(
         };
         let text = format!(
             "WITH RECURSIVE vals(v) AS (
-                SELECT MIN({col}) FROM users WHERE {scope}{col} > ''
+                SELECT MIN({col}) FROM accounts WHERE {scope}{col} > ''
                 UNION ALL
-                SELECT (SELECT MIN({col}) FROM users WHERE {scope}{col} > vals.v) FROM vals WHERE v IS NOT NULL
+                SELECT (SELECT MIN({col}) FROM accounts WHERE {scope}{col} > vals.v) FROM vals WHERE v IS NOT NULL
              ) SELECT v FROM vals WHERE v IS NOT NULL LIMIT 1000"
         );
         match province {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 const MAX_SEARCH_CHARS: usize = 100;
 const MAX_PLACE_CHARS: usize = 64;
+const MAX_APPID_CHARS: usize = 32;
 
 /// Which users, in which order: the table's state, kept in its URL.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize, Serialize)]
@@ -20,6 +21,10 @@ pub struct UserListArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "is_blank")]
     pub q: Option<String>,
+    /// Only accounts with an identity in this app (its appid).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_blank")]
+    pub app: Option<String>,
     /// 0 (unknown), 1 (male) or 2 (female).
     #[arg(long)]
     #[serde(skip_serializing_if = "is_blank")]
@@ -42,7 +47,7 @@ pub struct UserListArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "is_blank")]
     pub created_to: Option<String>,
-    /// Sort column: openid, unionid, nickname, gender, province, city, created_at (default) or last_login_at.
+    /// Sort column: unionid, nickname, gender, province, city, created_at (default) or last_login_at.
     #[arg(long)]
     #[serde(skip_serializing_if = "is_blank")]
     pub sort: Option<String>,
@@ -126,9 +131,11 @@ impl UserListArgs {
             Some(s) => SortOrder::parse(s)
                 .ok_or_else(|| InvalidParam("order must be asc or desc".into()))?,
         };
+        let appid = text(&self.app, "app", MAX_APPID_CHARS)?;
         Ok(UserQuery {
             filter: UserFilter {
                 q: text(&self.q, "the search text", MAX_SEARCH_CHARS)?,
+                appid,
                 gender,
                 province: text(&self.province, "province", MAX_PLACE_CHARS)?,
                 city: text(&self.city, "city", MAX_PLACE_CHARS)?,
@@ -146,7 +153,6 @@ impl UserListArgs {
 /// A sortable column of the user table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortColumn {
-    Openid,
     Unionid,
     Nickname,
     Gender,
@@ -158,8 +164,7 @@ pub enum SortColumn {
 }
 
 impl SortColumn {
-    pub const ALL: [SortColumn; 8] = [
-        Self::Openid,
+    pub const ALL: [SortColumn; 7] = [
         Self::Unionid,
         Self::Nickname,
         Self::Gender,
@@ -171,7 +176,6 @@ impl SortColumn {
 
     pub fn name(self) -> &'static str {
         match self {
-            Self::Openid => "openid",
             Self::Unionid => "unionid",
             Self::Nickname => "nickname",
             Self::Gender => "gender",
@@ -223,6 +227,8 @@ impl SortOrder {
 pub struct UserFilter {
     /// openid or unionid, exactly or by prefix; or a nickname substring, ignoring case.
     pub q: Option<String>,
+    /// Accounts with an identity in this app.
+    pub appid: Option<String>,
     pub gender: Option<i16>,
     pub province: Option<String>,
     pub city: Option<String>,

@@ -4,7 +4,7 @@ use chrono::{Duration, NaiveDateTime};
 use rand::Rng;
 
 use super::data::{GIVEN, LATIN, NICKNAMES, PLACES, SURNAMES, URL_SAFE, USER_AGENTS};
-use crate::db::bulk::{BulkSession, BulkUser};
+use crate::db::bulk::{BulkAccount, BulkIdentity, BulkSession};
 
 /// A weighted choice from a list, by cumulative weights.
 struct Weighted<T: Copy> {
@@ -35,6 +35,8 @@ impl<T: Copy> Weighted<T> {
 pub struct Generator {
     now: NaiveDateTime,
     openid_prefix: String,
+    /// The second app's users share another prefix.
+    second_openid_prefix: String,
     unionid_prefix: String,
     provinces: Weighted<usize>,
     cities: Vec<Weighted<&'static str>>,
@@ -45,6 +47,8 @@ pub struct FakeUser {
     openid: String,
     unionid: Option<String>,
     session_key: String,
+    /// The openid and session_key in the second app, for those who use it.
+    second: Option<(String, String)>,
     nickname: String,
     avatar_url: String,
     gender: i16,
@@ -56,7 +60,8 @@ pub struct FakeUser {
 }
 
 pub struct FakeSession {
-    user_id: i64,
+    account_id: i64,
+    identity_id: i64,
     token_hash: [u8; 32],
     created_at: NaiveDateTime,
     expires_at: NaiveDateTime,
@@ -77,6 +82,7 @@ impl Generator {
             now,
             // Every user of one app shares the first characters of the openid.
             openid_prefix: format!("o{}", random_text(rng, 5)),
+            second_openid_prefix: format!("o{}", random_text(rng, 5)),
             unionid_prefix: format!("o{}", random_text(rng, 5)),
             provinces: Weighted::new(PLACES.iter().enumerate().map(|(i, p)| (i, p.1))),
             cities: PLACES
@@ -118,7 +124,9 @@ impl Generator {
 
     /// The `n`-th of `total` users: created in order over the two years
     /// before now, more of them recently.
-    pub fn user(&self, rng: &mut impl Rng, n: u64, total: u64) -> FakeUser {
+    /// The `n`-th of `total` users; `in_second_app` ones also have an
+    /// identity in a second app, linked by a unionid.
+    pub fn user(&self, rng: &mut impl Rng, n: u64, total: u64, in_second_app: bool) -> FakeUser {
         let span = Duration::days(730).num_seconds() as f64;
         let u = (n as f64 + rng.random::<f64>()) / total as f64;
         // Growth: the share of users created by time t grows like t².
@@ -138,13 +146,22 @@ impl Generator {
             (PLACES[p].0, self.cities[p].pick(rng))
         };
         let login_count = 1 + (rng.random::<f64>().powi(3) * 300.0) as i64;
+        let openid = format!("{}{}", self.openid_prefix, random_text(rng, 22));
+        let unionid = (in_second_app || rng.random_bool(0.7))
+            .then(|| format!("{}{}", self.unionid_prefix, random_text(rng, 22)));
+        // WeChat's session_key: 16 bytes in base64.
+        let session_key = format!("{}==", random_text(rng, 22));
+        let second = in_second_app.then(|| {
+            (
+                format!("{}{}", self.second_openid_prefix, random_text(rng, 22)),
+                format!("{}==", random_text(rng, 22)),
+            )
+        });
         FakeUser {
-            openid: format!("{}{}", self.openid_prefix, random_text(rng, 22)),
-            unionid: rng
-                .random_bool(0.7)
-                .then(|| format!("{}{}", self.unionid_prefix, random_text(rng, 22))),
-            // WeChat's session_key: 16 bytes in base64.
-            session_key: format!("{}==", random_text(rng, 22)),
+            openid,
+            unionid,
+            session_key,
+            second,
             nickname: self.nickname(rng),
             avatar_url: if rng.random_bool(0.5) {
                 format!(
@@ -170,12 +187,14 @@ impl Generator {
     pub fn session(
         &self,
         rng: &mut impl Rng,
-        user_id: i64,
+        account_id: i64,
+        identity_id: i64,
         user: &FakeUser,
         token_hash: [u8; 32],
     ) -> FakeSession {
         FakeSession {
-            user_id,
+            account_id,
+            identity_id,
             token_hash,
             created_at: user.last_login_at,
             expires_at: trunc(self.now + Duration::days(7)),
@@ -199,17 +218,11 @@ fn trunc(t: NaiveDateTime) -> NaiveDateTime {
 }
 
 impl FakeUser {
-    pub fn openid(&self) -> &str {
-        &self.openid
-    }
-
-    /// The row to insert, for the app `appid`.
-    pub fn row<'a>(&'a self, appid: &'a str) -> BulkUser<'a> {
-        BulkUser {
-            appid,
-            openid: &self.openid,
+    /// The account row, with id `id`.
+    pub fn account(&self, id: i64) -> BulkAccount<'_> {
+        BulkAccount {
+            id,
             unionid: self.unionid.as_deref(),
-            session_key: &self.session_key,
             nickname: &self.nickname,
             avatar_url: &self.avatar_url,
             gender: self.gender,
@@ -227,13 +240,50 @@ impl FakeUser {
             login_count: self.login_count,
         }
     }
+
+    /// The identity rows of account `account_id`, with ids from `first_id`
+    /// on: one in `appid`, and one in `second_appid` for those who use it.
+    pub fn identities<'a>(
+        &'a self,
+        account_id: i64,
+        first_id: i64,
+        appid: &'a str,
+        second_appid: Option<&'a str>,
+    ) -> Vec<BulkIdentity<'a>> {
+        let mut rows = vec![BulkIdentity {
+            id: first_id,
+            account_id,
+            appid,
+            openid: &self.openid,
+            unionid: self.unionid.as_deref(),
+            session_key: &self.session_key,
+            created_at: self.created_at,
+            last_login_at: self.last_login_at,
+            login_count: self.login_count,
+        }];
+        if let (Some((openid, session_key)), Some(second_appid)) = (&self.second, second_appid) {
+            rows.push(BulkIdentity {
+                id: first_id + 1,
+                account_id,
+                appid: second_appid,
+                openid,
+                unionid: self.unionid.as_deref(),
+                session_key,
+                created_at: self.last_login_at,
+                last_login_at: self.last_login_at,
+                login_count: 1,
+            });
+        }
+        rows
+    }
 }
 
 impl FakeSession {
     /// The row to insert.
     pub fn row(&self) -> BulkSession<'_> {
         BulkSession {
-            user_id: self.user_id,
+            account_id: self.account_id,
+            identity_id: self.identity_id,
             token_hash: &self.token_hash,
             created_at: self.created_at,
             expires_at: self.expires_at,
@@ -255,7 +305,9 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(7);
         let now = crate::clock::now();
         let gen = Generator::new(&mut rng, now);
-        let users: Vec<FakeUser> = (0..2_000).map(|n| gen.user(&mut rng, n, 2_000)).collect();
+        let users: Vec<FakeUser> = (0..2_000)
+            .map(|n| gen.user(&mut rng, n, 2_000, n % 5 == 0))
+            .collect();
         let shape = |s: &str| {
             s.len() == 28 && s.starts_with('o') && s.bytes().all(|b| URL_SAFE.contains(&b))
         };

@@ -37,6 +37,7 @@ pub const BATCH_ROWS: usize = 1_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedReport {
     pub users: u64,
+    pub identities: u64,
     pub sessions: u64,
     pub seconds: String,
 }
@@ -48,6 +49,8 @@ pub struct SeedOptions {
     pub sessions_per_user: u32,
     pub session_users: Option<u64>,
     pub appid: String,
+    /// A second app, and the percentage of users who also use it.
+    pub second_app: Option<(String, u32)>,
     pub seed: u64,
     pub dev: bool,
 }
@@ -59,7 +62,7 @@ pub fn seed(
     opts: &SeedOptions,
     tokens: &mut dyn Write,
 ) -> anyhow::Result<SeedReport> {
-    let existing = db::users::count(conn)?;
+    let existing = db::accounts::count(conn)?;
     if existing > 0 && !opts.dev {
         bail!(
             "the database already holds {existing} users; seed fills only an empty database, \
@@ -79,36 +82,60 @@ pub fn seed(
     let mut sessions_made = 0u64;
     let mut sessions_wanted = with_sessions;
     // One transaction: an interrupted seed leaves the database as it was.
-    db::transaction(conn, |c| {
+    let identities = db::transaction(conn, |c| {
         // Into an empty table, building each index once at the end is many
         // times faster than keeping a dozen indexes sorted row by row.
         let indexes = if existing == 0 {
-            bulk::drop_user_indexes(c)?
+            bulk::drop_account_indexes(c)?
         } else {
             Vec::new()
         };
+        let (mut next_account, mut next_identity) = bulk::next_ids(c)?;
+        let (second_appid, second_share) = match &opts.second_app {
+            Some((appid, share)) => (Some(appid.as_str()), u64::from(*share)),
+            None => (None, 0),
+        };
+        let mut identities_made = 0u64;
         let mut i = 0u64;
         while i < opts.users {
             let batch_end = (i + BATCH_ROWS as u64).min(opts.users);
             let people: Vec<FakeUser> = (i..batch_end)
-                .map(|n| gen.user(&mut rng, n, opts.users))
+                .map(|n| gen.user(&mut rng, n, opts.users, n % 100 < second_share))
                 .collect();
-            let rows: Vec<_> = people.iter().map(|p| p.row(&opts.appid)).collect();
-            let ids = bulk::insert_users(c, &rows)?;
-            let by_openid: std::collections::HashMap<&str, i64> =
-                ids.iter().map(|(id, o)| (o.as_str(), *id)).collect();
+            let mut accounts = Vec::with_capacity(people.len());
+            let mut identities = Vec::with_capacity(people.len());
+            // (account id, first identity id) of each person.
+            let mut ids = Vec::with_capacity(people.len());
+            for p in &people {
+                accounts.push(p.account(next_account));
+                let rows = p.identities(next_account, next_identity, &opts.appid, second_appid);
+                ids.push((next_account, next_identity));
+                next_account += 1;
+                next_identity += rows.len() as i64;
+                identities.extend(rows);
+            }
+            bulk::insert_accounts(c, &accounts)?;
+            for chunk in identities.chunks(BATCH_ROWS) {
+                bulk::insert_identities(c, chunk)?;
+            }
+            identities_made += identities.len() as u64;
             let mut new_sessions = Vec::new();
-            for (n, p) in (i..batch_end).zip(&people) {
+            for ((n, p), (account_id, identity_id)) in (i..batch_end).zip(&people).zip(ids) {
                 if opts.sessions_per_user == 0 || sessions_wanted == 0 || n % stride != 0 {
                     continue;
                 }
                 sessions_wanted -= 1;
-                let user_id = by_openid[p.openid()];
                 for _ in 0..opts.sessions_per_user {
                     let token = SessionToken::generate();
                     writeln!(tokens, "{}", token.expose())
                         .context("cannot write the tokens file (--tokens-out)")?;
-                    new_sessions.push(gen.session(&mut rng, user_id, p, token.hash().0));
+                    new_sessions.push(gen.session(
+                        &mut rng,
+                        account_id,
+                        identity_id,
+                        p,
+                        token.hash().0,
+                    ));
                 }
             }
             for chunk in new_sessions.chunks(BATCH_ROWS) {
@@ -119,11 +146,12 @@ pub fn seed(
             i = batch_end;
         }
         bulk::create_indexes(c, &indexes)?;
-        Ok::<_, anyhow::Error>(())
+        Ok::<_, anyhow::Error>(identities_made)
     })?;
     bulk::finish(conn)?;
     Ok(SeedReport {
         users: opts.users,
+        identities,
         sessions: sessions_made,
         seconds: format!("{:.1}", started.elapsed().as_secs_f64()),
     })

@@ -1,4 +1,5 @@
-//! The user CSV, shared by `/admin/users.csv` and `wxlogin export`.
+//! The user CSV, shared by `/admin/users.csv` and `wxlogin export`: one row
+//! per identity, with its account's profile.
 //!
 //! RFC 4180 (header row, quoting where needed, CRLF), UTF-8 with an
 //! optional BOM so that Excel reads Chinese text, and OWASP's defence
@@ -10,14 +11,17 @@
 
 use super::audit::{self, Actor};
 use crate::db::admins::AuditAction;
+use crate::db::identities::ListedIdentity;
 use crate::db::user_list::{self, UserRow};
 use crate::db::{DbError, DbPool};
 use crate::domain::user_query::{Page, UserQuery};
 use crate::state::AppState;
 
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
-pub const HEADER: [&str; 14] = [
+pub const HEADER: [&str; 16] = [
     "id",
+    "account_id",
+    "appid",
     "openid",
     "unionid",
     "nickname",
@@ -104,15 +108,35 @@ fn writer_into(out: Vec<u8>, quoting: csv::QuoteStyle) -> csv::Writer<Vec<u8>> {
         .from_writer(out)
 }
 
-fn write_row(w: &mut csv::Writer<Vec<u8>>, row: &UserRow) -> csv::Result<()> {
-    let id = row.id.to_string();
+/// Writes one row per identity of the account (one with empty identity
+/// cells, should it have none). Returns the number of rows.
+fn write_account(w: &mut csv::Writer<Vec<u8>>, row: &UserRow) -> csv::Result<u64> {
+    if row.identities.is_empty() {
+        write_row(w, row, None)?;
+        return Ok(1);
+    }
+    for identity in &row.identities {
+        write_row(w, row, Some(identity))?;
+    }
+    Ok(row.identities.len() as u64)
+}
+
+fn write_row(
+    w: &mut csv::Writer<Vec<u8>>,
+    row: &UserRow,
+    identity: Option<&ListedIdentity>,
+) -> csv::Result<()> {
+    let id = identity.map(|i| i.id.to_string()).unwrap_or_default();
+    let account_id = row.id.to_string();
     let gender = row.gender.to_string();
     let created = timestamp(row.created_at);
     let last_login = timestamp(row.last_login_at);
     let count = row.login_count.to_string();
     let cells = [
         id.as_str(),
-        &row.openid,
+        &account_id,
+        identity.map_or("", |i| i.appid.as_str()),
+        identity.map_or("", |i| i.openid.as_str()),
         row.unionid.as_deref().unwrap_or(""),
         &row.nickname,
         &gender,
@@ -179,9 +203,8 @@ pub fn write_rows(
         let (rows, more) = user_list::list(&mut *pool.get()?, &query, &page, BATCH_ROWS)?;
         let mut w = new_writer();
         for row in &rows {
-            write_row(&mut w, row).expect("writing to memory");
+            written += write_account(&mut w, row).expect("writing to memory");
         }
-        written += rows.len() as u64;
         let chunk = w.into_inner().expect("writing to memory");
         if !chunk.is_empty() && !sink(chunk) {
             return Ok(written);
@@ -215,7 +238,12 @@ mod tests {
             .unwrap();
         let row = |nickname: &str| UserRow {
             id: 1,
-            openid: "o1".into(),
+            identities: vec![ListedIdentity {
+                id: 7,
+                account_id: 1,
+                appid: "wxa".into(),
+                openid: "o1".into(),
+            }],
             unionid: None,
             nickname: nickname.into(),
             gender: 0,
@@ -230,17 +258,25 @@ mod tests {
             phone_country_code: None,
         };
         let mut w = new_writer();
-        write_row(&mut w, &row("plain")).unwrap();
-        write_row(&mut w, &row("a;=HYPERLINK(\"x\")")).unwrap();
-        write_row(&mut w, &row("after")).unwrap();
+        write_account(&mut w, &row("plain")).unwrap();
+        write_account(&mut w, &row("a;=HYPERLINK(\"x\")")).unwrap();
+        let mut two = row("after");
+        two.identities.push(ListedIdentity {
+            id: 8,
+            account_id: 1,
+            appid: "wxb".into(),
+            openid: "o2".into(),
+        });
+        assert_eq!(write_account(&mut w, &two).unwrap(), 2);
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
         let lines: Vec<&str> = text.split("\r\n").collect();
-        assert!(lines[0].starts_with("1,o1,,plain,"), "{text}");
+        assert!(lines[0].starts_with("7,1,wxa,o1,,plain,"), "{text}");
         assert!(
-            lines[1].starts_with(r#""1","o1","","a;=HYPERLINK(""x"")","0""#),
+            lines[1].starts_with(r#""7","1","wxa","o1","","a;=HYPERLINK(""x"")","0""#),
             "{text}"
         );
-        assert!(lines[2].starts_with("1,o1,,after,"), "{text}");
+        assert!(lines[2].starts_with("7,1,wxa,o1,,after,"), "{text}");
+        assert!(lines[3].starts_with("8,1,wxb,o2,,after,"), "{text}");
     }
 
     #[test]

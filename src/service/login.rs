@@ -30,6 +30,8 @@ pub struct LoggedIn {
     pub token: SessionToken,
     pub expires_at: NaiveDateTime,
     pub user: User,
+    /// The account was made by this login.
+    pub account_created: bool,
 }
 
 /// Logs in. The user data is checked against the session_key that this
@@ -58,7 +60,7 @@ pub async fn login(state: &AppState, input: LoginInput) -> ServiceResult<LoggedI
     let token = SessionToken::generate();
     let now = clock::now();
     let expires_at = session_expiry(now, state.session_ttl);
-    let user = state
+    let recorded = state
         .logins
         .record(LoginRecord {
             appid: app.appid.clone(),
@@ -73,12 +75,29 @@ pub async fn login(state: &AppState, input: LoginInput) -> ServiceResult<LoggedI
             now,
         })
         .await?;
-    // Another token's cached copy of this user is stale now.
-    state.token_cache.forget_user(user.id);
-    tracing::info!(user_id = user.id, "login");
+    let user = recorded.user;
+    // Other tokens' cached copies are stale now: the identity has a new
+    // session_key, and the account a new login count.
+    state.token_cache.forget_identity(user.identity.id);
+    state.token_cache.forget_account(user.account.id);
+    if let Some(merge) = &recorded.merge {
+        state.token_cache.forget_sessions_of(merge.removed);
+        tracing::info!(
+            kept = merge.kept,
+            removed = merge.removed,
+            identities = merge.identities_moved,
+            "accounts merged by unionid"
+        );
+    }
+    tracing::info!(
+        account_id = user.account.id,
+        identity_id = user.identity.id,
+        "login"
+    );
     Ok(LoggedIn {
         token,
         expires_at,
         user,
+        account_created: recorded.account_created,
     })
 }

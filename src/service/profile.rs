@@ -1,12 +1,15 @@
-//! Changes to a user's profile: user data checked later, the profile
-//! fill-in, the avatar and the phone number. Each change drops this node's
-//! cached copy of the user, so that the next request sees it.
+//! Changes to a user's profile, which their account holds: user data
+//! checked later, the profile fill-in, the avatar and the phone number. Each
+//! change drops this node's cached copy of the account, so that the next
+//! request sees it.
 
 use serde_json::{Map, Value};
 
 use super::user_data;
 use super::{ServiceError, ServiceResult};
 use crate::clock;
+use crate::db::accounts::{self, Account};
+use crate::db::links;
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::profile::{parse_profile_patch, ProfileUpdate};
@@ -15,51 +18,80 @@ use crate::media::{ImageKind, MediaError, MediaStore};
 use crate::state::AppState;
 use crate::wechat::PhoneNumber;
 
-/// Runs a change to a user, then drops the cached copy of that user.
-async fn change_user<F>(state: &AppState, id: i64, change: F) -> ServiceResult<User>
+/// Runs a change to the user's account, then drops this node's cached copy
+/// of it. The user is seen through the same identity as before.
+async fn change_account<F>(state: &AppState, user: &User, change: F) -> ServiceResult<User>
 where
-    F: FnOnce(&mut DbConnection) -> Result<User, DbError> + Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<Account, DbError> + Send + 'static,
 {
     let result = db::run(&state.pool, change).await;
-    state.token_cache.forget_user(id);
-    Ok(result?)
+    state.token_cache.forget_account(user.account.id);
+    Ok(User {
+        account: result?,
+        identity: user.identity.clone(),
+    })
 }
 
 /// User data sent after the login (`/api/me/userinfo`), checked with the
-/// session_key stored at the user's last login.
+/// session_key stored at the identity's last login. A unionid in it links
+/// the account as a login's would, which may merge it into an older one.
 pub async fn apply_user_data(
     state: &AppState,
     user: &User,
     fields: &UserDataFields,
 ) -> ServiceResult<User> {
     fields.check_shape(true).map_err(ServiceError::Invalid)?;
-    let app = state.apps.of_identity(&user.appid)?;
-    let checked = user_data::verify(fields, &user.session_key, &app.appid, &user.openid, true)?;
-    let id = user.id;
-    change_user(state, id, move |conn| {
-        users::update_profile(
-            conn,
-            id,
-            &checked.profile,
-            checked.unionid.as_deref(),
-            clock::now(),
-        )
+    let identity = &user.identity;
+    let app = state.apps.of_identity(&identity.appid)?;
+    let checked = user_data::verify(
+        fields,
+        &identity.session_key,
+        &app.appid,
+        &identity.openid,
+        true,
+    )?;
+    let Some(unionid) = checked.unionid.filter(|_| user.account.unionid.is_none()) else {
+        let id = user.account.id;
+        return change_account(state, user, move |conn| {
+            accounts::update_profile(conn, id, &checked.profile, clock::now())
+        })
+        .await;
+    };
+    let identity_id = identity.id;
+    let profile = checked.profile;
+    let (merge, user) = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let merge = links::backfill(conn, identity_id, &unionid, clock::now())?;
+            let user = users::find(conn, identity_id)?;
+            accounts::update_profile(conn, user.account.id, &profile, clock::now())?;
+            Ok((merge, users::find(conn, identity_id)?))
+        })
     })
-    .await
+    .await?;
+    state.token_cache.forget_account(user.account.id);
+    if let Some(merge) = merge {
+        state.token_cache.forget_sessions_of(merge.removed);
+    }
+    Ok(user)
 }
 
 /// The profile fill-in: only the fields sent change, and a bad one changes
 /// nothing.
-pub async fn patch(state: &AppState, id: i64, body: &Map<String, Value>) -> ServiceResult<User> {
+pub async fn patch(
+    state: &AppState,
+    user: &User,
+    body: &Map<String, Value>,
+) -> ServiceResult<User> {
     let update = parse_profile_patch(body).map_err(ServiceError::Invalid)?;
-    change_user(state, id, move |conn| {
-        users::update_profile(conn, id, &update, None, clock::now())
+    let id = user.account.id;
+    change_account(state, user, move |conn| {
+        accounts::update_profile(conn, id, &update, clock::now())
     })
     .await
 }
 
 /// Asks WeChat for the user's phone number with a code from
-/// `<button open-type="getPhoneNumber">`, and stores it.
+/// `<button open-type="getPhoneNumber">`, and stores it on the account.
 pub async fn bind_phone(
     state: &AppState,
     user: &User,
@@ -67,15 +99,15 @@ pub async fn bind_phone(
 ) -> ServiceResult<(PhoneNumber, User)> {
     let phone = state
         .apps
-        .of_identity(&user.appid)?
+        .of_identity(&user.identity.appid)?
         .api
-        .phone_number(code, &user.openid)
+        .phone_number(code, &user.identity.openid)
         .await
         .map_err(ServiceError::PhoneCode)?;
-    let id = user.id;
+    let id = user.account.id;
     let stored = phone.clone();
-    let user = change_user(state, id, move |conn| {
-        users::set_phone(
+    let user = change_account(state, user, move |conn| {
+        accounts::set_phone(
             conn,
             id,
             &stored.pure_phone_number,
@@ -84,7 +116,7 @@ pub async fn bind_phone(
         )
     })
     .await?;
-    tracing::info!(user_id = id, "phone number bound");
+    tracing::info!(account_id = id, "phone number bound");
     Ok((phone, user))
 }
 
@@ -101,7 +133,7 @@ async fn blocking<T: Send + 'static>(
 /// `base_url`. Nothing is kept when the user cannot be updated.
 pub async fn set_avatar(
     state: &AppState,
-    id: i64,
+    user: &User,
     image: Vec<u8>,
     base_url: &str,
 ) -> ServiceResult<User> {
@@ -111,8 +143,9 @@ pub async fn set_avatar(
         avatar_url: Some(MediaStore::avatar_url(base_url, &name)),
         ..Default::default()
     };
-    let updated = change_user(state, id, move |conn| {
-        users::update_profile(conn, id, &update, None, clock::now())
+    let id = user.account.id;
+    let updated = change_account(state, user, move |conn| {
+        accounts::update_profile(conn, id, &update, clock::now())
     })
     .await;
     if updated.is_err() {
@@ -123,7 +156,7 @@ pub async fn set_avatar(
         })
         .await;
     } else {
-        tracing::info!(user_id = id, %name, "avatar uploaded");
+        tracing::info!(account_id = id, %name, "avatar uploaded");
     }
     updated
 }

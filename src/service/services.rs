@@ -153,12 +153,12 @@ pub async fn introspect(
     };
     match sessions::authenticate(state, token.hash()).await {
         Ok((session, user)) => Ok(Some(ActiveToken {
-            account_id: user.id,
+            account_id: user.account.id,
             issued_at: session.created_at,
             expires_at: session.expires_at,
-            appid: user.appid,
-            openid: user.openid,
-            unionid: user.unionid,
+            appid: user.identity.appid,
+            openid: user.identity.openid,
+            unionid: user.account.unionid,
         })),
         Err(ServiceError::Unauthenticated(_)) => Ok(None),
         Err(e) => Err(e),

@@ -6,9 +6,10 @@
 use super::audit::{self, Actor};
 use super::{ServiceError, ServiceResult};
 use crate::clock;
+use crate::db::accounts;
 use crate::db::admins::AuditAction;
 use crate::db::sessions::{self, Session, LAST_SEEN_GRANULARITY};
-use crate::db::users::{self, User};
+use crate::db::users::User;
 use crate::db::{self};
 use crate::domain::token::TokenHash;
 use crate::state::AppState;
@@ -20,8 +21,8 @@ pub const BAD_TOKEN: &str = "the session token is unknown, expired or revoked; l
 /// answer, else from the database. A session's `last_seen_at` is queued for
 /// writing at most once a minute.
 pub async fn authenticate(state: &AppState, hash: TokenHash) -> ServiceResult<(Session, User)> {
-    if let Some((session, user)) = state.token_cache.get(&hash, clock::now()) {
-        return Ok((session, User::clone(&user)));
+    if let Some(found) = state.token_cache.get(&hash, clock::now()) {
+        return Ok(found);
     }
     let ticket = state.token_cache.ticket();
     let now = clock::now();
@@ -57,20 +58,21 @@ pub async fn logout(state: &AppState, hash: TokenHash) -> ServiceResult<()> {
 /// Most sessions a user is shown; older live ones exist but are not listed.
 pub const MAX_OWN_SESSIONS: i64 = 100;
 
-/// The user's own live sessions, newest first.
-pub async fn list_own(state: &AppState, user_id: i64) -> ServiceResult<Vec<Session>> {
+/// The live sessions of the user's account, in every app, newest first,
+/// each with its appid.
+pub async fn list_own(state: &AppState, account_id: i64) -> ServiceResult<Vec<(Session, String)>> {
     let now = clock::now();
     Ok(db::run(&state.pool, move |conn| {
-        sessions::list_live_for_user(conn, user_id, now, MAX_OWN_SESSIONS)
+        sessions::list_live_for_account(conn, account_id, now, MAX_OWN_SESSIONS)
     })
     .await?)
 }
 
 /// The user ends one of their own sessions; another user's, or one that is
 /// not live, is not found.
-pub async fn revoke_own(state: &AppState, user_id: i64, session_id: i64) -> ServiceResult<()> {
+pub async fn revoke_own(state: &AppState, account_id: i64, session_id: i64) -> ServiceResult<()> {
     let revoked = db::run(&state.pool, move |conn| {
-        sessions::revoke(conn, user_id, session_id, clock::now())
+        sessions::revoke(conn, account_id, session_id, clock::now())
     })
     .await;
     state.token_cache.forget_session(session_id);
@@ -104,7 +106,7 @@ pub async fn revoke(
 /// An admin ends every session of a user. Audited with the count.
 pub async fn revoke_all(state: &AppState, actor: Actor, user_id: i64) -> ServiceResult<()> {
     let revoked = db::run(&state.pool, move |conn| {
-        users::find(conn, user_id)?;
+        accounts::find(conn, user_id)?;
         let n = sessions::revoke_all(conn, user_id, clock::now())?;
         let detail = serde_json::json!({"user_id": user_id, "sessions": n}).to_string();
         audit::record(conn, &actor, AuditAction::RevokeAllSessions, &detail)

@@ -4,9 +4,10 @@
 
 use super::{ServiceError, ServiceResult};
 use crate::clock;
+use crate::db::accounts::{self, Account};
+use crate::db::identities::{self, Identity};
 use crate::db::sessions::{self, Session};
 use crate::db::user_list::{self, UserRow};
-use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::user_query::{Page, SortColumn, UserFilter, UserQuery};
 use crate::state::AppState;
@@ -144,21 +145,26 @@ pub async fn list(
     .await?)
 }
 
-/// A user's page: every stored field, and the newest sessions.
+/// An account's page: every stored field but the session_keys, its
+/// identities, and the newest sessions in every app.
 #[derive(Debug)]
 pub struct UserDetail {
-    pub user: User,
-    pub sessions: Vec<Session>,
+    pub account: Account,
+    pub identities: Vec<Identity>,
+    /// Each with the appid of its identity.
+    pub sessions: Vec<(Session, String)>,
     pub session_count: i64,
 }
 
 pub async fn detail(state: &AppState, id: i64) -> ServiceResult<UserDetail> {
     let found = db::run(&state.pool, move |conn| {
-        let user = users::find(conn, id)?;
-        let sessions = sessions::list_for_user(conn, id, SESSIONS_SHOWN)?;
-        let session_count = sessions::count_for_user(conn, id)?;
+        let account = accounts::find(conn, id)?;
+        let identities = identities::list_for_account(conn, id)?;
+        let sessions = sessions::list_for_account(conn, id, SESSIONS_SHOWN)?;
+        let session_count = sessions::count_for_account(conn, id)?;
         Ok(UserDetail {
-            user,
+            account,
+            identities,
             sessions,
             session_count,
         })
@@ -168,4 +174,22 @@ pub async fn detail(state: &AppState, id: i64) -> ServiceResult<UserDetail> {
         DbError::NotFound => ServiceError::NotFound,
         e => e.into(),
     })
+}
+
+/// The display name of a configured app, if it has one.
+pub fn app_name(state: &AppState, appid: &str) -> Option<String> {
+    state
+        .apps
+        .get(appid)
+        .map(|app| app.name.clone())
+        .filter(|name| !name.is_empty())
+}
+
+/// The configured apps, as (appid, name), for the table's app filter.
+pub fn app_choices(state: &AppState) -> Vec<(String, String)> {
+    state
+        .apps
+        .iter()
+        .map(|app| (app.appid.clone(), app.name.clone()))
+        .collect()
 }

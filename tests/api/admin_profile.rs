@@ -77,14 +77,14 @@ async fn encrypted_profile_and_phone_show_in_the_admin_site(backend: Backend) {
         .await
         .unwrap();
     let mut reader = csv::Reader::from_reader(&csv[3..]);
-    assert_eq!(&reader.headers().unwrap()[12], "phone");
+    assert_eq!(&reader.headers().unwrap()[14], "phone");
     let row = reader.records().next().unwrap().unwrap();
     assert_eq!(
-        (&row[1], &row[2], &row[3], &row[4]),
-        ("oPROFILE", "uPROFILE", "小明", "1")
+        (&row[2], &row[3], &row[4], &row[5], &row[6]),
+        (APPID, "oPROFILE", "uPROFILE", "小明", "1")
     );
     assert_eq!(
-        (&row[6], &row[7], &row[12], &row[13]),
+        (&row[8], &row[9], &row[14], &row[15]),
         ("Guangdong", "Shenzhen", "13800138000", "86")
     );
 }

@@ -18,6 +18,7 @@ backend_tests!(
 );
 
 /// The ids of all rows the CSV export gives, in order, with the raw body.
+/// The account ids of the CSV rows, one per identity, and the raw body.
 async fn csv_ids(browser: &AdminClient, query: &str) -> (Vec<i64>, Vec<u8>) {
     let response = browser.get(&format!("/admin/users.csv?{query}")).await;
     assert_eq!(response.status(), 200);
@@ -26,7 +27,7 @@ async fn csv_ids(browser: &AdminClient, query: &str) -> (Vec<i64>, Vec<u8>) {
     let mut reader = csv::Reader::from_reader(text);
     let ids = reader
         .records()
-        .map(|r| r.unwrap()[0].parse().unwrap())
+        .map(|r| r.unwrap()[1].parse().unwrap())
         .collect();
     (ids, body)
 }
@@ -61,7 +62,7 @@ async fn search_matches_ids_by_prefix_and_nicknames_by_substring(backend: Backen
         async move {
             let mut ids = table_ids(
                 browser,
-                &serde_urlencoded::to_string([("q", q), ("sort", "openid"), ("order", "asc")])
+                &serde_urlencoded::to_string([("q", q), ("sort", "created_at"), ("order", "asc")])
                     .unwrap(),
             )
             .await;
@@ -196,7 +197,6 @@ async fn every_column_sorts_both_ways(backend: Backend) {
     app.seed(people.clone()).await;
     let browser = app.admin().await;
     let columns = [
-        "openid",
         "unionid",
         "nickname",
         "gender",
@@ -212,7 +212,6 @@ async fn every_column_sorts_both_ways(backend: Backend) {
             let key = |id: i64| {
                 let p = &people[id as usize - 1];
                 match column {
-                    "openid" => p.openid.clone(),
                     "unionid" => p.unionid.clone().unwrap_or_default(),
                     "nickname" => p.nickname.clone(),
                     "gender" => p.gender.to_string(),
@@ -296,13 +295,15 @@ async fn bad_parameters_get_a_form_error(backend: Backend) {
     app.seed(crowd(5)).await;
     let browser = app.admin().await;
     let cursor = rel_link(
-        &browser.page("/admin/users?per_page=25&sort=openid").await,
+        &browser.page("/admin/users?per_page=25&sort=nickname").await,
         "next",
     );
     assert!(cursor.is_none(), "5 rows fit on a page");
     for (query, message) in [
         ("gender=7", "gender must be"),
         ("sort=session_key", "sort must be one of"),
+        ("sort=openid", "sort must be one of"),
+        ("app=%01", "app contains control characters"),
         ("order=sideways", "order must be"),
         ("per_page=1000000", "per_page must be"),
         ("created_from=yesterday", "YYYY-MM-DD"),
@@ -327,14 +328,15 @@ async fn bad_parameters_get_a_form_error(backend: Backend) {
     let mut many = crowd(30);
     for (i, p) in many.iter_mut().enumerate() {
         p.openid = format!("oMANY{i:03}");
+        p.unionid = Some(format!("uMANY{i:03}"));
     }
     app.seed(many).await;
     let next = rel_link(
-        &browser.page("/admin/users?per_page=25&sort=openid").await,
+        &browser.page("/admin/users?per_page=25&sort=nickname").await,
         "next",
     )
     .unwrap();
-    let other = next.replace("sort=openid", "sort=gender");
+    let other = next.replace("sort=nickname", "sort=gender");
     assert_eq!(browser.get(&other).await.status(), 400);
     assert_eq!(browser.get("/admin/users.csv?bom=2").await.status(), 400);
 }
@@ -361,7 +363,7 @@ async fn csv_exports_exactly_the_filtered_rows(backend: Backend) {
         "{disposition}"
     );
     let body = response.bytes().await.unwrap();
-    assert!(body.starts_with(b"\xEF\xBB\xBFid,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count,phone,phone_country_code\r\n"));
+    assert!(body.starts_with(b"\xEF\xBB\xBFid,account_id,appid,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count,phone,phone_country_code\r\n"));
     assert!(body.ends_with(b"\r\n"));
     let (ids, _) = csv_ids(&browser, "gender=1&sort=city&order=asc").await;
     assert_eq!(ids.len(), 30);
@@ -376,7 +378,7 @@ async fn csv_exports_exactly_the_filtered_rows(backend: Backend) {
     );
 
     let (_, raw) = csv_ids(&browser, "bom=0").await;
-    assert!(raw.starts_with(b"id,openid"));
+    assert!(raw.starts_with(b"id,account_id,appid,openid"));
     let (all, _) = csv_ids(&browser, "").await;
     assert_eq!(all.len(), 90);
     let (none, raw) = csv_ids(&browser, "q=nobody").await;
@@ -421,7 +423,7 @@ async fn csv_round_trips_hostile_text(backend: Backend) {
     app.seed(people).await;
     let browser = app.admin().await;
     let body = browser
-        .get("/admin/users.csv?sort=openid&order=asc")
+        .get("/admin/users.csv?sort=created_at&order=asc")
         .await
         .bytes()
         .await
@@ -435,8 +437,8 @@ async fn csv_round_trips_hostile_text(backend: Backend) {
         } else {
             original.to_owned()
         };
-        assert_eq!(&row[3], expected);
-        assert_eq!(&row[6], "广东");
+        assert_eq!(&row[5], expected);
+        assert_eq!(&row[8], "广东");
     }
     // A cell with a semicolon is quoted, so that a spreadsheet reading `;` as
     // its separator cannot split it into a formula cell.

@@ -18,10 +18,10 @@ backend_tests!(
     phone_numbers_use_the_access_token_of_the_app,
 );
 
-const APPID_B: &str = "wx2222222222222222";
-const SECRET_B: &str = "second-app-secret-never-shown";
+pub(crate) const APPID_B: &str = "wx2222222222222222";
+pub(crate) const SECRET_B: &str = "second-app-secret-never-shown";
 
-fn second_app(s: &mut Settings, default: bool) {
+pub(crate) fn second_app(s: &mut Settings, default: bool) {
     let mut app = AppSettings::wechat(APPID_B, SecretString::from(SECRET_B));
     app.name = Some("员工端".into());
     app.default = default;
@@ -89,7 +89,9 @@ async fn each_app_logs_in_with_its_own_credentials(backend: Backend) {
     assert_eq!(second["user"]["appid"], APPID_B, "{second}");
     assert_eq!(second["user"]["openid"], "oSECOND");
     assert_ne!(first["token"], second["token"]);
-    assert_eq!(app.count_users().await, 2);
+    // One unionid in both apps: one account, with an identity in each.
+    assert_eq!(second["user"]["id"], first["user"]["id"]);
+    assert_eq!(app.count_users().await, 1);
     assert_eq!(app.count_sessions().await, 2);
     let me = app.me(second["token"].as_str().unwrap()).await;
     assert_eq!(me["appid"], APPID_B);

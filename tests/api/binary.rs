@@ -233,18 +233,28 @@ fn export_writes_the_same_csv_from_the_command_line() {
         .into_iter()
         .enumerate()
     {
-        use wxlogin::db::schema::users::dsl as u;
-        diesel::insert_into(u::users)
+        use wxlogin::db::schema::{accounts::dsl as a, identities::dsl as d};
+        let id: i64 = diesel::insert_into(a::accounts)
             .values((
-                u::appid.eq("wx1"),
-                u::openid.eq(format!("oCLI{i}")),
-                u::session_key.eq("never-exported"),
-                u::nickname.eq(nick),
-                u::gender.eq(gender),
-                u::created_at.eq(t),
-                u::updated_at.eq(t),
-                u::last_login_at.eq(t),
-                u::login_count.eq(1i64),
+                a::nickname.eq(nick),
+                a::gender.eq(gender),
+                a::created_at.eq(t),
+                a::updated_at.eq(t),
+                a::last_login_at.eq(t),
+                a::login_count.eq(1i64),
+            ))
+            .returning(a::id)
+            .get_result(&mut conn)
+            .unwrap();
+        diesel::insert_into(d::identities)
+            .values((
+                d::account_id.eq(id),
+                d::appid.eq("wx1"),
+                d::openid.eq(format!("oCLI{i}")),
+                d::session_key.eq("never-exported"),
+                d::created_at.eq(t),
+                d::last_login_at.eq(t),
+                d::login_count.eq(1i64),
             ))
             .execute(&mut conn)
             .unwrap();
@@ -259,7 +269,7 @@ fn export_writes_the_same_csv_from_the_command_line() {
             "--gender",
             "1",
             "--sort",
-            "openid",
+            "created_at",
             "--order",
             "asc",
             "--out",
@@ -272,15 +282,15 @@ fn export_writes_the_same_csv_from_the_command_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote 2 users"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote 2 rows"));
     let bytes = std::fs::read(&out_file).unwrap();
-    assert!(bytes.starts_with(b"\xEF\xBB\xBFid,openid,"));
+    assert!(bytes.starts_with(b"\xEF\xBB\xBFid,account_id,appid,openid,"));
     let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
     assert_eq!(
         text,
-        "id,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count,phone,phone_country_code\r\n\
-         1,oCLI0,,张三,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1,,\r\n\
-         2,oCLI1,,'=cmd|' /C calc'!A0,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1,,\r\n"
+        "id,account_id,appid,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count,phone,phone_country_code\r\n\
+         1,1,wx1,oCLI0,,张三,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1,,\r\n\
+         2,2,wx1,oCLI1,,'=cmd|' /C calc'!A0,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1,,\r\n"
     );
 
     // To standard output, without the BOM.
@@ -290,7 +300,7 @@ fn export_writes_the_same_csv_from_the_command_line() {
         .unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.starts_with("id,openid"));
+    assert!(stdout.starts_with("id,account_id,appid,openid"));
     assert_eq!(stdout.lines().count(), 2);
     assert!(stdout.contains("李四"));
 

@@ -9,7 +9,7 @@ use serde_json::json;
 use wiremock::matchers::path;
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
 use wxlogin::db::group_commit::LoginWriter;
-use wxlogin::db::users::record_logins;
+use wxlogin::db::logins::record_logins;
 use wxlogin::db::{DbConnection, DbError, DbPool};
 use wxlogin::domain::login::LoginRecord;
 use wxlogin::domain::profile::{ProfileUpdate, SessionKey};
@@ -67,8 +67,8 @@ async fn concurrent_logins_of_many_users_are_all_written(backend: Backend) {
     assert_eq!(app.count_sessions().await, 60);
     let counts: Vec<i64> = app
         .with_db(|c| {
-            use wxlogin::db::schema::users::dsl::*;
-            on_backend!(c, |c| users.select(login_count).load(c)).unwrap()
+            use wxlogin::db::schema::accounts::dsl::*;
+            on_backend!(c, |c| accounts.select(login_count).load(c)).unwrap()
         })
         .await;
     assert!(counts.iter().all(|&n| n == 3), "{counts:?}");
@@ -123,14 +123,26 @@ async fn a_batch_is_written_whole_and_keeps_the_order_of_its_logins(backend: Bac
 
     // Two logins of oA in one batch: one row, counted twice, answered in order.
     let (a1, b, a2) = (login("oA", 1), login("oB", 2), login("oA", 3));
-    let users = record_logins(&mut conn, &[&a1, &b, &a2]).unwrap();
-    let seen: Vec<(&str, i64)> = users
+    let logins = record_logins(&mut conn, &[&a1, &b, &a2]).unwrap();
+    let seen: Vec<(&str, i64, i64, bool)> = logins
         .iter()
-        .map(|u| (u.openid.as_str(), u.login_count))
+        .map(|l| {
+            (
+                l.user.identity.openid.as_str(),
+                l.user.identity.login_count,
+                l.user.account.login_count,
+                l.account_created,
+            )
+        })
         .collect();
-    assert_eq!(seen, [("oA", 1), ("oB", 1), ("oA", 2)]);
-    assert_eq!(users[0].id, users[2].id);
-    assert_eq!(count(&pool, "users"), 2);
+    assert_eq!(
+        seen,
+        [("oA", 1, 1, true), ("oB", 1, 1, true), ("oA", 2, 2, false)]
+    );
+    assert_eq!(logins[0].user.account.id, logins[2].user.account.id);
+    assert_eq!(logins[0].user.identity.id, logins[2].user.identity.id);
+    assert_eq!(count(&pool, "accounts"), 2);
+    assert_eq!(count(&pool, "identities"), 2);
     assert_eq!(count(&pool, "sessions"), 3);
 
     // A batch whose last login cannot be written (its token hash is taken)
@@ -141,11 +153,12 @@ async fn a_batch_is_written_whole_and_keeps_the_order_of_its_logins(backend: Bac
         matches!(err, DbError::Conflict | DbError::Query(_)),
         "{err:?}"
     );
-    assert_eq!(count(&pool, "users"), 2);
+    assert_eq!(count(&pool, "accounts"), 2, "no account is left behind");
+    assert_eq!(count(&pool, "identities"), 2);
     assert_eq!(count(&pool, "sessions"), 3);
 }
 
-/// Holds the users table's write lock until told to let go.
+/// Holds the accounts table's write lock until told to let go.
 fn hold_write_lock(pool: &DbPool) -> std::sync::mpsc::Sender<()> {
     let (locked_tx, locked) = std::sync::mpsc::channel();
     let (release, released) = std::sync::mpsc::channel::<()>();
@@ -154,7 +167,7 @@ fn hold_write_lock(pool: &DbPool) -> std::sync::mpsc::Sender<()> {
         let lock = match &mut *conn {
             DbConnection::Sqlite(c) => c.batch_execute("BEGIN IMMEDIATE"),
             DbConnection::Postgres(c) => {
-                c.batch_execute("BEGIN; LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+                c.batch_execute("BEGIN; LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
             }
         };
         lock.expect("lock");
@@ -171,7 +184,7 @@ async fn one_bad_login_in_a_batch_fails_alone(backend: Backend) {
     let pool = open_pool(url).await;
     let writer = std::sync::Arc::new(LoginWriter::start(pool.clone(), 1, None).unwrap());
     let taken = writer.record(login("oTAKEN", 9)).await.unwrap();
-    assert_eq!(taken.openid, "oTAKEN");
+    assert_eq!(taken.user.identity.openid, "oTAKEN");
 
     // While the database is locked, the writer waits on its first login and
     // the next three queue up behind it: they make the next batch.
@@ -190,16 +203,17 @@ async fn one_bad_login_in_a_batch_fails_alone(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     release.send(()).unwrap();
 
-    assert_eq!(first.await.unwrap().unwrap().openid, "oFIRST");
+    assert_eq!(first.await.unwrap().unwrap().user.identity.openid, "oFIRST");
     let [left, bad, right] = batch;
-    assert_eq!(left.await.unwrap().unwrap().openid, "oLEFT");
+    assert_eq!(left.await.unwrap().unwrap().user.identity.openid, "oLEFT");
     let err = bad.await.unwrap().unwrap_err();
     assert!(
         matches!(err, DbError::Conflict | DbError::Query(_)),
         "{err:?}"
     );
-    assert_eq!(right.await.unwrap().unwrap().openid, "oRIGHT");
-    assert_eq!(count(&pool, "users"), 4, "oBAD was not written");
+    assert_eq!(right.await.unwrap().unwrap().user.identity.openid, "oRIGHT");
+    assert_eq!(count(&pool, "accounts"), 4, "oBAD was not written");
+    assert_eq!(count(&pool, "identities"), 4);
     assert_eq!(count(&pool, "sessions"), 4);
 }
 
@@ -256,9 +270,11 @@ async fn sqlite_logins_are_checkpointed_in_the_background() {
                     #[diesel(sql_type = diesel::sql_types::BigInt)]
                     n: i64,
                 }
-                diesel::sql_query("SELECT COUNT(*) AS n FROM users WHERE openid LIKE 'oGROUP%'")
-                    .get_result::<N>(&mut c)
-                    .ok()
+                diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM identities WHERE openid LIKE 'oGROUP%'",
+                )
+                .get_result::<N>(&mut c)
+                .ok()
             })
             .map_or(0, |r| r.n);
         if checkpointed == 3 {

@@ -3,7 +3,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::Mock;
-use wxlogin::db::schema::{sessions, users};
+use wxlogin::db::schema::{accounts, identities, sessions};
 use wxlogin::on_backend;
 
 use crate::backend_tests;
@@ -99,7 +99,12 @@ async fn good_login_returns_a_token_and_the_user(backend: Backend) {
         .await;
     assert_eq!(hashes, vec![Sha256::digest(token.as_bytes()).to_vec()]);
     let stored_key: String = app
-        .with_db(|c| on_backend!(c, |c| users::table.select(users::session_key).first(c)).unwrap())
+        .with_db(|c| {
+            on_backend!(c, |c| identities::table
+                .select(identities::session_key)
+                .first(c))
+            .unwrap()
+        })
         .await;
     assert_eq!(stored_key, "key1key1key1key1key1kw==");
 }
@@ -127,8 +132,9 @@ async fn repeat_login_updates_the_same_user(backend: Backend) {
 
     let (key, count): (String, i64) = app
         .with_db(|c| {
-            on_backend!(c, |c| users::table
-                .select((users::session_key, users::login_count))
+            on_backend!(c, |c| identities::table
+                .inner_join(accounts::table)
+                .select((identities::session_key, accounts::login_count))
                 .first(c))
             .unwrap()
         })
@@ -164,7 +170,12 @@ async fn concurrent_first_logins_make_one_user(backend: Backend) {
     assert_eq!(app.count_users().await, 1);
     assert_eq!(app.count_sessions().await, 50);
     let count: i64 = app
-        .with_db(|c| on_backend!(c, |c| users::table.select(users::login_count).first(c)).unwrap())
+        .with_db(|c| {
+            on_backend!(c, |c| accounts::table
+                .select(accounts::login_count)
+                .first(c))
+            .unwrap()
+        })
         .await;
     assert_eq!(count, 50);
     for token in &tokens {

@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accounts;
 mod admin_profile;
 mod admin_site;
 mod admin_table;

@@ -29,8 +29,11 @@ async fn old_rows_are_pruned_in_batches(backend: Backend) {
     app.login_ok("c").await;
     let user_id = app
         .with_db(|c| {
-            use wxlogin::db::schema::users;
-            on_backend!(c, |c| users::table.select(users::id).first::<i64>(c)).unwrap()
+            use wxlogin::db::schema::identities;
+            on_backend!(c, |c| identities::table
+                .select(identities::id)
+                .first::<i64>(c))
+            .unwrap()
         })
         .await;
     app.with_db(move |c| {
@@ -68,7 +71,8 @@ async fn old_rows_are_pruned_in_batches(backend: Backend) {
         .enumerate()
         .map(|(i, (created, expires, revoked))| {
             (
-                sessions::user_id.eq(user_id),
+                sessions::account_id.eq(user_id),
+                sessions::identity_id.eq(user_id),
                 sessions::token_hash.eq(vec![i as u8; 32]),
                 sessions::created_at.eq(created),
                 sessions::expires_at.eq(expires),

@@ -14,6 +14,7 @@ fn options(users: u64) -> SeedOptions {
         sessions_per_user: 2,
         session_users: Some(10),
         appid: APPID.into(),
+        second_app: Some((wxlogin::config::DEV_APPID_2.into(), 20)),
         seed: 42,
         dev: false,
     }
@@ -30,6 +31,7 @@ async fn seed_fills_an_empty_database_with_working_tokens(backend: Backend) {
         })
         .await;
     assert_eq!(report.users, 1_500);
+    assert_eq!(report.identities, 1_800, "a fifth also use the second app");
     assert_eq!(report.sessions, 20);
     assert_eq!(app.count_users().await, 1_500);
     assert_eq!(app.count_sessions().await, 20);
@@ -64,4 +66,26 @@ async fn seed_fills_an_empty_database_with_working_tokens(backend: Backend) {
     let browser = app.admin().await;
     let page = browser.page("/admin/users?province=广东").await;
     assert!(!row_ids(&page).is_empty());
+    // The second app's users, each linked by a unionid to one account.
+    let page = browser
+        .page(&format!(
+            "/admin/users?app={}&per_page=100",
+            wxlogin::config::DEV_APPID_2
+        ))
+        .await;
+    assert_eq!(row_ids(&page).len(), 100);
+    let linked: i64 = app
+        .with_db(|c| {
+            use diesel::prelude::*;
+            use wxlogin::db::schema::{accounts, identities};
+            wxlogin::on_backend!(c, |c| identities::table
+                .inner_join(accounts::table)
+                .filter(identities::appid.eq(wxlogin::config::DEV_APPID_2))
+                .filter(accounts::unionid.is_not_null())
+                .count()
+                .get_result(c))
+            .unwrap()
+        })
+        .await;
+    assert_eq!(linked, 310, "300, and all 10 of the second run");
 }

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 use serde_json::{json, Value};
-use wxlogin::db::schema::users;
+use wxlogin::db::schema::{accounts, identities};
 use wxlogin::on_backend;
 
 use crate::backend_tests;
@@ -58,8 +58,8 @@ async fn hostile_user_data_is_not_stored(backend: Backend) {
     // Whatever reached the database some other way is shown as text.
     let id = body["user"]["id"].as_i64().unwrap();
     app.with_db(move |c| {
-        on_backend!(c, |c| diesel::update(users::table.find(id))
-            .set(users::avatar_url.eq("javascript:alert(10)"))
+        on_backend!(c, |c| diesel::update(accounts::table.find(id))
+            .set(accounts::avatar_url.eq("javascript:alert(10)"))
             .execute(c))
         .unwrap()
     })
@@ -72,8 +72,9 @@ async fn hostile_user_data_is_not_stored(backend: Backend) {
 
 async fn stored_key_and_count(app: &TestApp) -> (String, i64) {
     app.with_db(|c| {
-        on_backend!(c, |c| users::table
-            .select((users::session_key, users::login_count))
+        on_backend!(c, |c| identities::table
+            .inner_join(accounts::table)
+            .select((identities::session_key, accounts::login_count))
             .first(c))
         .unwrap()
     })

@@ -187,8 +187,8 @@ impl TestApp {
 
     pub async fn count_users(&self) -> i64 {
         self.with_db(|c| {
-            use wxlogin::db::schema::users::dsl::*;
-            on_backend!(c, |c| users.count().get_result::<i64>(c)).unwrap()
+            use wxlogin::db::schema::accounts::dsl::*;
+            on_backend!(c, |c| accounts.count().get_result::<i64>(c)).unwrap()
         })
         .await
     }
@@ -239,34 +239,70 @@ impl TestApp {
         admin
     }
 
-    /// Inserts users directly, as many logins over time would have made them.
+    /// Inserts users directly, as many logins over time would have made
+    /// them: an account each, with one identity in the dev app.
     pub async fn seed(&self, people: Vec<Person>) {
         self.with_db(move |c| {
-            use wxlogin::db::schema::users::dsl as u;
-            let rows: Vec<_> = people
+            use wxlogin::db::schema::accounts::dsl as a;
+            use wxlogin::db::schema::identities::dsl as i;
+            let first: Option<i64> =
+                on_backend!(c, |c| a::accounts.select(diesel::dsl::max(a::id)).get_result(c))
+                    .unwrap();
+            let first = first.unwrap_or(0) + 1;
+            let accounts: Vec<_> = people
                 .iter()
-                .map(|p| {
+                .zip(first..)
+                .map(|(p, id)| {
                     (
-                        u::appid.eq(APPID),
-                        u::openid.eq(p.openid.clone()),
-                        u::unionid.eq(p.unionid.clone()),
-                        u::session_key.eq(format!("SECRET-KEY-{}", p.openid)),
-                        u::nickname.eq(p.nickname.clone()),
-                        u::gender.eq(p.gender),
-                        u::country.eq("中国"),
-                        u::province.eq(p.province.clone()),
-                        u::city.eq(p.city.clone()),
-                        u::created_at.eq(p.created_at),
-                        u::updated_at.eq(p.created_at),
-                        u::last_login_at.eq(p.last_login_at),
-                        u::login_count.eq(1i64),
+                        a::id.eq(id),
+                        a::unionid.eq(p.unionid.clone()),
+                        a::nickname.eq(p.nickname.clone()),
+                        a::gender.eq(p.gender),
+                        a::country.eq("中国"),
+                        a::province.eq(p.province.clone()),
+                        a::city.eq(p.city.clone()),
+                        a::created_at.eq(p.created_at),
+                        a::updated_at.eq(p.created_at),
+                        a::last_login_at.eq(p.last_login_at),
+                        a::login_count.eq(1i64),
                     )
                 })
                 .collect();
-            for chunk in rows.chunks(500) {
-                on_backend!(c, |c| diesel::insert_into(u::users)
+            let identities: Vec<_> = people
+                .iter()
+                .zip(first..)
+                .map(|(p, id)| {
+                    (
+                        i::id.eq(id),
+                        i::account_id.eq(id),
+                        i::appid.eq(APPID),
+                        i::openid.eq(p.openid.clone()),
+                        i::unionid.eq(p.unionid.clone()),
+                        i::session_key.eq(format!("SECRET-KEY-{}", p.openid)),
+                        i::created_at.eq(p.created_at),
+                        i::last_login_at.eq(p.last_login_at),
+                        i::login_count.eq(1i64),
+                    )
+                })
+                .collect();
+            for chunk in accounts.chunks(500) {
+                on_backend!(c, |c| diesel::insert_into(a::accounts)
                     .values(chunk)
                     .execute(c))
+                .unwrap();
+            }
+            for chunk in identities.chunks(500) {
+                on_backend!(c, |c| diesel::insert_into(i::identities)
+                    .values(chunk)
+                    .execute(c))
+                .unwrap();
+            }
+            if let wxlogin::db::DbConnection::Postgres(c) = c {
+                use diesel::connection::SimpleConnection;
+                c.batch_execute(
+                    "SELECT setval(pg_get_serial_sequence('accounts', 'id'), (SELECT MAX(id) FROM accounts));
+                     SELECT setval(pg_get_serial_sequence('identities', 'id'), (SELECT MAX(id) FROM identities));",
+                )
                 .unwrap();
             }
         })

@@ -1,0 +1,137 @@
+//! The `accounts` table: one row per person, owning the profile.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::accounts;
+use super::{DbConnection, DbError};
+use crate::domain::profile::ProfileUpdate;
+use crate::on_backend;
+
+/// A row of `accounts`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = accounts)]
+pub struct Account {
+    pub id: i64,
+    pub unionid: Option<String>,
+    pub nickname: String,
+    pub avatar_url: String,
+    pub gender: i16,
+    pub country: String,
+    pub province: String,
+    pub city: String,
+    pub language: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub last_login_at: NaiveDateTime,
+    pub login_count: i64,
+    pub phone_number: Option<String>,
+    pub phone_country_code: Option<String>,
+}
+
+impl Account {
+    /// Of two accounts, the one that a merge keeps: the older, and on a tie
+    /// the one made first.
+    pub fn is_older_than(&self, other: &Account) -> bool {
+        (self.created_at, self.id) < (other.created_at, other.id)
+    }
+}
+
+/// The columns a [`ProfileUpdate`] sets; `None` leaves one as it is.
+#[derive(AsChangeset)]
+#[diesel(table_name = accounts)]
+pub(super) struct ProfileChanges<'a> {
+    nickname: Option<&'a str>,
+    avatar_url: Option<&'a str>,
+    gender: Option<i16>,
+    country: Option<&'a str>,
+    province: Option<&'a str>,
+    city: Option<&'a str>,
+    language: Option<&'a str>,
+}
+
+impl<'a> From<&'a ProfileUpdate> for ProfileChanges<'a> {
+    fn from(p: &'a ProfileUpdate) -> Self {
+        Self {
+            nickname: p.nickname.as_deref(),
+            avatar_url: p.avatar_url.as_deref(),
+            gender: p.gender,
+            country: p.country.as_deref(),
+            province: p.province.as_deref(),
+            city: p.city.as_deref(),
+            language: p.language.as_deref(),
+        }
+    }
+}
+
+// `None` is bound as NULL rather than left out, so that the statement's text
+// never changes and SQLite can reuse the prepared statement.
+#[derive(Insertable)]
+#[diesel(table_name = accounts, treat_none_as_default_value = false)]
+pub(super) struct NewAccount<'a> {
+    pub unionid: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub last_login_at: NaiveDateTime,
+    pub login_count: i64,
+}
+
+impl<'a> NewAccount<'a> {
+    pub fn at(now: NaiveDateTime, unionid: Option<&'a str>) -> Self {
+        Self {
+            unionid,
+            created_at: now,
+            updated_at: now,
+            last_login_at: now,
+            login_count: 0,
+        }
+    }
+}
+
+/// Applies a profile change and, when given, the unionid; returns the account.
+pub fn update_profile(
+    conn: &mut DbConnection,
+    id: i64,
+    profile: &ProfileUpdate,
+    now: NaiveDateTime,
+) -> Result<Account, DbError> {
+    if profile.is_empty() {
+        return find(conn, id);
+    }
+    on_backend!(conn, |c| diesel::update(accounts::table.find(id))
+        .set((ProfileChanges::from(profile), accounts::updated_at.eq(now)))
+        .returning(Account::as_returning())
+        .get_result(c))
+    .map_err(DbError::from)
+}
+
+/// Stores the account's phone number, as WeChat gave it.
+pub fn set_phone(
+    conn: &mut DbConnection,
+    id: i64,
+    phone_number: &str,
+    country_code: &str,
+    now: NaiveDateTime,
+) -> Result<Account, DbError> {
+    on_backend!(conn, |c| diesel::update(accounts::table.find(id))
+        .set((
+            accounts::phone_number.eq(phone_number),
+            accounts::phone_country_code.eq(country_code),
+            accounts::updated_at.eq(now),
+        ))
+        .returning(Account::as_returning())
+        .get_result(c))
+    .map_err(DbError::from)
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<Account, DbError> {
+    on_backend!(conn, |c| accounts::table
+        .find(id)
+        .select(Account::as_select())
+        .get_result(c))
+    .map_err(DbError::from)
+}
+
+pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
+    on_backend!(conn, |c| accounts::table.count().get_result(c)).map_err(DbError::from)
+}

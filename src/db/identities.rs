@@ -1,0 +1,64 @@
+//! The `identities` table: one row per (appid, openid), each belonging to one
+//! account, with that app's `session_key`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::identities;
+use super::{DbConnection, DbError};
+use crate::domain::profile::SessionKey;
+use crate::on_backend;
+
+/// A row of `identities`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = identities)]
+pub struct Identity {
+    pub id: i64,
+    pub account_id: i64,
+    pub appid: String,
+    pub openid: String,
+    /// What WeChat last said for this openid.
+    pub unionid: Option<String>,
+    #[diesel(deserialize_as = String)]
+    pub session_key: SessionKey,
+    pub created_at: NaiveDateTime,
+    pub last_login_at: NaiveDateTime,
+    pub login_count: i64,
+}
+
+/// Every identity of an account, by app.
+pub fn list_for_account(
+    conn: &mut DbConnection,
+    account_id: i64,
+) -> Result<Vec<Identity>, DbError> {
+    Ok(on_backend!(conn, |c| identities::table
+        .filter(identities::account_id.eq(account_id))
+        .order((identities::appid, identities::id))
+        .select(Identity::as_select())
+        .load(c))?)
+}
+
+/// An identity as the admin's table and CSV show it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = identities)]
+pub struct ListedIdentity {
+    pub id: i64,
+    pub account_id: i64,
+    pub appid: String,
+    pub openid: String,
+}
+
+/// The identities of these accounts, for a page of the admin's table.
+pub fn of_accounts(
+    conn: &mut DbConnection,
+    account_ids: &[i64],
+) -> Result<Vec<ListedIdentity>, DbError> {
+    if account_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(on_backend!(conn, |c| identities::table
+        .filter(identities::account_id.eq_any(account_ids))
+        .order((identities::account_id, identities::appid, identities::id))
+        .select(ListedIdentity::as_select())
+        .load(c))?)
+}

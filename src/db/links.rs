@@ -1,0 +1,273 @@
+//! Linking identities to accounts by unionid, and merging two accounts.
+//!
+//! The rule (the README's "Accounts and the merge rule" says it for users):
+//! - An identity's first login joins the account that holds its unionid, or
+//!   gets a new account (with that unionid, if WeChat sent one).
+//! - When WeChat first sends a unionid for an identity whose account has
+//!   none, the account takes it. If another account holds it already, the two
+//!   accounts are merged.
+//! - A merge keeps the older account (earlier `created_at`, then lower id).
+//!   The newer one's identities and sessions move to it, so every token keeps
+//!   working; the kept account's profile fields win, and those it has empty
+//!   are filled from the other's. Login counts add up, and the last login is
+//!   the later of the two. The newer account is then deleted.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::accounts::{Account, NewAccount};
+use super::admins::{self, AuditAction, NewAuditEntry};
+use super::schema::{accounts, identities, sessions};
+use super::{DbConnection, DbError};
+use crate::on_backend;
+
+/// What a merge did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Merge {
+    /// The older account, which remains.
+    pub kept: i64,
+    /// The newer account, which is gone.
+    pub removed: i64,
+    pub identities_moved: usize,
+    pub sessions_moved: usize,
+    /// The kept account's fields that were empty and were filled from the
+    /// other one.
+    pub filled: Vec<&'static str>,
+}
+
+/// The account for an identity's first login: the one holding `unionid`,
+/// or a new one. Returns its id and whether it was made now. Concurrent
+/// first logins of one unionid make one account: the unique index on
+/// `accounts.unionid` lets one insert through, and the others find it.
+pub(super) fn account_for_new_identity(
+    conn: &mut DbConnection,
+    unionid: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(i64, bool), DbError> {
+    let new = NewAccount::at(now, unionid);
+    let Some(unionid) = unionid else {
+        let id = on_backend!(conn, |c| diesel::insert_into(accounts::table)
+            .values(&new)
+            .returning(accounts::id)
+            .get_result(c))?;
+        return Ok((id, true));
+    };
+    let made: Option<i64> = on_backend!(conn, |c| diesel::insert_into(accounts::table)
+        .values(&new)
+        .on_conflict(accounts::unionid)
+        .do_nothing()
+        .returning(accounts::id)
+        .get_result(c)
+        .optional())?;
+    if let Some(id) = made {
+        return Ok((id, true));
+    }
+    let id = on_backend!(conn, |c| accounts::table
+        .filter(accounts::unionid.eq(unionid))
+        .select(accounts::id)
+        .get_result(c))?;
+    Ok((id, false))
+}
+
+/// WeChat sent `unionid` for an identity whose account had none when the
+/// login began: the account takes it, or, when another account holds it, the
+/// two are merged. Returns the identity's account after, and the merge.
+pub(super) fn give_unionid(
+    conn: &mut DbConnection,
+    identity_id: i64,
+    unionid: &str,
+    now: NaiveDateTime,
+) -> Result<(i64, Option<Merge>), DbError> {
+    // Read again: an earlier login in the same transaction may have linked it.
+    let account: Account = on_backend!(conn, |c| identities::table
+        .inner_join(accounts::table)
+        .filter(identities::id.eq(identity_id))
+        .select(Account::as_select())
+        .get_result(c))?;
+    if account.unionid.is_some() {
+        return Ok((account.id, None));
+    }
+    let holder: Option<Account> = on_backend!(conn, |c| accounts::table
+        .filter(accounts::unionid.eq(unionid))
+        .select(Account::as_select())
+        .get_result(c)
+        .optional())?;
+    match holder {
+        None => {
+            on_backend!(conn, |c| diesel::update(accounts::table.find(account.id))
+                .set(accounts::unionid.eq(unionid))
+                .execute(c))?;
+            Ok((account.id, None))
+        }
+        Some(holder) => {
+            let merge = merge(conn, account, holder, now)?;
+            Ok((merge.kept, Some(merge)))
+        }
+    }
+}
+
+/// Links the identity's account to `unionid`, which WeChat sent for it
+/// after its login (signed user data), as a login would: see
+/// [`give_unionid`]. Audits a merge. Run it inside a write transaction.
+pub fn backfill(
+    conn: &mut DbConnection,
+    identity_id: i64,
+    unionid: &str,
+    now: NaiveDateTime,
+) -> Result<Option<Merge>, DbError> {
+    let (_, merge) = give_unionid(conn, identity_id, unionid, now)?;
+    if let Some(merge) = &merge {
+        audit_merge(conn, merge, "unionid", now)?;
+    }
+    Ok(merge)
+}
+
+/// Writes the audit entry of a merge made by the system, not by an admin.
+pub(super) fn audit_merge(
+    conn: &mut DbConnection,
+    merge: &Merge,
+    cause: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let detail = serde_json::json!({
+        "cause": cause,
+        "kept": merge.kept,
+        "removed": merge.removed,
+        "identities_moved": merge.identities_moved,
+        "sessions_moved": merge.sessions_moved,
+        "filled": merge.filled,
+    })
+    .to_string();
+    admins::audit(
+        conn,
+        &NewAuditEntry {
+            admin_id: None,
+            username: SYSTEM_ACTOR,
+            action: AuditAction::AccountMerged,
+            ip: None,
+            detail: &detail,
+            now,
+        },
+    )
+}
+
+/// Who the audit log names for what logins do by themselves.
+pub const SYSTEM_ACTOR: &str = "(system)";
+
+/// Every column of the kept account, as the merge leaves it.
+#[derive(AsChangeset)]
+#[diesel(table_name = accounts, treat_none_as_null = true)]
+struct MergedAccount {
+    unionid: Option<String>,
+    nickname: String,
+    avatar_url: String,
+    gender: i16,
+    country: String,
+    province: String,
+    city: String,
+    language: String,
+    updated_at: NaiveDateTime,
+    last_login_at: NaiveDateTime,
+    login_count: i64,
+    phone_number: Option<String>,
+    phone_country_code: Option<String>,
+}
+
+/// The kept account with its empty fields filled from the other, and the
+/// names of the fields filled.
+fn fill(keep: &Account, other: Account, now: NaiveDateTime) -> (MergedAccount, Vec<&'static str>) {
+    let mut filled = Vec::new();
+    let mut text = |name: &'static str, mine: &str, theirs: String| {
+        if mine.is_empty() && !theirs.is_empty() {
+            filled.push(name);
+            theirs
+        } else {
+            mine.to_owned()
+        }
+    };
+    let nickname = text("nickname", &keep.nickname, other.nickname);
+    let avatar_url = text("avatar_url", &keep.avatar_url, other.avatar_url);
+    let country = text("country", &keep.country, other.country);
+    let province = text("province", &keep.province, other.province);
+    let city = text("city", &keep.city, other.city);
+    let language = text("language", &keep.language, other.language);
+    let gender = if keep.gender == 0 && other.gender != 0 {
+        filled.push("gender");
+        other.gender
+    } else {
+        keep.gender
+    };
+    // The number and its country code go together.
+    let (phone_number, phone_country_code) =
+        if keep.phone_number.is_none() && other.phone_number.is_some() {
+            filled.push("phone_number");
+            (other.phone_number, other.phone_country_code)
+        } else {
+            (keep.phone_number.clone(), keep.phone_country_code.clone())
+        };
+    let unionid = if keep.unionid.is_none() && other.unionid.is_some() {
+        filled.push("unionid");
+        other.unionid
+    } else {
+        keep.unionid.clone()
+    };
+    let merged = MergedAccount {
+        unionid,
+        nickname,
+        avatar_url,
+        gender,
+        country,
+        province,
+        city,
+        language,
+        updated_at: now,
+        last_login_at: keep.last_login_at.max(other.last_login_at),
+        login_count: keep.login_count + other.login_count,
+        phone_number,
+        phone_country_code,
+    };
+    (merged, filled)
+}
+
+/// Merges two accounts into the older one (see the module documentation).
+/// Run it inside a write transaction: it moves rows, deletes the newer
+/// account and rewrites the older.
+pub fn merge(
+    conn: &mut DbConnection,
+    a: Account,
+    b: Account,
+    now: NaiveDateTime,
+) -> Result<Merge, DbError> {
+    if a.id == b.id {
+        return Err(DbError::Invariant(
+            "an account cannot be merged with itself",
+        ));
+    }
+    let (keep, gone) = if a.is_older_than(&b) { (a, b) } else { (b, a) };
+    let identities_moved = on_backend!(conn, |c| diesel::update(
+        identities::table.filter(identities::account_id.eq(gone.id))
+    )
+    .set(identities::account_id.eq(keep.id))
+    .execute(c))?;
+    let sessions_moved = on_backend!(conn, |c| diesel::update(
+        sessions::table.filter(sessions::account_id.eq(gone.id))
+    )
+    .set(sessions::account_id.eq(keep.id))
+    .execute(c))?;
+    let removed = gone.id;
+    let (merged, filled) = fill(&keep, gone, now);
+    // Deleted first: its unionid may be the one the kept account takes.
+    on_backend!(conn, |c| diesel::delete(accounts::table.find(removed))
+        .execute(c))?;
+    on_backend!(conn, |c| diesel::update(accounts::table.find(keep.id))
+        .set(&merged)
+        .execute(c))?;
+    Ok(Merge {
+        kept: keep.id,
+        removed,
+        identities_moved,
+        sessions_moved,
+        filled,
+    })
+}
