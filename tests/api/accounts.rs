@@ -8,7 +8,6 @@ use wiremock::{Mock, ResponseTemplate};
 use crate::apps::{second_app, APPID_B};
 use crate::backend_tests;
 use crate::common::*;
-use crate::fixtures::*;
 
 backend_tests!(
     a_unionid_links_the_apps_of_one_person,

@@ -21,6 +21,7 @@ mod health;
 mod hostile;
 mod introspect;
 mod login;
+mod migration;
 mod phone;
 mod profile;
 mod retention;

@@ -79,8 +79,17 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    let wechat = MockServer::start().await;
     let (db, url) = TestDb::create(backend);
+    spawn_app_on(db, url, tweak).await
+}
+
+/// The app on a database made beforehand, which it migrates as it starts.
+pub async fn spawn_app_on(
+    db: TestDb,
+    url: wxlogin::config::DatabaseUrl,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let wechat = MockServer::start().await;
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(url, &wechat.uri());
     settings.data_dir = data_dir.path().to_owned();
