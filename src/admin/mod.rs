@@ -2,6 +2,7 @@
 //! file per page; each handler parses, calls a service, and renders.
 //! `error.rs` maps every error to a page, once.
 
+mod account_links;
 mod audit;
 mod csrf;
 mod error;
@@ -106,6 +107,15 @@ pub fn scope(
         .service(web::resource("/users/{id}").get(user::detail))
         .service(web::resource("/users/{id}/sessions/{session_id}/revoke").post(user::revoke))
         .service(web::resource("/users/{id}/sessions/revoke-all").post(user::revoke_all))
+        .service(
+            web::resource("/users/{id}/merge")
+                .get(account_links::preview)
+                .post(account_links::merge),
+        )
+        .service(
+            web::resource("/users/{id}/identities/{identity_id}/unlink")
+                .post(account_links::unlink),
+        )
         .service(web::resource("/audit").get(audit::log))
         .service(web::resource("/services").get(services::list))
         .default_service(web::to(|| async {

@@ -46,6 +46,7 @@ struct UserPage {
 
 /// An identity as the account page shows it: never its session_key.
 struct IdentityView {
+    id: i64,
     appid: String,
     app_name: String,
     openid: String,
@@ -56,11 +57,11 @@ struct IdentityView {
 }
 
 /// A user's or a session's id from the path; anything else is no page.
-fn parse_id(raw: &str) -> Result<i64, AdminError> {
+pub(super) fn parse_id(raw: &str) -> Result<i64, AdminError> {
     raw.parse().map_err(|_| AdminError::NotFound)
 }
 
-fn actor(state: &AppState, req: &HttpRequest, admin: AdminIdentity) -> Actor {
+pub(super) fn actor(state: &AppState, req: &HttpRequest, admin: AdminIdentity) -> Actor {
     Actor {
         admin_id: admin.id,
         username: admin.username,
@@ -101,6 +102,7 @@ pub async fn detail(
         .identities
         .into_iter()
         .map(|i| IdentityView {
+            id: i.id,
             app_name: users::app_name(&state, &i.appid).unwrap_or_default(),
             appid: i.appid,
             openid: i.openid,

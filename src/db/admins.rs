@@ -117,6 +117,8 @@ pub enum AuditAction {
     ServiceRevoked,
     /// Two accounts merged, by a login's unionid or by an admin.
     AccountMerged,
+    /// An identity moved out of its account into one of its own.
+    AccountUnlinked,
 }
 
 impl AuditAction {
@@ -133,6 +135,7 @@ impl AuditAction {
             Self::ServiceCreated => "service_created",
             Self::ServiceRevoked => "service_revoked",
             Self::AccountMerged => "account_merged",
+            Self::AccountUnlinked => "account_unlinked",
         }
     }
 }

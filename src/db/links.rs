@@ -230,6 +230,56 @@ fn fill(keep: &Account, other: Account, now: NaiveDateTime) -> (MergedAccount, V
     (merged, filled)
 }
 
+/// What merging two accounts would do, without doing it.
+#[derive(Debug, Clone)]
+pub struct MergePlan {
+    pub kept: Account,
+    pub removed: Account,
+    /// The kept account's empty fields that the other one fills.
+    pub filled: Vec<&'static str>,
+}
+
+/// The plan of a merge of `a` and `b` (see the module documentation).
+pub fn plan(a: Account, b: Account) -> MergePlan {
+    let (kept, removed) = if a.is_older_than(&b) { (a, b) } else { (b, a) };
+    let (_, filled) = fill(&kept, removed.clone(), kept.updated_at);
+    MergePlan {
+        kept,
+        removed,
+        filled,
+    }
+}
+
+/// Moves an identity, with its sessions, out of its account into a new
+/// one of its own, which starts with an empty profile. Returns the new
+/// account's id. Run it inside a write transaction.
+pub fn unlink(
+    conn: &mut DbConnection,
+    identity: &super::identities::Identity,
+    now: NaiveDateTime,
+) -> Result<i64, DbError> {
+    let new = NewAccount {
+        last_login_at: identity.last_login_at,
+        login_count: identity.login_count,
+        ..NewAccount::at(now, None)
+    };
+    let account_id: i64 = on_backend!(conn, |c| diesel::insert_into(accounts::table)
+        .values(&new)
+        .returning(accounts::id)
+        .get_result(c))?;
+    on_backend!(conn, |c| diesel::update(
+        identities::table.find(identity.id)
+    )
+    .set(identities::account_id.eq(account_id))
+    .execute(c))?;
+    on_backend!(conn, |c| diesel::update(
+        sessions::table.filter(sessions::identity_id.eq(identity.id))
+    )
+    .set(sessions::account_id.eq(account_id))
+    .execute(c))?;
+    Ok(account_id)
+}
+
 /// Merges two accounts into the older one (see the module documentation).
 /// Run it inside a write transaction: it moves rows, deletes the newer
 /// account and rewrites the older.

@@ -2,6 +2,7 @@
 //! what `api/`, `admin/` and `cli/` call. Each takes the shared state it
 //! needs and answers a [`ServiceError`].
 
+pub mod accounts;
 pub mod admin_sign_in;
 pub mod admins;
 pub mod audit;

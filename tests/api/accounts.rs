@@ -15,6 +15,7 @@ backend_tests!(
     a_late_unionid_is_given_to_the_account,
     a_late_unionid_held_by_another_account_merges_them,
     the_admin_site_shows_an_account_with_its_identities,
+    an_admin_merges_two_accounts_after_a_preview_and_unlinks_one_again,
 );
 
 /// `jscode2session` of `appid` answers the code `code` with this identity.
@@ -317,4 +318,140 @@ async fn the_admin_site_shows_an_account_with_its_identities(backend: Backend) {
         rows.contains(&(id, APPID_B.to_owned(), "oLISTED_B".to_owned())),
         "{rows:?}"
     );
+}
+
+async fn an_admin_merges_two_accounts_after_a_preview_and_unlinks_one_again(backend: Backend) {
+    let app = spawn_app_with(backend, |s| second_app(s, false)).await;
+    answer(&app, APPID, "a1", "oHAND_A", None).await;
+    answer(&app, APPID_B, "b1", "oHAND_B", None).await;
+    answer(&app, APPID, "a2", "oTWIN_A", Some("uTWIN_A")).await;
+    answer(&app, APPID_B, "b2", "oTWIN_B", Some("uTWIN_B")).await;
+    let (older_token, older) = login(&app, APPID, "a1").await;
+    let (newer_token, newer) = login(&app, APPID_B, "b1").await;
+    let (_, twin_a) = login(&app, APPID, "a2").await;
+    let (_, twin_b) = login(&app, APPID_B, "b2").await;
+    let r = app
+        .client
+        .patch(app.url("/api/me"))
+        .bearer_auth(&newer_token)
+        .json(&json!({"nickname": "新名字"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (older_id, newer_id) = (older["id"].as_i64().unwrap(), newer["id"].as_i64().unwrap());
+    let admin = app.admin().await;
+
+    // The preview, asked from the newer account's page, keeps the older.
+    let preview = admin
+        .page(&format!("/admin/users/{newer_id}/merge?with={older_id}"))
+        .await;
+    assert!(
+        preview.contains(&format!(
+            "Account <a href=\"/admin/users/{older_id}\">{older_id}</a> is the older one"
+        )),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("新名字 <small>(filled)</small>"),
+        "{preview}"
+    );
+    assert!(preview.contains("oHAND_B"), "the identity that moves");
+    assert_eq!(
+        count(&app, "accounts").await,
+        4,
+        "a preview changes nothing"
+    );
+
+    // Refusals: itself, nothing, no such account, two unionids, no CSRF.
+    for (with, status, message) in [
+        (newer_id.to_string(), 400, "cannot be merged with itself"),
+        ("abc".to_owned(), 400, "give the other account"),
+        ("999999".to_owned(), 400, "there is no account 999999"),
+    ] {
+        let r = admin
+            .get(&format!("/admin/users/{newer_id}/merge?with={with}"))
+            .await;
+        assert_eq!(r.status(), status, "{with}");
+        assert!(r.text().await.unwrap().contains(message), "{with}");
+    }
+    let twins = admin
+        .get(&format!(
+            "/admin/users/{}/merge?with={}",
+            twin_a["id"], twin_b["id"]
+        ))
+        .await;
+    assert_eq!(twins.status(), 409);
+    assert!(twins.text().await.unwrap().contains("two people"));
+    let forged = admin
+        .post_form(
+            &format!("/admin/users/{newer_id}/merge"),
+            &[("with", &older_id.to_string())],
+        )
+        .await;
+    assert_eq!(forged.status(), 403);
+    assert_eq!(count(&app, "accounts").await, 4);
+
+    // The merge.
+    let csrf = admin.csrf().await;
+    let done = admin
+        .post_form(
+            &format!("/admin/users/{newer_id}/merge"),
+            &[("csrf", &csrf), ("with", &older_id.to_string())],
+        )
+        .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(
+        done.headers()["location"],
+        format!("/admin/users/{older_id}").as_str()
+    );
+    assert_eq!(count(&app, "accounts").await, 3);
+    for token in [&older_token, &newer_token] {
+        let me = app.me(token).await;
+        assert_eq!(me["id"], older_id);
+        assert_eq!(me["nickname"], "新名字");
+    }
+    let audit = unescape(&admin.page("/admin/audit").await);
+    assert!(audit.contains(r#""cause":"admin""#), "{audit}");
+
+    // Unlinking the staff identity gives it an account of its own again.
+    let identity_b: i64 = app
+        .with_db(|c| {
+            use diesel::prelude::*;
+            use wxlogin::db::schema::identities as i;
+            wxlogin::on_backend!(c, |c| i::table
+                .filter(i::openid.eq("oHAND_B"))
+                .select(i::id)
+                .first(c))
+            .unwrap()
+        })
+        .await;
+    let csrf = admin.csrf().await;
+    let unlinked = admin
+        .post_form(
+            &format!("/admin/users/{older_id}/identities/{identity_b}/unlink"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(unlinked.status(), 303);
+    let location = unlinked.headers()["location"].to_str().unwrap().to_owned();
+    let new_id: i64 = location.rsplit('/').next().unwrap().parse().unwrap();
+    assert!(new_id > older_id);
+    assert_eq!(
+        app.me(&newer_token).await["id"],
+        new_id,
+        "the token follows its identity"
+    );
+    assert_eq!(app.me(&older_token).await["id"], older_id);
+    // Its only identity cannot be unlinked from it.
+    let csrf = admin.csrf().await;
+    let only = admin
+        .post_form(
+            &format!("/admin/users/{new_id}/identities/{identity_b}/unlink"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(only.status(), 400);
+    assert!(only.text().await.unwrap().contains("only identity"));
+    assert!(unescape(&admin.page("/admin/audit").await).contains("account_unlinked"));
 }

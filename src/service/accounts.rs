@@ -1,0 +1,172 @@
+//! The admin's corrections of how identities are linked: merging two
+//! accounts by hand, with a preview, and unlinking an identity into an
+//! account of its own. Both are audited, and both keep every token working.
+
+use serde_json::json;
+
+use super::audit::{self, Actor};
+use super::{ServiceError, ServiceResult};
+use crate::clock;
+use crate::db::accounts::{self, Account};
+use crate::db::admins::AuditAction;
+use crate::db::identities::{self, Identity};
+use crate::db::links::{self, Merge};
+use crate::db::{self, sessions, DbConnection, DbError};
+use crate::state::AppState;
+
+/// What a merge of two accounts would do.
+#[derive(Debug)]
+pub struct MergePreview {
+    pub kept: Account,
+    pub removed: Account,
+    /// The kept account's empty fields that the other fills.
+    pub filled: Vec<&'static str>,
+    /// The removed account's identities, which move to the kept one.
+    pub moving: Vec<Identity>,
+    /// Its sessions, which move too.
+    pub sessions_moving: i64,
+}
+
+fn other_account(
+    conn: &mut DbConnection,
+    id: i64,
+) -> Result<Result<Account, ServiceError>, DbError> {
+    match accounts::find(conn, id) {
+        Ok(account) => Ok(Ok(account)),
+        Err(DbError::NotFound) => Ok(Err(ServiceError::Invalid(format!(
+            "there is no account {id}; give the id shown on the other account's page"
+        )))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Why two accounts cannot be merged, if they cannot.
+fn refusal(a: &Account, b: &Account) -> Option<ServiceError> {
+    if a.id == b.id {
+        return Some(ServiceError::Invalid(
+            "an account cannot be merged with itself; give another account's id".into(),
+        ));
+    }
+    match (&a.unionid, &b.unionid) {
+        (Some(x), Some(y)) if x != y => Some(ServiceError::Conflict(format!(
+            "accounts {} and {} both have a unionid from WeChat, and they differ: they are two people",
+            a.id, b.id
+        ))),
+        _ => None,
+    }
+}
+
+/// The two accounts, checked for a merge.
+fn pair(
+    conn: &mut DbConnection,
+    id: i64,
+    other: i64,
+) -> Result<Result<(Account, Account), ServiceError>, DbError> {
+    let account = accounts::find(conn, id)?;
+    let other = match other_account(conn, other)? {
+        Ok(other) => other,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(match refusal(&account, &other) {
+        Some(e) => Err(e),
+        None => Ok((account, other)),
+    })
+}
+
+pub async fn merge_preview(state: &AppState, id: i64, other: i64) -> ServiceResult<MergePreview> {
+    db::run(&state.pool, move |conn| {
+        let (a, b) = match pair(conn, id, other)? {
+            Ok(pair) => pair,
+            Err(e) => return Ok(Err(e)),
+        };
+        let plan = links::plan(a, b);
+        let moving = identities::list_for_account(conn, plan.removed.id)?;
+        let sessions_moving = sessions::count_for_account(conn, plan.removed.id)?;
+        Ok(Ok(MergePreview {
+            kept: plan.kept,
+            removed: plan.removed,
+            filled: plan.filled,
+            moving,
+            sessions_moving,
+        }))
+    })
+    .await?
+}
+
+/// Merges two accounts into the older, as a login's unionid would.
+pub async fn merge(state: &AppState, actor: Actor, id: i64, other: i64) -> ServiceResult<Merge> {
+    let merged = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let (a, b) = match pair(conn, id, other)? {
+                Ok(pair) => pair,
+                Err(e) => return Ok(Err(e)),
+            };
+            let merge = links::merge(conn, a, b, clock::now())?;
+            let detail = json!({
+                "cause": "admin",
+                "kept": merge.kept,
+                "removed": merge.removed,
+                "identities_moved": merge.identities_moved,
+                "sessions_moved": merge.sessions_moved,
+                "filled": merge.filled,
+            })
+            .to_string();
+            audit::record(conn, &actor, AuditAction::AccountMerged, &detail)?;
+            Ok(Ok(merge))
+        })
+    })
+    .await??;
+    state.token_cache.forget_sessions_of(merged.removed);
+    state.token_cache.forget_account(merged.kept);
+    tracing::info!(
+        kept = merged.kept,
+        removed = merged.removed,
+        "accounts merged by an admin"
+    );
+    Ok(merged)
+}
+
+/// Moves one identity of an account, with its sessions, into an account of
+/// its own. Returns the new account's id. Refused for an account's only
+/// identity, and for one whose unionid from WeChat is the account's: its
+/// next login would link it again.
+pub async fn unlink(
+    state: &AppState,
+    actor: Actor,
+    id: i64,
+    identity_id: i64,
+) -> ServiceResult<i64> {
+    let unlinked = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let account = accounts::find(conn, id)?;
+            let all = identities::list_for_account(conn, id)?;
+            let Some(identity) = all.iter().find(|i| i.id == identity_id) else {
+                return Ok(Err(ServiceError::NotFound));
+            };
+            if all.len() == 1 {
+                return Ok(Err(ServiceError::Invalid(
+                    "this is the account's only identity: there is nothing to unlink it from".into(),
+                )));
+            }
+            if identity.unionid.is_some() && identity.unionid == account.unionid {
+                return Ok(Err(ServiceError::Invalid(
+                    "WeChat gives this identity the account's unionid, so its next login would link it again; only identities linked by a merge can be unlinked".into(),
+                )));
+            }
+            let new_account = links::unlink(conn, identity, clock::now())?;
+            let detail = json!({
+                "account": id,
+                "identity": identity_id,
+                "appid": identity.appid,
+                "new_account": new_account,
+            })
+            .to_string();
+            audit::record(conn, &actor, AuditAction::AccountUnlinked, &detail)?;
+            Ok(Ok(new_account))
+        })
+    })
+    .await??;
+    state.token_cache.forget_sessions_of(id);
+    state.token_cache.forget_identity(identity_id);
+    Ok(unlinked)
+}
