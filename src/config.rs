@@ -247,6 +247,67 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Base URL of this server, without a trailing slash.
     pub public_url: Option<String>,
+    /// Where account events are sent; `None`: no events are recorded.
+    pub webhook: Option<WebhookSettings>,
+}
+
+/// The webhook: where events go, how they are signed, and how deliveries
+/// are retried.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub url: reqwest::Url,
+    /// The HMAC-SHA256 key of `X-Wxlogin-Signature`.
+    pub secret: SecretString,
+    /// How long one delivery may take before it counts as failed.
+    pub timeout: Duration,
+    /// The wait before the first retry; each further one doubles it, up to
+    /// `max_backoff`.
+    pub first_retry: Duration,
+    pub max_backoff: Duration,
+    /// Tries of one event before it is given up as failed.
+    pub max_attempts: i32,
+}
+
+/// Shortest webhook secret accepted.
+pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+
+impl WebhookSettings {
+    /// The webhook of `--webhook-url` and `--webhook-secret`, with the
+    /// default timeout and retries: 10 s per try, retries from 10 s doubling
+    /// to an hour, 20 tries (about 13 hours) in all.
+    pub fn new(url: &str, secret: &str) -> Result<Self, ConfigError> {
+        let bad = || {
+            ConfigError::Invalid(
+                "--webhook-url / WXLOGIN_WEBHOOK_URL must be an http(s) URL such as https://api.example.com/hooks/wxlogin".into(),
+            )
+        };
+        let url = reqwest::Url::parse(url.trim()).map_err(|_| bad())?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad());
+        }
+        if secret.len() < MIN_WEBHOOK_SECRET_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "--webhook-secret / WXLOGIN_WEBHOOK_SECRET is {} bytes long; it must be at least {MIN_WEBHOOK_SECRET_BYTES} (try `openssl rand -hex 32`)",
+                secret.len()
+            )));
+        }
+        Ok(Self {
+            url,
+            secret: SecretString::from(secret.to_owned()),
+            timeout: Duration::from_secs(10),
+            first_retry: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(3600),
+            max_attempts: 20,
+        })
+    }
+
+    /// The wait before try number `attempts + 1`, after `attempts` failed.
+    pub fn backoff(&self, attempts: i32) -> Duration {
+        let doublings = attempts.saturating_sub(1).clamp(0, 30) as u32;
+        self.first_retry
+            .saturating_mul(1u32 << doublings.min(20))
+            .min(self.max_backoff)
+    }
 }
 
 /// An http(s) base URL with a host and nothing after the path; returned

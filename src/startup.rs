@@ -203,8 +203,15 @@ async fn assemble_state(
         pool.clone(),
         login_writers(&settings.db),
         checkpointer.as_ref().map(db::Checkpointer::notice),
+        settings.webhook.is_some(),
     )
     .context("cannot start the login writer")?;
+    let webhooks = settings
+        .webhook
+        .clone()
+        .map(|webhook| crate::webhook::Deliverer::start(webhook, pool.clone()))
+        .transpose()
+        .context("cannot start the webhook deliverer")?;
     let token_cache = Arc::new(db::token_cache::TokenCache::default());
     let token_refresher = db::token_cache::Refresher::start(token_cache.clone(), pool.clone())
         .context("cannot start the token cache refresher")?;
@@ -257,7 +264,19 @@ async fn assemble_state(
         token_cache,
         service_cache,
         logins,
+        webhook_events: settings.webhook.is_some(),
+        webhook_target: settings.webhook.as_ref().map(|w| {
+            let url = &w.url;
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!(
+                "{}://{}{port}{}",
+                url.scheme(),
+                url.host_str().unwrap_or(""),
+                url.path()
+            )
+        }),
         background: Background {
+            webhooks,
             token_refresher,
             service_calls,
             clock_check,

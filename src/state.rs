@@ -11,6 +11,7 @@ use crate::db::token_cache::{Refresher, TokenCache};
 use crate::db::{Checkpointer, DbPool};
 use crate::domain::password::PasswordChecker;
 use crate::media::MediaStore;
+use crate::webhook::Deliverer;
 use crate::wechat::WechatApps;
 
 /// What every request handler can reach.
@@ -36,6 +37,10 @@ pub struct AppState {
     pub service_cache: Arc<ServiceCache>,
     /// Writes logins in batches (group commit).
     pub logins: LoginWriter,
+    /// Whether changes record webhook events: a webhook is configured.
+    pub webhook_events: bool,
+    /// Where they go, without credentials or query, for the admin site.
+    pub webhook_target: Option<String>,
     /// The background threads, held so that they live as long as the state
     /// and can be stopped before the process exits.
     pub background: Background,
@@ -43,6 +48,8 @@ pub struct AppState {
 
 /// The threads that work beside the requests.
 pub struct Background {
+    /// Delivers webhook events; `None` without a webhook.
+    pub webhooks: Option<Deliverer>,
     /// Keeps busy tokens in the token cache and writes `last_seen_at`.
     pub token_refresher: Refresher,
     /// Compares the node's clock with PostgreSQL's; `None` on SQLite.
@@ -62,6 +69,9 @@ impl AppState {
         self.logins.stop();
         let background = &self.background;
         background.token_refresher.stop();
+        if let Some(webhooks) = &background.webhooks {
+            webhooks.stop();
+        }
         background.service_calls.stop();
         background.pruner.stop();
         if let Some(clock_check) = &background.clock_check {

@@ -15,6 +15,7 @@ mod signin;
 mod user;
 mod users;
 mod view;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -118,6 +119,7 @@ pub fn scope(
         )
         .service(web::resource("/audit").get(audit::log))
         .service(web::resource("/services").get(services::list))
+        .service(web::resource("/webhooks").get(webhooks::list))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(AdminError::NotFound)
         }))

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 
 use crate::config::{
     parse_public_url, AdminSettings, AppSettings, ConfigError, DatabaseUrl, DbSettings, Settings,
-    WechatSettings, ADMIN_IDLE_TIMEOUT, MIN_SECRET_KEY_BYTES, PRUNE_EVERY,
+    WebhookSettings, WechatSettings, ADMIN_IDLE_TIMEOUT, MIN_SECRET_KEY_BYTES, PRUNE_EVERY,
 };
 
 /// Login server for WeChat mini-programs.
@@ -282,6 +282,22 @@ pub struct ServeArgs {
     /// avatars. Default: the scheme and host of each upload request.
     #[arg(long, env = "WXLOGIN_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// URL that receives account events (account.created, login,
+    /// profile.updated, account.merged, session.revoked) as signed JSON
+    /// POSTs, at least once, retried with backoff. Off unless set.
+    #[arg(long, env = "WXLOGIN_WEBHOOK_URL", requires = "webhook_secret")]
+    pub webhook_url: Option<String>,
+
+    /// Key of the HMAC-SHA256 in each delivery's `X-Wxlogin-Signature`
+    /// header, at least 16 bytes; the receiver checks it.
+    #[arg(
+        long,
+        env = "WXLOGIN_WEBHOOK_SECRET",
+        hide_env_values = true,
+        requires = "webhook_url"
+    )]
+    pub webhook_secret: Option<String>,
 }
 
 /// A retention period: a duration such as `365d` or `12h`, or `forever`.
@@ -425,6 +441,22 @@ impl TryFrom<ServeArgs> for Settings {
             .filter(|s| !s.trim().is_empty())
             .map(|s| parse_public_url(&s))
             .transpose()?;
+        let webhook = match (args.webhook_url.as_deref(), args.webhook_secret.as_deref()) {
+            (Some(url), Some(secret)) if !url.trim().is_empty() => {
+                Some(WebhookSettings::new(url, secret)?)
+            }
+            (Some(_), _) => {
+                return Err(ConfigError::Invalid(
+                    "--webhook-url / WXLOGIN_WEBHOOK_URL is empty".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "--webhook-secret is set but --webhook-url is not".into(),
+                ))
+            }
+            (None, None) => None,
+        };
         Ok(Self {
             bind: args.bind,
             db,
@@ -446,6 +478,7 @@ impl TryFrom<ServeArgs> for Settings {
             max_connections: args.max_connections as usize,
             data_dir: args.data_dir,
             public_url,
+            webhook,
         })
     }
 }

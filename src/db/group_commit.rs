@@ -65,11 +65,13 @@ impl LoginWriter {
     /// Starts `writers` threads (at least one) that write logins through `pool`.
     /// SQLite takes one writer at a time, so one thread is right there;
     /// PostgreSQL gains from a few. After each batch a writer sends `notice`,
-    /// if given (SQLite's WAL checkpoint thread).
+    /// if given (SQLite's WAL checkpoint thread). With `events`, logins
+    /// record their webhook events.
     pub fn start(
         pool: DbPool,
         writers: usize,
         notice: Option<CommitNotice>,
+        events: bool,
     ) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
@@ -81,7 +83,7 @@ impl LoginWriter {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("login-writer-{i}"))
-                    .spawn(move || write_loop(&pool, &jobs, notice.as_ref(), &stopping))?,
+                    .spawn(move || write_loop(&pool, &jobs, notice.as_ref(), &stopping, events))?,
             );
         }
         Ok(Self {
@@ -132,6 +134,7 @@ fn write_loop(
     jobs: &Mutex<mpsc::Receiver<Job>>,
     notice: Option<&CommitNotice>,
     stopping: &AtomicBool,
+    events: bool,
 ) {
     loop {
         let batch = {
@@ -157,7 +160,7 @@ fn write_loop(
         // A panic in diesel or in the driver must not stop the writer: the
         // logins of that batch get "unavailable" (their reply senders are
         // dropped), and the next batch is written as usual.
-        let r = catch_unwind(AssertUnwindSafe(|| write_batch(pool, batch)));
+        let r = catch_unwind(AssertUnwindSafe(|| write_batch(pool, batch, events)));
         if r.is_err() {
             tracing::error!("the login writer recovered from a panic");
         }
@@ -167,7 +170,7 @@ fn write_loop(
     }
 }
 
-fn write_batch(pool: &DbPool, mut batch: Vec<Job>) {
+fn write_batch(pool: &DbPool, mut batch: Vec<Job>, events: bool) {
     batch.sort_by(|a, b| (&a.login.appid, &a.login.openid).cmp(&(&b.login.appid, &b.login.openid)));
     // Every login is answered by its deadline: the wait for a connection
     // ends at the earliest one, and is a short probe while the database is
@@ -181,7 +184,7 @@ fn write_batch(pool: &DbPool, mut batch: Vec<Job>) {
         Err(e) => return unavailable(batch, &e),
     };
     let logins: Vec<&LoginRecord> = batch.iter().map(|j| &j.login).collect();
-    match logins::record_logins(&mut conn, &logins) {
+    match logins::record_logins(&mut conn, &logins, events) {
         Ok(recorded) => {
             pool.health().write_succeeded();
             for (job, login) in batch.into_iter().zip(recorded) {
@@ -206,7 +209,7 @@ fn write_batch(pool: &DbPool, mut batch: Vec<Job>) {
         Err(e) => {
             tracing::warn!(error = %e, logins = batch.len(), "a batch of logins failed; writing them one by one");
             for job in batch {
-                let result = write_one(&mut conn, &job.login);
+                let result = write_one(&mut conn, &job.login, events);
                 let _ = job.reply.send(result);
             }
         }
@@ -223,6 +226,10 @@ fn unavailable(batch: Vec<Job>, cause: &dyn std::fmt::Display) {
     }
 }
 
-fn write_one(conn: &mut DbConnection, login: &LoginRecord) -> Result<RecordedLogin, DbError> {
-    logins::record_logins(conn, &[login]).map(|mut recorded| recorded.remove(0))
+fn write_one(
+    conn: &mut DbConnection,
+    login: &LoginRecord,
+    events: bool,
+) -> Result<RecordedLogin, DbError> {
+    logins::record_logins(conn, &[login], events).map(|mut recorded| recorded.remove(0))
 }

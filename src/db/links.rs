@@ -20,6 +20,7 @@ use super::accounts::{Account, NewAccount};
 use super::admins::{self, AuditAction, NewAuditEntry};
 use super::schema::{accounts, identities, sessions};
 use super::{DbConnection, DbError};
+use crate::domain::event::{Event, EventKind};
 use crate::on_backend;
 
 /// What a merge did.
@@ -149,6 +150,22 @@ pub(super) fn audit_merge(
             detail: &detail,
             now,
         },
+    )
+}
+
+/// The `account.merged` webhook event of a merge.
+pub fn merge_event(merge: &Merge, cause: &str, at: NaiveDateTime) -> Event {
+    Event::new(
+        EventKind::AccountMerged,
+        at,
+        serde_json::json!({
+            "kept": merge.kept,
+            "removed": merge.removed,
+            "cause": cause,
+            "identities_moved": merge.identities_moved,
+            "sessions_moved": merge.sessions_moved,
+            "filled": merge.filled,
+        }),
     )
 }
 

@@ -6,13 +6,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
+use serde_json::json;
 
 use super::accounts::{Account, ProfileChanges};
 use super::identities::Identity;
 use super::links::{self, Merge};
+use super::outbox;
 use super::schema::{accounts, identities, sessions};
 use super::users::{self, User};
 use super::{write_transaction, DbConnection, DbError};
+use crate::domain::event::{Event, EventKind};
 use crate::domain::login::LoginRecord;
 use crate::on_backend;
 
@@ -75,9 +78,13 @@ fn key(login: &LoginRecord) -> Key {
 /// update, and the sessions inserted with one statement. New identities and
 /// unionids cost a statement or two each. An identity that logs in twice in
 /// `logins` is handled once per login, in order, by further rounds.
+///
+/// With `events`, each login also records its webhook events (see
+/// [`login_events`]) in the same transaction.
 pub fn record_logins(
     conn: &mut DbConnection,
     logins: &[&LoginRecord],
+    events: bool,
 ) -> Result<Vec<RecordedLogin>, DbError> {
     if logins.is_empty() {
         return Ok(Vec::new());
@@ -125,8 +132,50 @@ pub fn record_logins(
         on_backend!(conn, |c| diesel::insert_into(sessions::table)
             .values(&new_sessions)
             .execute(c))?;
+        if events {
+            let recorded: Vec<Event> = logins
+                .iter()
+                .zip(&answers)
+                .flat_map(|(login, answer)| login_events(answer, login.now))
+                .collect();
+            outbox::record(conn, &recorded)?;
+        }
         Ok(answers)
     })
+}
+
+/// The webhook events of a login: `account.created` when it made the
+/// account, `account.merged` when its unionid merged two, then `login`.
+pub fn login_events(login: &RecordedLogin, at: NaiveDateTime) -> Vec<Event> {
+    let (account, identity) = (&login.user.account, &login.user.identity);
+    let mut out = Vec::new();
+    if login.account_created {
+        out.push(Event::new(
+            EventKind::AccountCreated,
+            at,
+            json!({
+                "account_id": account.id,
+                "appid": identity.appid,
+                "openid": identity.openid,
+                "unionid": account.unionid,
+            }),
+        ));
+    }
+    if let Some(merge) = &login.merge {
+        out.push(links::merge_event(merge, "unionid", at));
+    }
+    out.push(Event::new(
+        EventKind::Login,
+        at,
+        json!({
+            "account_id": account.id,
+            "identity_id": identity.id,
+            "appid": identity.appid,
+            "openid": identity.openid,
+            "unionid": account.unionid,
+        }),
+    ));
+    out
 }
 
 /// Where a login's identity goes, decided before it is written.

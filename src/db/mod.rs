@@ -16,6 +16,7 @@ pub mod health;
 pub mod identities;
 pub mod links;
 pub mod logins;
+pub mod outbox;
 mod pool;
 pub mod retention;
 pub mod schema;

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::{admins, sessions, sign_in_throttle, DbError, DbPool};
+use super::{admins, outbox, sessions, sign_in_throttle, DbError, DbPool};
 use crate::background::Periodic;
 
 /// Rows deleted per statement.
@@ -27,6 +27,9 @@ pub struct Retention {
     pub counters: chrono::Duration,
 }
 
+/// How long delivered and failed webhook events are kept.
+pub const WEBHOOK_EVENTS_KEPT: chrono::Duration = chrono::Duration::days(7);
+
 /// One round: prunes each table until nothing old is left, or the round's
 /// budget is spent. Returns how many rows were deleted.
 pub fn prune_once(pool: &DbPool, retention: Retention) -> Result<usize, DbError> {
@@ -41,6 +44,9 @@ pub fn prune_once(pool: &DbPool, retention: Retention) -> Result<usize, DbError>
         deleted += in_batches(pool, |c| sessions::prune(c, before(keep), BATCH))?;
     }
     deleted += sign_in_throttle::prune(&mut *pool.get()?, now - retention.counters)?;
+    // Delivered and failed webhook events are kept a week, for the admin
+    // page; those still being retried stay.
+    deleted += in_batches(pool, |c| outbox::prune(c, now - WEBHOOK_EVENTS_KEPT, BATCH))?;
     Ok(deleted)
 }
 

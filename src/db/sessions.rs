@@ -98,21 +98,23 @@ pub fn touch_many(conn: &mut DbConnection, ids: &[i64], now: NaiveDateTime) -> R
     Ok(())
 }
 
-/// Revokes the live session with this token hash. Returns whether there was one.
+/// Revokes the live session with this token hash. Returns its id and its
+/// account's, if there was one.
 pub fn revoke_by_hash(
     conn: &mut DbConnection,
     hash: &TokenHash,
     now: NaiveDateTime,
-) -> Result<bool, DbError> {
-    let n = on_backend!(conn, |c| diesel::update(
+) -> Result<Option<(i64, i64)>, DbError> {
+    Ok(on_backend!(conn, |c| diesel::update(
         sessions::table
             .filter(sessions::token_hash.eq(&hash.0[..]))
             .filter(sessions::revoked_at.is_null())
             .filter(sessions::expires_at.gt(now))
     )
     .set(sessions::revoked_at.eq(now))
-    .execute(c))?;
-    Ok(n > 0)
+    .returning((sessions::id, sessions::account_id))
+    .get_result(c)
+    .optional())?)
 }
 
 /// An account's sessions, in every app, newest first, each with its appid.
@@ -174,20 +176,23 @@ pub fn revoke(
     Ok(n > 0)
 }
 
-/// Revokes every live session of an account. Returns how many there were.
+/// Revokes every live session of an account. Returns their ids.
 pub fn revoke_all(
     conn: &mut DbConnection,
     account_id: i64,
     now: NaiveDateTime,
-) -> Result<usize, DbError> {
-    Ok(on_backend!(conn, |c| diesel::update(
+) -> Result<Vec<i64>, DbError> {
+    let mut ids: Vec<i64> = on_backend!(conn, |c| diesel::update(
         sessions::table
             .filter(sessions::account_id.eq(account_id))
             .filter(sessions::revoked_at.is_null())
             .filter(sessions::expires_at.gt(now))
     )
     .set(sessions::revoked_at.eq(now))
-    .execute(c))?)
+    .returning(sessions::id)
+    .get_results(c))?;
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// Live sessions, counted up to `cap`; `None` past it.

@@ -1,5 +1,6 @@
 //! Values and rules shared by the layers: no HTTP, no database connection.
 
+pub mod event;
 pub mod login;
 pub mod password;
 pub mod profile;

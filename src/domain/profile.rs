@@ -56,6 +56,22 @@ impl ProfileUpdate {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// The names of the fields it sets.
+    pub fn field_names(&self) -> Vec<&'static str> {
+        [
+            ("nickname", self.nickname.is_some()),
+            ("avatar_url", self.avatar_url.is_some()),
+            ("gender", self.gender.is_some()),
+            ("country", self.country.is_some()),
+            ("province", self.province.is_some()),
+            ("city", self.city.is_some()),
+            ("language", self.language.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
 }
 
 /// `13800138000` → `138****8000`.

@@ -11,7 +11,7 @@ use crate::db::accounts::{self, Account};
 use crate::db::admins::AuditAction;
 use crate::db::identities::{self, Identity};
 use crate::db::links::{self, Merge};
-use crate::db::{self, sessions, DbConnection, DbError};
+use crate::db::{self, outbox, sessions, DbConnection, DbError};
 use crate::state::AppState;
 
 /// What a merge of two accounts would do.
@@ -95,6 +95,7 @@ pub async fn merge_preview(state: &AppState, id: i64, other: i64) -> ServiceResu
 
 /// Merges two accounts into the older, as a login's unionid would.
 pub async fn merge(state: &AppState, actor: Actor, id: i64, other: i64) -> ServiceResult<Merge> {
+    let events = state.webhook_events;
     let merged = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             let (a, b) = match pair(conn, id, other)? {
@@ -112,6 +113,9 @@ pub async fn merge(state: &AppState, actor: Actor, id: i64, other: i64) -> Servi
             })
             .to_string();
             audit::record(conn, &actor, AuditAction::AccountMerged, &detail)?;
+            if events {
+                outbox::record(conn, &[links::merge_event(&merge, "admin", clock::now())])?;
+            }
             Ok(Ok(merge))
         })
     })

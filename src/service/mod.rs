@@ -15,5 +15,6 @@ pub mod services;
 pub mod sessions;
 pub mod user_data;
 pub mod users;
+pub mod webhooks;
 
 pub use error::{ServiceError, ServiceResult};

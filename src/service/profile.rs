@@ -9,22 +9,40 @@ use super::user_data;
 use super::{ServiceError, ServiceResult};
 use crate::clock;
 use crate::db::accounts::{self, Account};
-use crate::db::links;
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, DbError};
+use crate::db::{links, outbox};
+use crate::domain::event;
 use crate::domain::profile::{parse_profile_patch, ProfileUpdate};
 use crate::domain::user_data::UserDataFields;
 use crate::media::{ImageKind, MediaError, MediaStore};
 use crate::state::AppState;
 use crate::wechat::PhoneNumber;
 
-/// Runs a change to the user's account, then drops this node's cached copy
-/// of it. The user is seen through the same identity as before.
-async fn change_account<F>(state: &AppState, user: &User, change: F) -> ServiceResult<User>
+/// Runs a change to the user's account, with its `profile.updated` event
+/// (naming `fields`) when webhooks are on, then drops this node's cached
+/// copy of it. The user is seen through the same identity as before.
+async fn change_account<F>(
+    state: &AppState,
+    user: &User,
+    fields: Vec<&'static str>,
+    change: F,
+) -> ServiceResult<User>
 where
     F: FnOnce(&mut DbConnection) -> Result<Account, DbError> + Send + 'static,
 {
-    let result = db::run(&state.pool, change).await;
+    let events = state.webhook_events && !fields.is_empty();
+    let result = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let account = change(conn)?;
+            if events {
+                let event = event::profile_updated(account.id, &fields, clock::now());
+                outbox::record(conn, &[event])?;
+            }
+            Ok(account)
+        })
+    })
+    .await;
     state.token_cache.forget_account(user.account.id);
     Ok(User {
         account: result?,
@@ -52,18 +70,31 @@ pub async fn apply_user_data(
     )?;
     let Some(unionid) = checked.unionid.filter(|_| user.account.unionid.is_none()) else {
         let id = user.account.id;
-        return change_account(state, user, move |conn| {
+        let fields = checked.profile.field_names();
+        return change_account(state, user, fields, move |conn| {
             accounts::update_profile(conn, id, &checked.profile, clock::now())
         })
         .await;
     };
     let identity_id = identity.id;
     let profile = checked.profile;
+    let events = state.webhook_events;
     let (merge, user) = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            let merge = links::backfill(conn, identity_id, &unionid, clock::now())?;
+            let now = clock::now();
+            let merge = links::backfill(conn, identity_id, &unionid, now)?;
             let user = users::find(conn, identity_id)?;
-            accounts::update_profile(conn, user.account.id, &profile, clock::now())?;
+            accounts::update_profile(conn, user.account.id, &profile, now)?;
+            if events {
+                let mut recorded: Vec<_> = merge
+                    .iter()
+                    .map(|m| links::merge_event(m, "unionid", now))
+                    .collect();
+                let mut fields = profile.field_names();
+                fields.push("unionid");
+                recorded.push(event::profile_updated(user.account.id, &fields, now));
+                outbox::record(conn, &recorded)?;
+            }
             Ok((merge, users::find(conn, identity_id)?))
         })
     })
@@ -84,7 +115,7 @@ pub async fn patch(
 ) -> ServiceResult<User> {
     let update = parse_profile_patch(body).map_err(ServiceError::Invalid)?;
     let id = user.account.id;
-    change_account(state, user, move |conn| {
+    change_account(state, user, update.field_names(), move |conn| {
         accounts::update_profile(conn, id, &update, clock::now())
     })
     .await
@@ -106,7 +137,7 @@ pub async fn bind_phone(
         .map_err(ServiceError::PhoneCode)?;
     let id = user.account.id;
     let stored = phone.clone();
-    let user = change_account(state, user, move |conn| {
+    let user = change_account(state, user, vec!["phone_number"], move |conn| {
         accounts::set_phone(
             conn,
             id,
@@ -144,7 +175,7 @@ pub async fn set_avatar(
         ..Default::default()
     };
     let id = user.account.id;
-    let updated = change_account(state, user, move |conn| {
+    let updated = change_account(state, user, vec!["avatar_url"], move |conn| {
         accounts::update_profile(conn, id, &update, clock::now())
     })
     .await;

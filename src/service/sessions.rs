@@ -10,7 +10,8 @@ use crate::db::accounts;
 use crate::db::admins::AuditAction;
 use crate::db::sessions::{self, Session, LAST_SEEN_GRANULARITY};
 use crate::db::users::User;
-use crate::db::{self};
+use crate::db::{self, outbox, DbConnection, DbError};
+use crate::domain::event;
 use crate::domain::token::TokenHash;
 use crate::state::AppState;
 
@@ -40,10 +41,33 @@ pub async fn authenticate(state: &AppState, hash: TokenHash) -> ServiceResult<(S
     Ok((session, user))
 }
 
+/// Records the `session.revoked` event, when webhooks are on.
+fn revoked_event(
+    conn: &mut DbConnection,
+    events: bool,
+    account_id: i64,
+    session_ids: &[i64],
+    by: &str,
+    reason: &str,
+) -> Result<(), DbError> {
+    if !events || session_ids.is_empty() {
+        return Ok(());
+    }
+    let event = event::session_revoked(account_id, session_ids, by, reason, clock::now());
+    outbox::record(conn, &[event])
+}
+
 /// Ends the session of this token (a logout).
 pub async fn logout(state: &AppState, hash: TokenHash) -> ServiceResult<()> {
+    let events = state.webhook_events;
     let revoked = db::run(&state.pool, move |conn| {
-        sessions::revoke_by_hash(conn, &hash, clock::now())
+        db::write_transaction(conn, |conn| {
+            let revoked = sessions::revoke_by_hash(conn, &hash, clock::now())?;
+            if let Some((session_id, account_id)) = revoked {
+                revoked_event(conn, events, account_id, &[session_id], "user", "logout")?;
+            }
+            Ok(revoked.is_some())
+        })
     })
     .await;
     state.token_cache.forget_token(&hash);
@@ -71,8 +95,15 @@ pub async fn list_own(state: &AppState, account_id: i64) -> ServiceResult<Vec<(S
 /// The user ends one of their own sessions; another user's, or one that is
 /// not live, is not found.
 pub async fn revoke_own(state: &AppState, account_id: i64, session_id: i64) -> ServiceResult<()> {
+    let events = state.webhook_events;
     let revoked = db::run(&state.pool, move |conn| {
-        sessions::revoke(conn, account_id, session_id, clock::now())
+        db::write_transaction(conn, |conn| {
+            let revoked = sessions::revoke(conn, account_id, session_id, clock::now())?;
+            if revoked {
+                revoked_event(conn, events, account_id, &[session_id], "user", "revoke")?;
+            }
+            Ok(revoked)
+        })
     })
     .await;
     state.token_cache.forget_session(session_id);
@@ -90,13 +121,17 @@ pub async fn revoke(
     user_id: i64,
     session_id: i64,
 ) -> ServiceResult<()> {
+    let events = state.webhook_events;
     let revoked = db::run(&state.pool, move |conn| {
-        if sessions::revoke(conn, user_id, session_id, clock::now())? {
-            let detail =
-                serde_json::json!({"user_id": user_id, "session_id": session_id}).to_string();
-            audit::record(conn, &actor, AuditAction::RevokeSession, &detail)?;
-        }
-        Ok(())
+        db::write_transaction(conn, |conn| {
+            if sessions::revoke(conn, user_id, session_id, clock::now())? {
+                let detail =
+                    serde_json::json!({"user_id": user_id, "session_id": session_id}).to_string();
+                audit::record(conn, &actor, AuditAction::RevokeSession, &detail)?;
+                revoked_event(conn, events, user_id, &[session_id], "admin", "revoke")?;
+            }
+            Ok(())
+        })
     })
     .await;
     state.token_cache.forget_session(session_id);
@@ -105,11 +140,15 @@ pub async fn revoke(
 
 /// An admin ends every session of a user. Audited with the count.
 pub async fn revoke_all(state: &AppState, actor: Actor, user_id: i64) -> ServiceResult<()> {
+    let events = state.webhook_events;
     let revoked = db::run(&state.pool, move |conn| {
-        accounts::find(conn, user_id)?;
-        let n = sessions::revoke_all(conn, user_id, clock::now())?;
-        let detail = serde_json::json!({"user_id": user_id, "sessions": n}).to_string();
-        audit::record(conn, &actor, AuditAction::RevokeAllSessions, &detail)
+        db::write_transaction(conn, |conn| {
+            accounts::find(conn, user_id)?;
+            let ids = sessions::revoke_all(conn, user_id, clock::now())?;
+            let detail = serde_json::json!({"user_id": user_id, "sessions": ids.len()}).to_string();
+            audit::record(conn, &actor, AuditAction::RevokeAllSessions, &detail)?;
+            revoked_event(conn, events, user_id, &ids, "admin", "revoke_all")
+        })
     })
     .await;
     state.token_cache.forget_sessions_of(user_id);

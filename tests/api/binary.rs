@@ -26,6 +26,8 @@ pub fn wxlogin() -> Command {
         "WXLOGIN_DB_TIMEOUT",
         "WXLOGIN_DATA_DIR",
         "WXLOGIN_PUBLIC_URL",
+        "WXLOGIN_WEBHOOK_URL",
+        "WXLOGIN_WEBHOOK_SECRET",
     ] {
         cmd.env_remove(var);
     }
@@ -61,6 +63,8 @@ fn help_documents_every_setting() {
         "WXLOGIN_DATA_DIR",
         "--public-url",
         "WXLOGIN_PUBLIC_URL",
+        "WXLOGIN_WEBHOOK_URL",
+        "WXLOGIN_WEBHOOK_SECRET",
     ] {
         assert!(help.contains(needle), "--help lacks {needle}");
     }

@@ -123,7 +123,7 @@ async fn a_batch_is_written_whole_and_keeps_the_order_of_its_logins(backend: Bac
 
     // Two logins of oA in one batch: one row, counted twice, answered in order.
     let (a1, b, a2) = (login("oA", 1), login("oB", 2), login("oA", 3));
-    let logins = record_logins(&mut conn, &[&a1, &b, &a2]).unwrap();
+    let logins = record_logins(&mut conn, &[&a1, &b, &a2], false).unwrap();
     let seen: Vec<(&str, i64, i64, bool)> = logins
         .iter()
         .map(|l| {
@@ -148,7 +148,7 @@ async fn a_batch_is_written_whole_and_keeps_the_order_of_its_logins(backend: Bac
     // A batch whose last login cannot be written (its token hash is taken)
     // writes nothing at all.
     let (c, dup) = (login("oC", 4), login("oD", 1));
-    let err = record_logins(&mut conn, &[&c, &dup]).unwrap_err();
+    let err = record_logins(&mut conn, &[&c, &dup], false).unwrap_err();
     assert!(
         matches!(err, DbError::Conflict | DbError::Query(_)),
         "{err:?}"
@@ -182,7 +182,7 @@ fn hold_write_lock(pool: &DbPool) -> std::sync::mpsc::Sender<()> {
 async fn one_bad_login_in_a_batch_fails_alone(backend: Backend) {
     let (_db, url) = TestDb::create(backend);
     let pool = open_pool(url).await;
-    let writer = std::sync::Arc::new(LoginWriter::start(pool.clone(), 1, None).unwrap());
+    let writer = std::sync::Arc::new(LoginWriter::start(pool.clone(), 1, None, false).unwrap());
     let taken = writer.record(login("oTAKEN", 9)).await.unwrap();
     assert_eq!(taken.user.identity.openid, "oTAKEN");
 

@@ -30,3 +30,4 @@ mod sessions;
 mod sign_in_throttle;
 mod token_cache;
 mod userdata;
+mod webhooks;

@@ -71,6 +71,7 @@ pub fn settings_with(url: DatabaseUrl, wechat: WechatSettings) -> Settings {
         // spawn_app_with puts a fresh temporary directory here.
         data_dir: std::path::PathBuf::new(),
         public_url: None,
+        webhook: None,
     }
 }
 
