@@ -37,38 +37,112 @@ pub struct Merge {
     pub filled: Vec<&'static str>,
 }
 
-/// The account for an identity's first login: the one holding `unionid`,
-/// or a new one. Returns its id and whether it was made now. Concurrent
-/// first logins of one unionid make one account: the unique index on
-/// `accounts.unionid` lets one insert through, and the others find it.
-pub(super) fn account_for_new_identity(
-    conn: &mut DbConnection,
-    unionid: Option<&str>,
-    now: NaiveDateTime,
-) -> Result<(i64, bool), DbError> {
-    let new = NewAccount::at(now, unionid);
-    let Some(unionid) = unionid else {
-        let id = on_backend!(conn, |c| diesel::insert_into(accounts::table)
-            .values(&new)
-            .returning(accounts::id)
-            .get_result(c))?;
-        return Ok((id, true));
-    };
-    let made: Option<i64> = on_backend!(conn, |c| diesel::insert_into(accounts::table)
-        .values(&new)
-        .on_conflict(accounts::unionid)
-        .do_nothing()
-        .returning(accounts::id)
-        .get_result(c)
-        .optional())?;
-    if let Some(id) = made {
-        return Ok((id, true));
+impl Merge {
+    /// What the audit log and the `account.merged` event say of it; `cause`
+    /// is `unionid` (a login's) or `admin`.
+    pub fn describe(&self, cause: &str) -> serde_json::Value {
+        serde_json::json!({
+            "cause": cause,
+            "kept": self.kept,
+            "removed": self.removed,
+            "identities_moved": self.identities_moved,
+            "sessions_moved": self.sessions_moved,
+            "filled": self.filled,
+        })
     }
-    let id = on_backend!(conn, |c| accounts::table
-        .filter(accounts::unionid.eq(unionid))
-        .select(accounts::id)
-        .get_result(c))?;
-    Ok((id, false))
+}
+
+/// The accounts for the first logins of identities, one per entry of
+/// `unionids`: the account holding that unionid, or a new one (with it, if
+/// there is one). Returns each one's id and whether it was made now. Made
+/// with one insert for those without a unionid and one for those with,
+/// whatever their number. Concurrent first logins of one unionid make one
+/// account: the unique index on `accounts.unionid` lets one insert through,
+/// and the others find it.
+pub(super) fn accounts_for_new_identities(
+    conn: &mut DbConnection,
+    unionids: &[Option<&str>],
+    now: NaiveDateTime,
+) -> Result<Vec<(i64, bool)>, DbError> {
+    let mut out: Vec<Option<(i64, bool)>> = vec![None; unionids.len()];
+
+    // Without a unionid: new accounts, all alike, so that RETURNING's order
+    // does not matter.
+    let anonymous: Vec<usize> = (0..unionids.len())
+        .filter(|&i| unionids[i].is_none())
+        .collect();
+    if !anonymous.is_empty() {
+        let rows: Vec<NewAccount<'_>> = anonymous
+            .iter()
+            .map(|_| NewAccount::at(now, None))
+            .collect();
+        let ids: Vec<i64> = on_backend!(conn, |c| diesel::insert_into(accounts::table)
+            .values(&rows)
+            .returning(accounts::id)
+            .get_results(c))?;
+        if ids.len() != anonymous.len() {
+            return Err(DbError::Invariant(
+                "an account insert returned another number of rows",
+            ));
+        }
+        for (&i, id) in anonymous.iter().zip(ids) {
+            out[i] = Some((id, true));
+        }
+    }
+
+    // With one: inserted unless some account holds it (maybe made by
+    // another entry of this very insert), then looked up.
+    let mut wanted: Vec<&str> = unionids.iter().flatten().copied().collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if !wanted.is_empty() {
+        let rows: Vec<NewAccount<'_>> = wanted
+            .iter()
+            .map(|&u| NewAccount::at(now, Some(u)))
+            .collect();
+        let made: Vec<(i64, Option<String>)> =
+            on_backend!(conn, |c| diesel::insert_into(accounts::table)
+                .values(&rows)
+                .on_conflict(accounts::unionid)
+                .do_nothing()
+                .returning((accounts::id, accounts::unionid))
+                .get_results(c))?;
+        let mut by_unionid: std::collections::HashMap<String, (i64, bool)> = made
+            .into_iter()
+            .filter_map(|(id, u)| Some((u?, (id, true))))
+            .collect();
+        let missing: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|u| !by_unionid.contains_key(*u))
+            .collect();
+        if !missing.is_empty() {
+            let found: Vec<(i64, Option<String>)> = on_backend!(conn, |c| accounts::table
+                .filter(accounts::unionid.eq_any(&missing))
+                .select((accounts::id, accounts::unionid))
+                .load(c))?;
+            by_unionid.extend(
+                found
+                    .into_iter()
+                    .filter_map(|(id, u)| Some((u?, (id, false)))),
+            );
+        }
+        for (i, unionid) in unionids.iter().enumerate() {
+            if let Some(u) = unionid {
+                let (id, made) = by_unionid.get_mut(*u).ok_or(DbError::Invariant(
+                    "no account holds a unionid just inserted",
+                ))?;
+                out[i] = Some((*id, *made));
+                // A second identity of the same person joins the account.
+                *made = false;
+            }
+        }
+    }
+    out.into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or(DbError::Invariant(
+            "a first login was left without an account",
+        ))
 }
 
 /// WeChat sent `unionid` for an identity whose account had none when the
@@ -131,15 +205,7 @@ pub(super) fn audit_merge(
     cause: &str,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
-    let detail = serde_json::json!({
-        "cause": cause,
-        "kept": merge.kept,
-        "removed": merge.removed,
-        "identities_moved": merge.identities_moved,
-        "sessions_moved": merge.sessions_moved,
-        "filled": merge.filled,
-    })
-    .to_string();
+    let detail = merge.describe(cause).to_string();
     admins::audit(
         conn,
         &NewAuditEntry {
@@ -155,18 +221,7 @@ pub(super) fn audit_merge(
 
 /// The `account.merged` webhook event of a merge.
 pub fn merge_event(merge: &Merge, cause: &str, at: NaiveDateTime) -> Event {
-    Event::new(
-        EventKind::AccountMerged,
-        at,
-        serde_json::json!({
-            "kept": merge.kept,
-            "removed": merge.removed,
-            "cause": cause,
-            "identities_moved": merge.identities_moved,
-            "sessions_moved": merge.sessions_moved,
-            "filled": merge.filled,
-        }),
-    )
+    Event::new(EventKind::AccountMerged, at, merge.describe(cause))
 }
 
 /// Who the audit log names for what logins do by themselves.

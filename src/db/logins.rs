@@ -204,8 +204,11 @@ fn record_round(
         .map(|(i, a)| ((i.appid.clone(), i.openid.clone()), (i, a)))
         .collect();
 
-    let mut targets = Vec::with_capacity(round.len());
-    for &i in round {
+    // Known identities first (a late unionid may link or merge their
+    // account); then the accounts of all new ones at once.
+    let mut targets: Vec<Option<Target>> = Vec::with_capacity(round.len());
+    let mut new_ones: Vec<usize> = Vec::new();
+    for (n, &i) in round.iter().enumerate() {
         let login = logins[i];
         let target = match known.get(&key(login)) {
             Some((identity, account)) => match (login.unionid.as_deref(), &account.unionid) {
@@ -215,30 +218,48 @@ fn record_round(
                     if let Some(merge) = &merge {
                         links::audit_merge(conn, merge, "unionid", login.now)?;
                     }
-                    Target {
+                    Some(Target {
                         account_id,
                         account_created: false,
                         merge,
-                    }
+                    })
                 }
-                _ => Target {
+                _ => Some(Target {
                     account_id: account.id,
                     account_created: false,
                     merge: None,
-                },
+                }),
             },
             None => {
-                let (account_id, account_created) =
-                    links::account_for_new_identity(conn, login.unionid.as_deref(), login.now)?;
-                Target {
-                    account_id,
-                    account_created,
-                    merge: None,
-                }
+                new_ones.push(n);
+                None
             }
         };
         targets.push(target);
     }
+    if !new_ones.is_empty() {
+        let unionids: Vec<Option<&str>> = new_ones
+            .iter()
+            .map(|&n| logins[round[n]].unionid.as_deref())
+            .collect();
+        let now = new_ones
+            .iter()
+            .map(|&n| logins[round[n]].now)
+            .min()
+            .unwrap_or_else(crate::clock::now);
+        let made = links::accounts_for_new_identities(conn, &unionids, now)?;
+        for (&n, (account_id, account_created)) in new_ones.iter().zip(made) {
+            targets[n] = Some(Target {
+                account_id,
+                account_created,
+                merge: None,
+            });
+        }
+    }
+    let mut targets: Vec<Target> = targets
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or(DbError::Invariant("a login was left without a target"))?;
 
     let new_identities: Vec<NewIdentity<'_>> = round
         .iter()

@@ -103,15 +103,7 @@ pub async fn merge(state: &AppState, actor: Actor, id: i64, other: i64) -> Servi
                 Err(e) => return Ok(Err(e)),
             };
             let merge = links::merge(conn, a, b, clock::now())?;
-            let detail = json!({
-                "cause": "admin",
-                "kept": merge.kept,
-                "removed": merge.removed,
-                "identities_moved": merge.identities_moved,
-                "sessions_moved": merge.sessions_moved,
-                "filled": merge.filled,
-            })
-            .to_string();
+            let detail = merge.describe("admin").to_string();
             audit::record(conn, &actor, AuditAction::AccountMerged, &detail)?;
             if events {
                 outbox::record(conn, &[links::merge_event(&merge, "admin", clock::now())])?;

@@ -45,19 +45,7 @@ async fn login(app: &TestApp, appid: &str, code: &str) -> (String, Value) {
 }
 
 async fn count(app: &TestApp, table: &'static str) -> i64 {
-    app.with_db(move |c| {
-        use diesel::prelude::*;
-        #[derive(QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
-        wxlogin::on_backend!(c, |c| diesel::sql_query(&sql).get_result::<N>(c))
-            .unwrap()
-            .n
-    })
-    .await
+    app.count_rows(table, "1 = 1").await
 }
 
 async fn a_unionid_links_the_apps_of_one_person(backend: Backend) {

@@ -84,19 +84,7 @@ fn verified(request: &Request) -> Value {
 }
 
 async fn outbox_count(app: &TestApp, filter: &'static str) -> i64 {
-    app.with_db(move |c| {
-        use diesel::prelude::*;
-        #[derive(QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let sql = format!("SELECT COUNT(*) AS n FROM webhook_events WHERE {filter}");
-        wxlogin::on_backend!(c, |c| diesel::sql_query(&sql).get_result::<N>(c))
-            .unwrap()
-            .n
-    })
-    .await
+    app.count_rows("webhook_events", filter).await
 }
 
 async fn events_are_signed_and_each_delivered_once(backend: Backend) {

@@ -203,6 +203,22 @@ impl TestApp {
         .await
     }
 
+    /// The rows of `table` that match the SQL condition `filter`.
+    pub async fn count_rows(&self, table: &'static str, filter: &'static str) -> i64 {
+        self.with_db(move |c| {
+            #[derive(diesel::QueryableByName)]
+            struct N {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
+            on_backend!(c, |c| diesel::sql_query(&sql).get_result::<N>(c))
+                .unwrap()
+                .n
+        })
+        .await
+    }
+
     pub async fn count_sessions(&self) -> i64 {
         self.with_db(|c| {
             use wxlogin::db::schema::sessions::dsl::*;
