@@ -203,17 +203,32 @@ fn write_batch(pool: &DbPool, mut batch: Vec<Job>, events: bool) {
         }
         Err(e) if batch.len() == 1 => {
             if let Some(job) = batch.pop() {
-                let _ = job.reply.send(Err(e));
+                let result = if worth_retrying(&e) {
+                    write_one(&mut conn, &job.login, events)
+                } else {
+                    Err(e)
+                };
+                let _ = job.reply.send(result);
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, logins = batch.len(), "a batch of logins failed; writing them one by one");
             for job in batch {
-                let result = write_one(&mut conn, &job.login, events);
+                let result = match write_one(&mut conn, &job.login, events) {
+                    Err(e) if worth_retrying(&e) => write_one(&mut conn, &job.login, events),
+                    result => result,
+                };
                 let _ = job.reply.send(result);
             }
         }
     }
+}
+
+/// Whether a login that failed alone may succeed if written once more:
+/// another writer's transaction crossed it (a deadlock, or a unionid it
+/// took meanwhile), and is committed or gone by now.
+fn worth_retrying(e: &DbError) -> bool {
+    e.is_transient_conflict() || matches!(e, DbError::Conflict)
 }
 
 /// Answers every login of the batch with "the database is unavailable".

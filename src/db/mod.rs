@@ -147,6 +147,23 @@ pub enum DbError {
     Migration(String),
 }
 
+impl DbError {
+    /// PostgreSQL aborted the transaction because another one crossed it (a
+    /// deadlock, or a serialization failure): the same work done again
+    /// succeeds.
+    pub fn is_transient_conflict(&self) -> bool {
+        match self {
+            Self::Query(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+                true
+            }
+            Self::Query(DieselError::DatabaseError(_, info)) => {
+                info.message().contains("deadlock detected")
+            }
+            _ => false,
+        }
+    }
+}
+
 impl From<DieselError> for DbError {
     fn from(e: DieselError) -> Self {
         match e {
