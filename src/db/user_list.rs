@@ -114,7 +114,11 @@ macro_rules! filtered_users {
     ($c:expr, $filter:expr) => {{
         let f: &UserFilter = $filter;
         let mut q = accounts::table.into_boxed();
-        if let Some(text) = f.q.as_deref() {
+        if f.ids_only {
+            // The matches were looked up first: a list of ids keeps every
+            // planner on the primary key.
+            q = q.filter(accounts::id.eq_any(f.id_matches.clone()));
+        } else if let Some(text) = f.q.as_deref() {
             let end = prefix_end(text);
             let by_openid = sql::<Bool>(
                 "accounts.id IN (SELECT account_id FROM identities WHERE openid >= ",
@@ -127,16 +131,12 @@ macro_rules! filtered_users {
                 .ge(text.to_owned())
                 .and(accounts::unionid.lt(end))
                 .assume_not_null());
-            if f.ids_only {
-                q = q.filter(ids);
-            } else {
-                let pattern = format!("%{}%", like_escape(text));
-                q = q.filter(
-                    ids.or(sql::<Bool>($c.nickname_contains())
-                        .bind::<Text, _>(pattern)
-                        .sql(" ESCAPE '\\'")),
-                );
-            }
+            let pattern = format!("%{}%", like_escape(text));
+            q = q.filter(
+                ids.or(sql::<Bool>($c.nickname_contains())
+                    .bind::<Text, _>(pattern)
+                    .sql(" ESCAPE '\\'")),
+            );
         }
         if let Some(appid) = f.appid.clone() {
             q = q.filter(
@@ -296,6 +296,7 @@ pub const ID_SEARCH_MIN_CHARS: usize = 10;
 /// or id-shaped text that matches no id, also searches nicknames.
 pub fn plan_search(conn: &mut DbConnection, filter: &mut UserFilter) -> Result<(), DbError> {
     filter.ids_only = false;
+    filter.id_matches.clear();
     let Some(text) = filter.q.as_deref() else {
         return Ok(());
     };
@@ -306,14 +307,33 @@ pub fn plan_search(conn: &mut DbConnection, filter: &mut UserFilter) -> Result<(
     if !id_shaped {
         return Ok(());
     }
-    let probe = UserFilter {
-        q: Some(text.to_owned()),
-        ids_only: true,
-        ..UserFilter::default()
-    };
-    filter.ids_only = count_up_to(conn, &probe, 0)? != Some(0);
+    let end = prefix_end(text);
+    let mut ids: Vec<i64> = on_backend!(conn, |c| super::schema::identities::table
+        .filter(super::schema::identities::openid.ge(text))
+        .filter(super::schema::identities::openid.lt(&end))
+        .select(super::schema::identities::account_id)
+        .limit(MAX_ID_MATCHES + 1)
+        .load(c))?;
+    let by_unionid: Vec<i64> = on_backend!(conn, |c| accounts::table
+        .filter(accounts::unionid.ge(text))
+        .filter(accounts::unionid.lt(&end))
+        .select(accounts::id)
+        .limit(MAX_ID_MATCHES + 1)
+        .load(c))?;
+    ids.extend(by_unionid);
+    ids.sort_unstable();
+    ids.dedup();
+    // So many matches are no pasted id: search as any other text.
+    if ids.is_empty() || ids.len() as i64 > MAX_ID_MATCHES {
+        return Ok(());
+    }
+    filter.ids_only = true;
+    filter.id_matches = ids;
     Ok(())
 }
+
+/// Most accounts an id-shaped search finds by their ids alone.
+const MAX_ID_MATCHES: i64 = 1_000;
 
 /// How many accounts match: exact up to `cap`, and `None` past it.
 pub fn count_up_to(

@@ -143,6 +143,7 @@ impl UserListArgs {
                 created_from,
                 created_to,
                 ids_only: false,
+                id_matches: Vec::new(),
             },
             sort,
             order,
@@ -239,6 +240,9 @@ pub struct UserFilter {
     pub created_to: Option<NaiveDate>,
     /// Match `q` against openid and unionid only; set by [`plan_search`].
     pub ids_only: bool,
+    /// With `ids_only`: the accounts whose openid or unionid `q` starts,
+    /// found by [`plan_search`] through the two id indexes.
+    pub id_matches: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
