@@ -303,9 +303,10 @@ impl WebhookSettings {
 
     /// The wait before try number `attempts + 1`, after `attempts` failed.
     pub fn backoff(&self, attempts: i32) -> Duration {
-        let doublings = attempts.saturating_sub(1).clamp(0, 30) as u32;
+        // Past 2^20 the product only saturates: the cap has long been reached.
+        let doublings = attempts.saturating_sub(1).clamp(0, 20) as u32;
         self.first_retry
-            .saturating_mul(1u32 << doublings.min(20))
+            .saturating_mul(1u32 << doublings)
             .min(self.max_backoff)
     }
 }
@@ -335,6 +336,17 @@ pub fn parse_public_url(s: &str) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_retries_double_up_to_the_cap() {
+        let w = WebhookSettings::new("https://example.com/hook", "0123456789abcdef").unwrap();
+        let waits: Vec<u64> = [1, 2, 3, 4, 9, 10, 19, 1000, i32::MAX]
+            .map(|n| w.backoff(n).as_secs())
+            .to_vec();
+        assert_eq!(waits, [10, 20, 40, 80, 2560, 3600, 3600, 3600, 3600]);
+        assert!(WebhookSettings::new("ftp://example.com", "0123456789abcdef").is_err());
+        assert!(WebhookSettings::new("https://example.com", "short").is_err());
+    }
 
     #[test]
     fn database_urls_choose_the_backend() {

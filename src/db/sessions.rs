@@ -233,17 +233,3 @@ pub fn prune(conn: &mut DbConnection, before: NaiveDateTime, batch: i64) -> Resu
     })?;
     Ok(expired + revoked)
 }
-
-/// The live sessions of one identity, counted.
-pub fn count_live_for_identity(
-    conn: &mut DbConnection,
-    identity_id: i64,
-    now: NaiveDateTime,
-) -> Result<i64, DbError> {
-    Ok(on_backend!(conn, |c| sessions::table
-        .filter(sessions::identity_id.eq(identity_id))
-        .filter(sessions::revoked_at.is_null())
-        .filter(sessions::expires_at.gt(now))
-        .count()
-        .get_result(c))?)
-}

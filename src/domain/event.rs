@@ -17,14 +17,6 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
-        Self::AccountCreated,
-        Self::Login,
-        Self::ProfileUpdated,
-        Self::AccountMerged,
-        Self::SessionRevoked,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AccountCreated => "account.created",
