@@ -15,6 +15,7 @@ pub mod group_commit;
 pub mod health;
 pub mod identities;
 pub mod links;
+mod login_statement;
 pub mod logins;
 pub mod outbox;
 mod pool;
