@@ -148,7 +148,7 @@ pub(super) fn accounts_for_new_identities(
 /// WeChat sent `unionid` for an identity whose account had none when the
 /// login began: the account takes it, or, when another account holds it, the
 /// two are merged. Returns the identity's account after, and the merge.
-fn give_unionid(
+pub(super) fn give_unionid(
     conn: &mut DbConnection,
     identity_id: i64,
     unionid: &str,
@@ -183,20 +183,19 @@ fn give_unionid(
 }
 
 /// Links the identity's account to `unionid`, which WeChat sent for it
-/// (at a later login, or in signed user data): see [`give_unionid`]. Audits
-/// a merge. Returns the identity's account after, and the merge. Run it
-/// inside a write transaction.
+/// after its login (signed user data), as a login would: see
+/// [`give_unionid`]. Audits a merge. Run it inside a write transaction.
 pub fn backfill(
     conn: &mut DbConnection,
     identity_id: i64,
     unionid: &str,
     now: NaiveDateTime,
-) -> Result<(i64, Option<Merge>), DbError> {
-    let (account_id, merge) = give_unionid(conn, identity_id, unionid, now)?;
+) -> Result<Option<Merge>, DbError> {
+    let (_, merge) = give_unionid(conn, identity_id, unionid, now)?;
     if let Some(merge) = &merge {
         audit_merge(conn, merge, "unionid", now)?;
     }
-    Ok((account_id, merge))
+    Ok(merge)
 }
 
 /// Writes the audit entry of a merge made by the system, not by an admin.

@@ -11,7 +11,6 @@ use serde_json::json;
 use super::accounts::{Account, ProfileChanges};
 use super::identities::Identity;
 use super::links::{self, Merge};
-use super::login_statement;
 use super::outbox;
 use super::schema::{accounts, identities, sessions};
 use super::users::{self, User};
@@ -92,37 +91,7 @@ pub fn record_logins(
     }
     write_transaction(conn, |conn| {
         let mut answers: Vec<Option<RecordedLogin>> = vec![None; logins.len()];
-        // The logins whose session is open already.
-        let mut opened = vec![false; logins.len()];
-        if let DbConnection::Postgres(c) = conn {
-            let mut seen = HashSet::new();
-            let ordinary: Vec<usize> = (0..logins.len())
-                .filter(|&i| seen.insert(key(logins[i])) && logins[i].profile.is_empty())
-                .collect();
-            for written in login_statement::record(c, logins, &ordinary)? {
-                opened[written.login] = true;
-                answers[written.login] = Some(RecordedLogin {
-                    user: User {
-                        account: written.account,
-                        identity: written.identity,
-                    },
-                    account_created: written.account_created,
-                    merge: None,
-                });
-            }
-            for (login, answer) in logins.iter().zip(&mut answers) {
-                let Some(answer) = answer else { continue };
-                if let (Some(unionid), None) = (&login.unionid, &answer.user.account.unionid) {
-                    let identity_id = answer.user.identity.id;
-                    let (_, merge) = links::backfill(conn, identity_id, unionid, login.now)?;
-                    answer.merge = merge;
-                    answer.user = users::find(conn, identity_id)?;
-                }
-            }
-        }
-        let mut pending: Vec<usize> = (0..logins.len())
-            .filter(|&i| answers[i].is_none())
-            .collect();
+        let mut pending: Vec<usize> = (0..logins.len()).collect();
         while !pending.is_empty() {
             // One upsert can change a row only once: a second login of the
             // same identity waits for the next round.
@@ -149,9 +118,7 @@ pub fn record_logins(
         let new_sessions: Vec<NewSession<'_>> = logins
             .iter()
             .zip(&answers)
-            .zip(&opened)
-            .filter(|(_, &opened)| !opened)
-            .map(|((login, answer), _)| NewSession {
+            .map(|(login, answer)| NewSession {
                 account_id: answer.user.account.id,
                 identity_id: answer.user.identity.id,
                 token_hash: &login.token_hash.0,
@@ -162,11 +129,9 @@ pub fn record_logins(
                 user_agent: login.user_agent.as_deref(),
             })
             .collect();
-        if !new_sessions.is_empty() {
-            on_backend!(conn, |c| diesel::insert_into(sessions::table)
-                .values(&new_sessions)
-                .execute(c))?;
-        }
+        on_backend!(conn, |c| diesel::insert_into(sessions::table)
+            .values(&new_sessions)
+            .execute(c))?;
         if events {
             let recorded: Vec<Event> = logins
                 .iter()
@@ -249,7 +214,10 @@ fn record_round(
             Some((identity, account)) => match (login.unionid.as_deref(), &account.unionid) {
                 (Some(unionid), None) => {
                     let (account_id, merge) =
-                        links::backfill(conn, identity.id, unionid, login.now)?;
+                        links::give_unionid(conn, identity.id, unionid, login.now)?;
+                    if let Some(merge) = &merge {
+                        links::audit_merge(conn, merge, "unionid", login.now)?;
+                    }
                     Some(Target {
                         account_id,
                         account_created: false,

@@ -15,7 +15,6 @@ pub mod group_commit;
 pub mod health;
 pub mod identities;
 pub mod links;
-mod login_statement;
 pub mod logins;
 pub mod outbox;
 mod pool;

@@ -82,7 +82,7 @@ pub async fn apply_user_data(
     let (merge, user) = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             let now = clock::now();
-            let (_, merge) = links::backfill(conn, identity_id, &unionid, now)?;
+            let merge = links::backfill(conn, identity_id, &unionid, now)?;
             let user = users::find(conn, identity_id)?;
             accounts::update_profile(conn, user.account.id, &profile, now)?;
             if events {
