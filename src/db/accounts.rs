@@ -86,6 +86,14 @@ impl<'a> NewAccount<'a> {
             login_count: 0,
         }
     }
+
+    /// An account made by a first login, which it counts.
+    pub fn first_login(now: NaiveDateTime, unionid: Option<&'a str>) -> Self {
+        Self {
+            login_count: 1,
+            ..Self::at(now, unionid)
+        }
+    }
 }
 
 /// Applies a profile change and, when given, the unionid; returns the account.

@@ -17,8 +17,15 @@
 //!   its own, so that one bad login cannot fail the others. When the
 //!   database is unavailable (no connection, SQLite's busy timeout), the
 //!   whole batch gets that answer instead, without retries.
-//! - A batch is written in (appid, openid) order. PostgreSQL runs several
-//!   writers, and writers that lock users in the same order cannot deadlock.
+//! - PostgreSQL runs several writers, and each person has one: a login goes
+//!   to the writer that its unionid (else its appid and openid) picks. Two
+//!   logins of one person at once (a first login and its retry, or two apps)
+//!   then meet in one writer, as two rounds of a batch or two batches,
+//!   instead of in two transactions where one waits on the other's unique
+//!   index until it commits, stalling a whole batch.
+//! - A batch is written in (appid, openid) order, so that writers that do
+//!   cross (a unionid that arrives late) lock rows in the same order and
+//!   cannot deadlock.
 //! - Every login is answered within one connection timeout of being queued:
 //!   a batch waits for a connection only until its earliest login's deadline,
 //!   and only briefly while the database is known to be down.
@@ -54,7 +61,8 @@ struct Job {
 /// The queue in front of the writer threads. Cheap to share: the
 /// application holds one.
 pub struct LoginWriter {
-    queue: mpsc::Sender<Job>,
+    /// One queue per writer thread.
+    queues: Vec<mpsc::Sender<Job>>,
     stopping: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// How long a login waits for a connection, at most.
@@ -73,21 +81,21 @@ impl LoginWriter {
         notice: Option<CommitNotice>,
         events: bool,
     ) -> std::io::Result<Self> {
-        let (queue, jobs) = mpsc::channel::<Job>();
-        let jobs = Arc::new(Mutex::new(jobs));
         let stopping = Arc::new(AtomicBool::new(false));
+        let mut queues = Vec::new();
         let mut threads = Vec::new();
         for i in 0..writers.max(1) {
-            let (pool, jobs, notice, stopping) =
-                (pool.clone(), jobs.clone(), notice.clone(), stopping.clone());
+            let (queue, jobs) = mpsc::channel::<Job>();
+            let (pool, notice, stopping) = (pool.clone(), notice.clone(), stopping.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("login-writer-{i}"))
                     .spawn(move || write_loop(&pool, &jobs, notice.as_ref(), &stopping, events))?,
             );
+            queues.push(queue);
         }
         Ok(Self {
-            queue,
+            queues,
             stopping,
             threads: Mutex::new(threads),
             wait: pool.connection_timeout(),
@@ -102,7 +110,7 @@ impl LoginWriter {
             return Err(writer_gone());
         }
         let (reply, answer) = oneshot::channel();
-        self.queue
+        self.queues[writer_of(&login, self.queues.len())]
             .send(Job {
                 login,
                 deadline: Instant::now() + self.wait,
@@ -125,22 +133,34 @@ impl LoginWriter {
     }
 }
 
+/// The writer of a login's person, among `writers`: the same for every
+/// login of one unionid, or of one identity without a unionid.
+fn writer_of(login: &LoginRecord, writers: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    if writers <= 1 {
+        return 0;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    match &login.unionid {
+        Some(unionid) => unionid.hash(&mut hasher),
+        None => (&login.appid, &login.openid).hash(&mut hasher),
+    }
+    (hasher.finish() % writers as u64) as usize
+}
+
 fn writer_gone() -> DbError {
     DbError::Unavailable("the login writer has stopped".into())
 }
 
 fn write_loop(
     pool: &DbPool,
-    jobs: &Mutex<mpsc::Receiver<Job>>,
+    jobs: &mpsc::Receiver<Job>,
     notice: Option<&CommitNotice>,
     stopping: &AtomicBool,
     events: bool,
 ) {
     loop {
         let batch = {
-            // A writer that panicked never held this lock (see below), so a
-            // poisoned lock still guards a sound receiver.
-            let jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
             let first = match jobs.recv_timeout(STOP_POLL) {
                 Ok(job) => job,
                 // Stops only once the queue is empty: what was queued is written.
@@ -247,4 +267,45 @@ fn write_one(
     events: bool,
 ) -> Result<RecordedLogin, DbError> {
     logins::record_logins(conn, &[login], events).map(|mut recorded| recorded.remove(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::profile::{ProfileUpdate, SessionKey};
+    use crate::domain::token::TokenHash;
+
+    fn login(appid: &str, openid: &str, unionid: Option<&str>) -> LoginRecord {
+        let now = crate::clock::now();
+        LoginRecord {
+            appid: appid.into(),
+            openid: openid.into(),
+            unionid: unionid.map(Into::into),
+            session_key: SessionKey::new("S0VZ".into()),
+            token_hash: TokenHash([0; 32]),
+            expires_at: now,
+            client_ip: None,
+            user_agent: None,
+            profile: ProfileUpdate::default(),
+            now,
+        }
+    }
+
+    #[test]
+    fn the_logins_of_one_person_go_to_one_writer_and_people_spread_over_all() {
+        for n in 0..100 {
+            let unionid = format!("oUNION{n}");
+            let shop = login("wxshop", &format!("oSHOP{n}"), Some(&unionid));
+            let staff = login("wxstaff", &format!("oSTAFF{n}"), Some(&unionid));
+            assert_eq!(writer_of(&shop, 4), writer_of(&staff, 4));
+            let anonymous = login("wxshop", &format!("oANON{n}"), None);
+            assert_eq!(writer_of(&anonymous, 4), writer_of(&anonymous, 4));
+            assert_eq!(writer_of(&shop, 1), 0, "one writer takes every login");
+        }
+        let mut per_writer = [0; 4];
+        for n in 0..4000 {
+            per_writer[writer_of(&login("wxshop", &format!("o{n}"), None), 4)] += 1;
+        }
+        assert!(per_writer.iter().all(|&n| n > 800), "{per_writer:?}");
+    }
 }

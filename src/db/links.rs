@@ -54,17 +54,20 @@ impl Merge {
 
 /// The accounts for the first logins of identities, one per entry of
 /// `unionids`: the account holding that unionid, or a new one (with it, if
-/// there is one). Returns each one's id and whether it was made now. Made
-/// with one insert for those without a unionid and one for those with,
-/// whatever their number. Concurrent first logins of one unionid make one
-/// account: the unique index on `accounts.unionid` lets one insert through,
-/// and the others find it.
+/// there is one). Returns each one's id, and the account itself when it was
+/// made now. A new account is born with its first login counted, so that it
+/// is written once, not inserted and then updated: every update of an
+/// account writes a new entry in each of its admin sort indexes. Made with
+/// one insert for those without a unionid and one for those with, whatever
+/// their number. Concurrent first logins of one unionid make one account:
+/// the unique index on `accounts.unionid` lets one insert through, and the
+/// others find it.
 pub(super) fn accounts_for_new_identities(
     conn: &mut DbConnection,
     unionids: &[Option<&str>],
     now: NaiveDateTime,
-) -> Result<Vec<(i64, bool)>, DbError> {
-    let mut out: Vec<Option<(i64, bool)>> = vec![None; unionids.len()];
+) -> Result<Vec<(i64, Option<Account>)>, DbError> {
+    let mut out: Vec<Option<(i64, Option<Account>)>> = vec![None; unionids.len()];
 
     // Without a unionid: new accounts, all alike, so that RETURNING's order
     // does not matter.
@@ -74,19 +77,19 @@ pub(super) fn accounts_for_new_identities(
     if !anonymous.is_empty() {
         let rows: Vec<NewAccount<'_>> = anonymous
             .iter()
-            .map(|_| NewAccount::at(now, None))
+            .map(|_| NewAccount::first_login(now, None))
             .collect();
-        let ids: Vec<i64> = on_backend!(conn, |c| diesel::insert_into(accounts::table)
+        let made: Vec<Account> = on_backend!(conn, |c| diesel::insert_into(accounts::table)
             .values(&rows)
-            .returning(accounts::id)
+            .returning(Account::as_returning())
             .get_results(c))?;
-        if ids.len() != anonymous.len() {
+        if made.len() != anonymous.len() {
             return Err(DbError::Invariant(
                 "an account insert returned another number of rows",
             ));
         }
-        for (&i, id) in anonymous.iter().zip(ids) {
-            out[i] = Some((id, true));
+        for (&i, account) in anonymous.iter().zip(made) {
+            out[i] = Some((account.id, Some(account)));
         }
     }
 
@@ -98,18 +101,17 @@ pub(super) fn accounts_for_new_identities(
     if !wanted.is_empty() {
         let rows: Vec<NewAccount<'_>> = wanted
             .iter()
-            .map(|&u| NewAccount::at(now, Some(u)))
+            .map(|&u| NewAccount::first_login(now, Some(u)))
             .collect();
-        let made: Vec<(i64, Option<String>)> =
-            on_backend!(conn, |c| diesel::insert_into(accounts::table)
-                .values(&rows)
-                .on_conflict(accounts::unionid)
-                .do_nothing()
-                .returning((accounts::id, accounts::unionid))
-                .get_results(c))?;
-        let mut by_unionid: std::collections::HashMap<String, (i64, bool)> = made
+        let made: Vec<Account> = on_backend!(conn, |c| diesel::insert_into(accounts::table)
+            .values(&rows)
+            .on_conflict(accounts::unionid)
+            .do_nothing()
+            .returning(Account::as_returning())
+            .get_results(c))?;
+        let mut by_unionid: std::collections::HashMap<String, (i64, Option<Account>)> = made
             .into_iter()
-            .filter_map(|(id, u)| Some((u?, (id, true))))
+            .filter_map(|a| Some((a.unionid.clone()?, (a.id, Some(a)))))
             .collect();
         let missing: Vec<&str> = wanted
             .iter()
@@ -124,7 +126,7 @@ pub(super) fn accounts_for_new_identities(
             by_unionid.extend(
                 found
                     .into_iter()
-                    .filter_map(|(id, u)| Some((u?, (id, false)))),
+                    .filter_map(|(id, u)| Some((u?, (id, None)))),
             );
         }
         for (i, unionid) in unionids.iter().enumerate() {
@@ -132,9 +134,9 @@ pub(super) fn accounts_for_new_identities(
                 let (id, made) = by_unionid.get_mut(*u).ok_or(DbError::Invariant(
                     "no account holds a unionid just inserted",
                 ))?;
-                out[i] = Some((*id, *made));
-                // A second identity of the same person joins the account.
-                *made = false;
+                // A second identity of the same person joins the account,
+                // and is counted like a returning one.
+                out[i] = Some((*id, made.take()));
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Logins as the login writer stores them: the identity found or made, its
 //! account linked by unionid (see [`links`](super::links)), and a session.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -75,9 +75,11 @@ fn key(login: &LoginRecord) -> Key {
 ///
 /// Whatever the number of logins, the known identities are read with one
 /// query, written with one multi-row upsert, their accounts counted with one
-/// update, and the sessions inserted with one statement. New identities and
-/// unionids cost a statement or two each. An identity that logs in twice in
-/// `logins` is handled once per login, in order, by further rounds.
+/// update (one per distinct count), and the sessions inserted with one
+/// statement. First logins add one insert of accounts, or two with
+/// unionids. Logins of one identity in `logins` are written as one row
+/// (the last one's session_key, and every one counted): the transaction
+/// commits them together, so no one sees the states in between.
 ///
 /// With `events`, each login also records its webhook events (see
 /// [`login_events`]) in the same transaction.
@@ -89,27 +91,22 @@ pub fn record_logins(
     if logins.is_empty() {
         return Ok(Vec::new());
     }
-    write_transaction(conn, |conn| {
-        let mut answers: Vec<Option<RecordedLogin>> = vec![None; logins.len()];
-        let mut pending: Vec<usize> = (0..logins.len()).collect();
-        while !pending.is_empty() {
-            // One upsert can change a row only once: a second login of the
-            // same identity waits for the next round.
-            let mut seen = HashSet::new();
-            let (round, later): (Vec<usize>, Vec<usize>) = pending
-                .iter()
-                .partition(|&&i| seen.insert((&logins[i].appid, &logins[i].openid)));
-            record_round(conn, logins, &round, &mut answers)?;
-            pending = later;
+    // The logins of each identity, in their order in `logins`.
+    let mut group_of: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, login) in logins.iter().enumerate() {
+        let next = groups.len();
+        let g = *group_of
+            .entry((&login.appid, &login.openid))
+            .or_insert(next);
+        if g == next {
+            groups.push(Vec::new());
         }
-        let mut answers: Vec<RecordedLogin> =
-            answers
-                .into_iter()
-                .collect::<Option<_>>()
-                .ok_or(DbError::Invariant(
-                    "a login was left unanswered by every round",
-                ))?;
-        // A merge may have moved an identity answered in an earlier round.
+        groups[g].push(i);
+    }
+    write_transaction(conn, |conn| {
+        let mut answers = record_identities(conn, logins, &groups)?;
+        // A merge may have moved an identity of another login.
         if answers.iter().any(|a| a.merge.is_some()) {
             for answer in &mut answers {
                 answer.user = users::find(conn, answer.user.identity.id)?;
@@ -182,18 +179,29 @@ pub fn login_events(login: &RecordedLogin, at: NaiveDateTime) -> Vec<Event> {
 struct Target {
     /// The account a new identity is made in.
     account_id: i64,
-    account_created: bool,
+    /// The account made for this login's new identity, its login counted.
+    made: Option<Account>,
     merge: Option<Merge>,
 }
 
-/// One round: logins of distinct identities.
-fn record_round(
+/// Writes the identities of `groups` (each the logins of one identity, in
+/// order) and their accounts; returns one answer per login, in the order of
+/// `logins`.
+fn record_identities(
     conn: &mut DbConnection,
     logins: &[&LoginRecord],
-    round: &[usize],
-    answers: &mut [Option<RecordedLogin>],
-) -> Result<(), DbError> {
-    let openids: Vec<&str> = round.iter().map(|&i| logins[i].openid.as_str()).collect();
+    groups: &[Vec<usize>],
+) -> Result<Vec<RecordedLogin>, DbError> {
+    // The latest login of each identity gives its session_key; a unionid
+    // sent by any of them counts.
+    let last = |group: &[usize]| logins[group[group.len() - 1]];
+    let unionid_of = |group: &[usize]| {
+        group
+            .iter()
+            .rev()
+            .find_map(|&i| logins[i].unionid.as_deref())
+    };
+    let openids: Vec<&str> = groups.iter().map(|g| last(g).openid.as_str()).collect();
     let known: Vec<(Identity, Account)> = on_backend!(conn, |c| identities::table
         .inner_join(accounts::table)
         .filter(identities::openid.eq_any(&openids))
@@ -206,12 +214,12 @@ fn record_round(
 
     // Known identities first (a late unionid may link or merge their
     // account); then the accounts of all new ones at once.
-    let mut targets: Vec<Option<Target>> = Vec::with_capacity(round.len());
+    let mut targets: Vec<Option<Target>> = Vec::with_capacity(groups.len());
     let mut new_ones: Vec<usize> = Vec::new();
-    for (n, &i) in round.iter().enumerate() {
-        let login = logins[i];
+    for (g, group) in groups.iter().enumerate() {
+        let login = last(group);
         let target = match known.get(&key(login)) {
-            Some((identity, account)) => match (login.unionid.as_deref(), &account.unionid) {
+            Some((identity, account)) => match (unionid_of(group), &account.unionid) {
                 (Some(unionid), None) => {
                     let (account_id, merge) =
                         links::give_unionid(conn, identity.id, unionid, login.now)?;
@@ -220,38 +228,36 @@ fn record_round(
                     }
                     Some(Target {
                         account_id,
-                        account_created: false,
+                        made: None,
                         merge,
                     })
                 }
                 _ => Some(Target {
                     account_id: account.id,
-                    account_created: false,
+                    made: None,
                     merge: None,
                 }),
             },
             None => {
-                new_ones.push(n);
+                new_ones.push(g);
                 None
             }
         };
         targets.push(target);
     }
     if !new_ones.is_empty() {
-        let unionids: Vec<Option<&str>> = new_ones
-            .iter()
-            .map(|&n| logins[round[n]].unionid.as_deref())
-            .collect();
+        let unionids: Vec<Option<&str>> =
+            new_ones.iter().map(|&g| unionid_of(&groups[g])).collect();
         let now = new_ones
             .iter()
-            .map(|&n| logins[round[n]].now)
+            .map(|&g| logins[groups[g][0]].now)
             .min()
             .unwrap_or_else(crate::clock::now);
         let made = links::accounts_for_new_identities(conn, &unionids, now)?;
-        for (&n, (account_id, account_created)) in new_ones.iter().zip(made) {
-            targets[n] = Some(Target {
+        for (&g, (account_id, made)) in new_ones.iter().zip(made) {
+            targets[g] = Some(Target {
                 account_id,
-                account_created,
+                made,
                 merge: None,
             });
         }
@@ -261,20 +267,20 @@ fn record_round(
         .collect::<Option<_>>()
         .ok_or(DbError::Invariant("a login was left without a target"))?;
 
-    let new_identities: Vec<NewIdentity<'_>> = round
+    let new_identities: Vec<NewIdentity<'_>> = groups
         .iter()
         .zip(&targets)
-        .map(|(&i, target)| {
-            let login = logins[i];
+        .map(|(group, target)| {
+            let login = last(group);
             NewIdentity {
                 account_id: target.account_id,
                 appid: &login.appid,
                 openid: &login.openid,
-                unionid: login.unionid.as_deref(),
+                unionid: unionid_of(group),
                 session_key: login.session_key.expose(),
-                created_at: login.now,
+                created_at: logins[group[0]].now,
                 last_login_at: login.now,
-                login_count: 1,
+                login_count: group.len() as i64,
             }
         })
         .collect();
@@ -286,7 +292,7 @@ fn record_round(
             identities::session_key.eq(excluded(identities::session_key)),
             identities::unionid.eq(coalesce(excluded(identities::unionid), identities::unionid)),
             identities::last_login_at.eq(excluded(identities::last_login_at)),
-            identities::login_count.eq(identities::login_count + 1),
+            identities::login_count.eq(identities::login_count + excluded(identities::login_count)),
         ))
         .returning(Identity::as_returning())
         .get_results(c))?;
@@ -295,34 +301,43 @@ fn record_round(
         .into_iter()
         .map(|i| ((i.appid.clone(), i.openid.clone()), i))
         .collect();
-    let mut identities = Vec::with_capacity(round.len());
-    for (&i, target) in round.iter().zip(&mut targets) {
+    let mut identities = Vec::with_capacity(groups.len());
+    for (group, target) in groups.iter().zip(&mut targets) {
         let identity = by_key
-            .remove(&key(logins[i]))
+            .remove(&key(last(group)))
             .ok_or(DbError::Invariant("the upsert returned no row for a login"))?;
-        if target.account_created && identity.account_id != target.account_id {
-            // Another writer made this identity first (PostgreSQL runs
-            // several): the account made for it here holds nothing.
+        if target.made.is_some() && identity.account_id != target.account_id {
+            // Another writer made this identity first (another node, or a
+            // unionid that came late): the account made for it here holds
+            // nothing.
             on_backend!(conn, |c| diesel::delete(
                 accounts::table.find(target.account_id)
             )
             .execute(c))?;
-            target.account_created = false;
+            target.made = None;
         }
         identities.push(identity);
     }
 
-    // Each account is counted once per login, by one update per count.
+    // An account made here counts its first login already; every other
+    // login is counted by one update per count.
+    let mut accounts_by_id: HashMap<i64, Account> = HashMap::new();
     let mut logins_of: BTreeMap<i64, i64> = BTreeMap::new();
-    for identity in &identities {
-        *logins_of.entry(identity.account_id).or_default() += 1;
+    for ((identity, target), group) in identities.iter().zip(&targets).zip(groups) {
+        let mut uncounted = group.len() as i64;
+        if let Some(account) = &target.made {
+            accounts_by_id.insert(account.id, account.clone());
+            uncounted -= 1;
+        }
+        if uncounted > 0 {
+            *logins_of.entry(identity.account_id).or_default() += uncounted;
+        }
     }
-    let latest = round.iter().map(|&i| logins[i].now).max();
+    let latest = logins.iter().map(|l| l.now).max();
     let mut by_count: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for (account_id, n) in logins_of {
         by_count.entry(n).or_default().push(account_id);
     }
-    let mut accounts_by_id: HashMap<i64, Account> = HashMap::new();
     for (n, ids) in by_count {
         let rows: Vec<Account> = on_backend!(conn, |c| diesel::update(
             accounts::table.filter(accounts::id.eq_any(&ids))
@@ -335,9 +350,13 @@ fn record_round(
         .get_results(c))?;
         accounts_by_id.extend(rows.into_iter().map(|a| (a.id, a)));
     }
-    for (&i, identity) in round.iter().zip(&identities) {
-        let login = logins[i];
-        if !login.profile.is_empty() {
+    // Profile data, login by login, in order.
+    for (group, identity) in groups.iter().zip(&identities) {
+        for &i in group {
+            let login = logins[i];
+            if login.profile.is_empty() {
+                continue;
+            }
             let account: Account = on_backend!(conn, |c| diesel::update(
                 accounts::table.find(identity.account_id)
             )
@@ -350,16 +369,32 @@ fn record_round(
             accounts_by_id.insert(account.id, account);
         }
     }
-    for ((&i, identity), target) in round.iter().zip(identities).zip(targets) {
+    let mut answers: Vec<Option<RecordedLogin>> = vec![None; logins.len()];
+    for ((group, identity), target) in groups.iter().zip(identities).zip(targets) {
         let account = accounts_by_id
             .get(&identity.account_id)
             .cloned()
             .ok_or(DbError::Invariant("a login's account was not updated"))?;
-        answers[i] = Some(RecordedLogin {
-            user: User { account, identity },
-            account_created: target.account_created,
-            merge: target.merge,
-        });
+        let user = User { account, identity };
+        // The first login of the identity made its account, or merged.
+        let (mut made, mut merge) = (target.made.is_some(), target.merge);
+        for (j, &i) in group.iter().enumerate() {
+            // Each login is answered as if written alone, in order: the
+            // later logins of its identity not yet counted.
+            let later = (group.len() - 1 - j) as i64;
+            let mut user = user.clone();
+            user.identity.login_count -= later;
+            user.account.login_count -= later;
+            user.identity.last_login_at = logins[i].now;
+            answers[i] = Some(RecordedLogin {
+                user,
+                account_created: std::mem::take(&mut made),
+                merge: merge.take(),
+            });
+        }
     }
-    Ok(())
+    answers
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or(DbError::Invariant("a login was left unanswered"))
 }

@@ -12,6 +12,7 @@ use crate::common::*;
 backend_tests!(
     a_unionid_links_the_apps_of_one_person,
     concurrent_first_logins_of_one_unionid_make_one_account,
+    concurrent_first_logins_of_one_identity_make_one_identity,
     a_late_unionid_is_given_to_the_account,
     a_late_unionid_held_by_another_account_merges_them,
     the_admin_site_shows_an_account_with_its_identities,
@@ -159,6 +160,40 @@ async fn concurrent_first_logins_of_one_unionid_make_one_account(backend: Backen
     }
     assert_eq!(count(&app, "accounts").await, 20, "no account left over");
     assert_eq!(count(&app, "identities").await, 40);
+    for (token, user) in &answers {
+        assert_eq!(app.me(token).await["id"], user["id"]);
+    }
+}
+
+/// Many first logins of one openid at once (two pages, or a retrying
+/// client, each with its own code) land in one batch or in several writers'
+/// batches at once: one identity and one account either way, each login
+/// counted once, and every token working.
+async fn concurrent_first_logins_of_one_identity_make_one_identity(backend: Backend) {
+    let app = spawn_app(backend).await;
+    const EACH: usize = 20; // as in the login_count checks below
+    let mut codes = Vec::new();
+    for n in 0..EACH {
+        answer(&app, APPID, &format!("u{n}"), "oSAME", Some("uSAME")).await;
+        answer(&app, APPID, &format!("n{n}"), "oNOUNION", None).await;
+        codes.push(format!("u{n}"));
+        codes.push(format!("n{n}"));
+    }
+    let answers = futures::future::join_all(codes.iter().map(|code| {
+        let app = &app;
+        async move { login(app, APPID, code).await }
+    }))
+    .await;
+    assert_eq!(count(&app, "identities").await, 2);
+    assert_eq!(count(&app, "accounts").await, 2, "no account left over");
+    assert_eq!(count(&app, "sessions").await, 2 * EACH as i64);
+    assert_eq!(app.count_rows("identities", "login_count = 20").await, 2);
+    assert_eq!(app.count_rows("accounts", "login_count = 20").await, 2);
+    for pair in answers.chunks(2) {
+        assert_eq!(pair[0].1["id"], answers[0].1["id"]);
+        assert_eq!(pair[1].1["id"], answers[1].1["id"]);
+    }
+    assert_ne!(answers[0].1["id"], answers[1].1["id"]);
     for (token, user) in &answers {
         assert_eq!(app.me(token).await["id"], user["id"]);
     }

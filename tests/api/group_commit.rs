@@ -217,6 +217,94 @@ async fn one_bad_login_in_a_batch_fails_alone(backend: Backend) {
     assert_eq!(count(&pool, "sessions"), 4);
 }
 
+/// PostgreSQL runs several login writers. Writer A makes two identities
+/// (one without a unionid, one with) and holds its transaction open; writer
+/// B logs the same two in meanwhile, waits on A's rows, and goes on once A
+/// commits. Whatever B made for them in between is undone: one account and
+/// one identity each, each login counted once, and B's sessions in A's
+/// accounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_writers_racing_on_a_first_login_make_one_account() {
+    let Some(admin_url) = postgres_url() else {
+        return;
+    };
+    let (_db, url) = TestDb::create(Backend::Postgres);
+    let pool = open_pool(url).await;
+    let with_unionid = |mut l: LoginRecord| {
+        l.unionid = Some("uRACE".into());
+        l
+    };
+    let a = [login("oRACE", 21), with_unionid(login("oRACEU", 22))];
+    let b = [login("oRACE", 23), with_unionid(login("oRACEU", 24))];
+
+    let (written_tx, written) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let mut conn_a = pool.get().unwrap();
+    let writer_a = std::thread::spawn(move || {
+        wxlogin::db::write_transaction(&mut conn_a, |c| {
+            let recorded = record_logins(c, &[&a[0], &a[1]], false)?;
+            written_tx.send(()).unwrap();
+            let _ = released.recv();
+            Ok::<_, DbError>(recorded)
+        })
+        .unwrap()
+    });
+    written.recv().unwrap();
+    let mut conn_b = pool.get().unwrap();
+    let writer_b =
+        std::thread::spawn(move || record_logins(&mut conn_b, &[&b[0], &b[1]], false).unwrap());
+
+    // Let A commit only once B waits on one of A's rows.
+    let mut watcher = PgConnection::establish(&admin_url).unwrap();
+    #[derive(QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting = diesel::sql_query(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+        )
+        .get_result::<Waiting>(&mut watcher)
+        .unwrap();
+        if waiting.n > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writer B never waited on A"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    release.send(()).unwrap();
+    let by_a = writer_a.join().unwrap();
+    let by_b = writer_b.join().unwrap();
+
+    for (a, b) in by_a.iter().zip(&by_b) {
+        assert_eq!(b.user.identity.id, a.user.identity.id);
+        assert_eq!(b.user.account.id, a.user.account.id);
+        assert_eq!(b.user.identity.login_count, 2);
+        assert_eq!(b.user.account.login_count, 2);
+        assert!(a.account_created && !b.account_created);
+    }
+    assert_eq!(by_b[1].user.account.unionid.as_deref(), Some("uRACE"));
+    assert_eq!(count(&pool, "accounts"), 2, "no account is left behind");
+    assert_eq!(count(&pool, "identities"), 2);
+    assert_eq!(count(&pool, "sessions"), 4);
+    let mut conn = pool.get().unwrap();
+    let misplaced: i64 = on_backend!(&mut *conn, |c| {
+        use wxlogin::db::schema::{identities, sessions};
+        sessions::table
+            .inner_join(identities::table)
+            .filter(sessions::account_id.ne(identities::account_id))
+            .count()
+            .get_result(c)
+    })
+    .unwrap();
+    assert_eq!(misplaced, 0, "every session is in its identity's account");
+}
+
 /// SQLite: logins reach the database file itself soon after their commit,
 /// long before the WAL grows to the size at which a commit checkpoints by
 /// itself. The checkpoint thread does that copy, off the login's path.
