@@ -244,11 +244,22 @@ pub struct Settings {
     pub client_body_timeout: Duration,
     /// Most open client connections before slow bodies are shed.
     pub max_connections: usize,
+    /// How a node stops at SIGTERM or SIGINT.
+    pub drain: DrainSettings,
     pub data_dir: PathBuf,
     /// Base URL of this server, without a trailing slash.
     pub public_url: Option<String>,
     /// Where account events are sent; `None`: no events are recorded.
     pub webhook: Option<WebhookSettings>,
+}
+
+/// How a node stops: `/readyz` fails at once; the listener closes after
+/// `grace`, so that a load balancer has stopped sending new requests by
+/// then; requests in flight get `shutdown_timeout` to finish.
+#[derive(Debug, Clone, Copy)]
+pub struct DrainSettings {
+    pub grace: Duration,
+    pub shutdown_timeout: Duration,
 }
 
 /// The webhook: where events go, how they are signed, and how deliveries

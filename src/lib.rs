@@ -20,6 +20,7 @@ pub mod seed;
 pub mod service;
 pub mod startup;
 pub mod state;
+pub mod systemd;
 pub mod telemetry;
 pub mod web;
 pub mod webhook;

@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = wxlogin::cli::args::Cli::parse();
-    wxlogin::telemetry::init();
+    wxlogin::telemetry::init(cli.log_format);
     match wxlogin::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

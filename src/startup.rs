@@ -2,11 +2,12 @@
 //! the background threads, assembles the state and mounts both surfaces.
 
 use std::net::TcpListener;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers, Logger};
+use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
@@ -17,6 +18,7 @@ use crate::db::{self, DbPool};
 use crate::media::MediaStore;
 use crate::state::{AppState, Background};
 use crate::web::connections::{self, ConnectionLimits};
+use crate::web::request_log;
 use crate::web::CONTENT_SECURITY_POLICY;
 use crate::wechat::WechatApps;
 
@@ -30,6 +32,10 @@ pub struct Application {
     /// The `/metrics` listener, when `--metrics-bind` is set.
     metrics: Option<(Server, std::net::SocketAddr)>,
     dev_admin_password: Option<String>,
+    drain: crate::config::DrainSettings,
+    /// Listened to from before the listener is announced, so that a signal
+    /// sent as soon as the node says it listens is a drain, not a kill.
+    signals: Signals,
 }
 
 impl Application {
@@ -66,6 +72,7 @@ impl Application {
         let limits = ConnectionLimits::new(settings.client_body_timeout, settings.max_connections);
         check_open_file_limit(settings.max_connections);
         let limits_data = web::Data::new(limits.clone());
+        let signals = Signals::new()?;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(
@@ -78,7 +85,7 @@ impl Application {
                 )
                 .wrap(ErrorHandlers::new().default_handler(api::error::json_error_bodies))
                 .wrap(from_fn(connections::guard_bodies))
-                .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
+                .wrap(from_fn(request_log::log_request))
                 .app_data(limits_data.clone())
                 .app_data(app_state.clone())
                 .configure(api::routes)
@@ -88,6 +95,9 @@ impl Application {
         })
         .workers(settings.workers)
         .max_connections(settings.max_connections)
+        // Signals are handled by `run_until_stopped`, which drains first.
+        .disable_signals()
+        .shutdown_timeout(settings.drain.shutdown_timeout.as_secs_f64().ceil() as u64)
         .on_connect(move |io, data| connections::on_connect(&limits, io, data))
         .listen(listener)?
         .run();
@@ -101,7 +111,7 @@ impl Application {
         let metrics = match metrics_listener {
             Some(listener) => {
                 let address = listener.local_addr()?;
-                let server = crate::telemetry::prometheus::serve(listener)?;
+                let server = crate::telemetry::prometheus::serve(listener, pool_gauges(&pool))?;
                 tracing::info!(%address, "metrics are served at /metrics");
                 Some((server, address))
             }
@@ -114,6 +124,8 @@ impl Application {
             server,
             metrics,
             dev_admin_password,
+            drain: settings.drain,
+            signals,
         })
     }
 
@@ -136,15 +148,45 @@ impl Application {
         self.dev_admin_password.as_deref()
     }
 
-    /// Serves until the server is stopped (SIGTERM or SIGINT), then stops
-    /// the background threads and closes the database pool.
+    /// Serves until SIGTERM or SIGINT, then drains: `/readyz` fails at once,
+    /// the listener closes after the grace, requests in flight get the
+    /// shutdown timeout to finish, the login writer writes what is queued,
+    /// and the background threads stop. A second signal exits at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let mut signals = self.signals;
         let metrics = self.metrics.map(|(server, _)| {
             let handle = server.handle();
             tokio::spawn(server);
             handle
         });
-        let served = self.server.await;
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        crate::systemd::ready();
+        crate::systemd::start_watchdog();
+        let served = tokio::select! {
+            served = &mut server => served,
+            signal = signals.next() => {
+                self.state.draining.store(true, Ordering::SeqCst);
+                crate::systemd::stopping();
+                tracing::info!(
+                    signal,
+                    grace_s = self.drain.grace.as_secs_f64(),
+                    shutdown_timeout_s = self.drain.shutdown_timeout.as_secs_f64(),
+                    "draining: /readyz answers 503; the listener closes after the grace"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(self.drain.grace) => {}
+                    signal = signals.next() => exit_at_once(signal),
+                }
+                tracing::info!("the listener is closed; finishing the requests in flight");
+                tokio::select! {
+                    () = handle.stop(true) => {}
+                    signal = signals.next() => exit_at_once(signal),
+                }
+                server.await
+            }
+        };
+        let served = served.map_err(std::io::Error::other)?;
         if let Some(metrics) = metrics {
             metrics.stop(true).await;
         }
@@ -155,8 +197,39 @@ impl Application {
         })
         .await
         .map_err(std::io::Error::other)?;
+        tracing::info!("stopped");
         served
     }
+}
+
+/// SIGTERM and SIGINT, listened to from start-up on.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next signal's name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+}
+
+/// A second signal while draining: the operator wants out now.
+fn exit_at_once(signal: &str) -> ! {
+    tracing::warn!(signal, "a second signal while draining: exiting at once");
+    std::process::exit(1)
 }
 
 /// Everything the handlers share, with its background threads started.
@@ -215,6 +288,18 @@ async fn assemble_state(
     let token_cache = Arc::new(db::token_cache::TokenCache::default());
     let token_refresher = db::token_cache::Refresher::start(token_cache.clone(), pool.clone())
         .context("cannot start the token cache refresher")?;
+    let revocations = match &settings.db.url {
+        crate::config::DatabaseUrl::Postgres(url) => {
+            let (announce, announced) = std::sync::mpsc::channel();
+            token_cache.announce_to(announce);
+            let announcer = db::revocations::Announcer::start(announced, pool.clone())
+                .context("cannot start the revocation announcer")?;
+            let listener = db::revocations::Listener::start(url, token_cache.clone())
+                .context("cannot start the revocation listener")?;
+            Some(std::sync::Mutex::new((announcer, listener)))
+        }
+        crate::config::DatabaseUrl::Sqlite(_) => None,
+    };
     let pruner = db::retention::start(
         pool.clone(),
         db::retention::Retention {
@@ -253,6 +338,7 @@ async fn assemble_state(
         crate::config::DatabaseUrl::Sqlite(_) => None,
     };
     let state = AppState {
+        draining: std::sync::atomic::AtomicBool::new(false),
         pool: pool.clone(),
         apps: wechat,
         session_ttl: settings.session_ttl,
@@ -278,6 +364,7 @@ async fn assemble_state(
         background: Background {
             webhooks,
             token_refresher,
+            revocations,
             service_calls,
             clock_check,
             pruner,
@@ -319,6 +406,18 @@ fn check_open_file_limit(max_connections: usize) {
             "the limit on open files is below --max-connections plus 256; raise it (ulimit -n, LimitNOFILE=) or lower --max-connections"
         );
     }
+}
+
+/// Samples the pool's connections at each scrape of `/metrics`.
+fn pool_gauges(pool: &db::DbPool) -> crate::telemetry::prometheus::BeforeScrape {
+    let pool = pool.clone();
+    std::sync::Arc::new(move || {
+        let state = pool.state();
+        let idle = f64::from(state.idle_connections);
+        let in_use = f64::from(state.connections - state.idle_connections);
+        metrics::gauge!("wxlogin_db_pool_connections", "state" => "idle").set(idle);
+        metrics::gauge!("wxlogin_db_pool_connections", "state" => "in_use").set(in_use);
+    })
 }
 
 /// How many threads write logins. SQLite takes one writer at a time; on

@@ -1,11 +1,12 @@
 //! What every handler can reach: the shared state, below the handlers.
 //! It imports neither `api` nor `admin`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::background::Periodic;
 use crate::db::group_commit::LoginWriter;
+use crate::db::revocations::{Announcer, Listener};
 use crate::db::service_cache::ServiceCache;
 use crate::db::token_cache::{Refresher, TokenCache};
 use crate::db::{Checkpointer, DbPool};
@@ -41,6 +42,8 @@ pub struct AppState {
     pub webhook_events: bool,
     /// Where they go, without credentials or query, for the admin site.
     pub webhook_target: Option<String>,
+    /// Set at SIGTERM or SIGINT: `/readyz` fails from then on.
+    pub draining: std::sync::atomic::AtomicBool,
     /// The background threads, held so that they live as long as the state
     /// and can be stopped before the process exits.
     pub background: Background,
@@ -52,6 +55,9 @@ pub struct Background {
     pub webhooks: Option<Deliverer>,
     /// Keeps busy tokens in the token cache and writes `last_seen_at`.
     pub token_refresher: Refresher,
+    /// Tells the other nodes of this one's revocations, and applies theirs
+    /// (PostgreSQL's LISTEN/NOTIFY); `None` on SQLite.
+    pub revocations: Option<Mutex<(Announcer, Listener)>>,
     /// Compares the node's clock with PostgreSQL's; `None` on SQLite.
     pub clock_check: Option<Periodic>,
     /// Writes the services' call counts.
@@ -69,6 +75,12 @@ impl AppState {
         self.logins.stop();
         let background = &self.background;
         background.token_refresher.stop();
+        if let Some(revocations) = &background.revocations {
+            let (announcer, listener) = &mut *revocations.lock().unwrap_or_else(|e| e.into_inner());
+            // What was revoked last is sent before the pool closes.
+            announcer.stop();
+            listener.stop();
+        }
         if let Some(webhooks) = &background.webhooks {
             webhooks.stop();
         }

@@ -104,6 +104,7 @@ impl ApiError {
                 S::Media(MediaError::Io(_)) => INTERNAL,
                 S::Media(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
                 S::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => UNAVAILABLE,
+                S::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
                 S::Db(_) | S::Internal(_) => INTERNAL,
                 S::Unauthenticated(_) | S::NotFound | S::BadClient => {
                     unreachable!("matched above")

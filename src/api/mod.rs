@@ -46,6 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/verify").to(forward_auth::verify))
         .service(resource("/oauth/introspect").post(introspect::introspect))
         .service(resource("/healthz").get(healthz))
+        .service(resource("/livez").get(healthz))
         .service(resource("/readyz").get(readyz));
 }
 
@@ -118,12 +119,13 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
 }
 
-/// `GET /healthz`: the process is up.
+/// `GET /healthz` and `GET /livez`: the process is up, draining or not.
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the database answers, and this node can serve.
+/// `GET /readyz`: the database answers, and this node can serve: it is not
+/// draining.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     health::ready(&state).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))

@@ -33,6 +33,17 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// How log lines are written to standard error: `text`, or `json` (one
+    /// object per line, for a log shipper). `RUST_LOG` picks what is logged.
+    #[arg(
+        long,
+        global = true,
+        env = "WXLOGIN_LOG_FORMAT",
+        value_enum,
+        default_value_t = crate::telemetry::LogFormat::Text
+    )]
+    pub log_format: crate::telemetry::LogFormat,
+
     #[command(flatten)]
     pub serve: ServeArgs,
 }
@@ -252,6 +263,19 @@ pub struct ServeArgs {
     #[arg(long, env = "WXLOGIN_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
+    /// Seconds between SIGTERM (or SIGINT) and closing the listener. In
+    /// between, `/readyz` answers 503 and requests are still served, so that
+    /// a load balancer stops sending new ones first. Default: 5, or 0 with
+    /// `--dev`.
+    #[arg(long, env = "WXLOGIN_DRAIN_GRACE", value_parser = parse_grace)]
+    pub drain_grace: Option<f64>,
+
+    /// Seconds that requests in flight have, once the listener is closed,
+    /// to finish; past it they are cut off. A second SIGTERM or SIGINT
+    /// exits at once.
+    #[arg(long, env = "WXLOGIN_SHUTDOWN_TIMEOUT", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub shutdown_timeout: f64,
+
     /// How long audit entries are kept, e.g. `365d`, `90d`, `12h`; `forever`
     /// keeps them all. Older ones are deleted in small batches in the background.
     #[arg(long, env = "WXLOGIN_AUDIT_RETENTION", default_value = "365d", value_parser = parse_retention)]
@@ -316,6 +340,18 @@ fn parse_retention(s: &str) -> Result<Retention, String> {
     }
     Ok(Retention(Some(d)))
 }
+
+/// Like [`parse_seconds`], but 0 is allowed: no grace.
+fn parse_grace(s: &str) -> Result<f64, String> {
+    if s.trim().parse::<f64>() == Ok(0.0) {
+        return Ok(0.0);
+    }
+    parse_seconds(s)
+}
+
+/// The drain grace outside `--dev`: about what a load balancer needs to
+/// see a failed readiness check and stop sending.
+const DEFAULT_DRAIN_GRACE_SECONDS: f64 = 5.0;
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
     let v: f64 = s
@@ -475,6 +511,14 @@ impl TryFrom<ServeArgs> for Settings {
             session_retention: args.session_retention.0,
             prune_every: PRUNE_EVERY,
             client_body_timeout: Duration::from_secs_f64(args.client_body_timeout),
+            drain: crate::config::DrainSettings {
+                grace: Duration::from_secs_f64(args.drain_grace.unwrap_or(if args.dev {
+                    0.0
+                } else {
+                    DEFAULT_DRAIN_GRACE_SECONDS
+                })),
+                shutdown_timeout: Duration::from_secs_f64(args.shutdown_timeout),
+            },
             max_connections: args.max_connections as usize,
             data_dir: args.data_dir,
             public_url,

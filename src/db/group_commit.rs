@@ -177,6 +177,9 @@ fn write_loop(
             }
             batch
         };
+        if crate::telemetry::prometheus::is_installed() {
+            metrics::histogram!("wxlogin_login_batch_size").record(batch.len() as f64);
+        }
         // A panic in diesel or in the driver must not stop the writer: the
         // logins of that batch get "unavailable" (their reply senders are
         // dropped), and the next batch is written as usual.

@@ -19,6 +19,7 @@ pub mod logins;
 pub mod outbox;
 mod pool;
 pub mod retention;
+pub mod revocations;
 pub mod schema;
 pub mod service_cache;
 pub mod services;

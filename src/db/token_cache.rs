@@ -23,13 +23,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 
 use crate::db::accounts::Account;
 use crate::db::identities::Identity;
+use crate::db::revocations::Revocation;
 use crate::db::sessions::{self, Session, LAST_SEEN_GRANULARITY};
 use crate::db::users::User;
 use crate::db::{DbError, DbPool};
@@ -182,6 +183,7 @@ pub struct TokenCache {
     ttl: Duration,
     /// Sessions whose `last_seen_at` is to be written.
     touches: Mutex<Vec<i64>>,
+    announcer: OnceLock<mpsc::Sender<Revocation>>,
 }
 
 fn token_shard(hash: &TokenHash) -> usize {
@@ -207,6 +209,7 @@ impl TokenCache {
             identities: AgedMap::new(capacity),
             ttl,
             touches: Mutex::new(Vec::new()),
+            announcer: OnceLock::new(),
         }
     }
 
@@ -349,32 +352,76 @@ impl TokenCache {
         Ok(())
     }
 
+    /// Other nodes hear of this node's revocations through `announcer`
+    /// (see [`revocations`](super::revocations)); set once, at start-up.
+    pub fn announce_to(&self, announcer: mpsc::Sender<Revocation>) {
+        let _ = self.announcer.set(announcer);
+    }
+
+    /// Drops what `revocation` names here, and tells the other nodes.
+    fn revoke(&self, revocation: Revocation) {
+        self.apply(&revocation);
+        if let Some(announcer) = self.announcer.get() {
+            let _ = announcer.send(revocation);
+        }
+    }
+
+    /// Drops what `revocation` names, on this node only: another node's
+    /// revocation.
+    pub fn apply(&self, revocation: &Revocation) {
+        match revocation {
+            Revocation::Token(hash) => self.tokens.remove(token_shard(hash), hash),
+            Revocation::Session(id) => self.tokens.retain(|s| s.id != *id),
+            Revocation::SessionsOf(account_id) => {
+                self.tokens.retain(|s| s.account_id != *account_id);
+                self.accounts.remove(id_shard(*account_id), account_id);
+            }
+            Revocation::Account(id) => self.accounts.remove(id_shard(*id), id),
+            Revocation::Identity(id) => self.identities.remove(id_shard(*id), id),
+        }
+    }
+
+    /// Drops everything: the revocations sent while this node could not
+    /// hear them are unknown.
+    pub fn clear(&self) {
+        self.tokens.retain(|_| false);
+        self.accounts.retain(|_| false);
+        self.identities.retain(|_| false);
+    }
+
     /// The token was revoked (logout).
     pub fn forget_token(&self, hash: &TokenHash) {
-        self.tokens.remove(token_shard(hash), hash);
+        self.revoke(Revocation::Token(*hash));
     }
 
     /// One session was revoked by id (the admin's revoke).
     pub fn forget_session(&self, session_id: i64) {
-        self.tokens.retain(|s| s.id != session_id);
+        self.revoke(Revocation::Session(session_id));
     }
 
     /// Every session of an account was revoked (the admin's revoke-all), or
     /// moved to another account (a merge).
     pub fn forget_sessions_of(&self, account_id: i64) {
-        self.tokens.retain(|s| s.account_id != account_id);
-        self.forget_account(account_id);
+        self.revoke(Revocation::SessionsOf(account_id));
     }
 
-    /// The account changed (a login, a profile update): read it afresh.
+    /// The account changed (a profile update, a merge): read it afresh.
     pub fn forget_account(&self, account_id: i64) {
-        self.accounts.remove(id_shard(account_id), &account_id);
+        self.revoke(Revocation::Account(account_id));
     }
 
-    /// The identity changed (a login's new session_key, a move to another
-    /// account): read it afresh.
+    /// The identity changed (a move to another account): read it afresh.
     pub fn forget_identity(&self, identity_id: i64) {
-        self.identities.remove(id_shard(identity_id), &identity_id);
+        self.revoke(Revocation::Identity(identity_id));
+    }
+
+    /// A login wrote the identity (a new session_key) and counted it on
+    /// its account. Only this node's copies are dropped: telling the fleet
+    /// of every login would cost a notification per login, and other nodes'
+    /// copies age out within the TTL; no token's validity changed.
+    pub fn forget_after_login(&self, identity_id: i64, account_id: i64) {
+        self.apply(&Revocation::Identity(identity_id));
+        self.apply(&Revocation::Account(account_id));
     }
 }
 

@@ -46,6 +46,9 @@ pub enum ServiceError {
     Media(#[from] MediaError),
     #[error(transparent)]
     Db(DbError),
+    /// This node is shutting down (SIGTERM): another one should answer.
+    #[error("this node is shutting down; send requests to another one")]
+    Draining,
     /// Something that cannot happen did: a bug, answered as an internal error.
     #[error("internal error: {0}")]
     Internal(String),

@@ -4,9 +4,12 @@ use super::{ServiceError, ServiceResult};
 use crate::db;
 use crate::state::AppState;
 
-/// The database answers, its writes work, and this node's clock agrees
-/// with it (see `db::ping`).
+/// This node is not draining, the database answers, its writes work, and
+/// this node's clock agrees with it (see `db::ping`).
 pub async fn ready(state: &AppState) -> ServiceResult<()> {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ServiceError::Draining);
+    }
     let pool = state.pool.clone();
     let timeout = state.ready_timeout;
     tokio::task::spawn_blocking(move || db::ping(&pool, timeout))

@@ -7,10 +7,12 @@ use super::user_data;
 use super::{ServiceError, ServiceResult};
 use crate::clock;
 use crate::db::users::User;
+use crate::db::DbError;
 use crate::domain::login::{session_expiry, LoginRecord};
 use crate::domain::token::SessionToken;
 use crate::domain::user_data::UserDataFields;
 use crate::state::AppState;
+use crate::wechat::WechatError;
 
 /// A login as the client asked for it, its shape already checked.
 #[derive(Debug)]
@@ -38,7 +40,38 @@ pub struct LoggedIn {
 /// very code gives, before anything is written: a failure refuses the whole
 /// login and writes nothing. The user, its profile and the session are then
 /// written together, and the answer comes once they are committed.
+///
+/// Counts the login by app and result, when metrics are on.
 pub async fn login(state: &AppState, input: LoginInput) -> ServiceResult<LoggedIn> {
+    if !crate::telemetry::prometheus::is_installed() {
+        return login_unmetered(state, input).await;
+    }
+    // Only a configured appid is a label: a client cannot mint new ones.
+    let app = state
+        .apps
+        .choose(input.appid.as_deref())
+        .map_or_else(|_| "none".to_owned(), |app| app.appid.clone());
+    let result = login_unmetered(state, input).await;
+    metrics::counter!("wxlogin_logins_total", "app" => app, "result" => login_result(&result))
+        .increment(1);
+    result
+}
+
+/// The result of a login, as a metrics label.
+fn login_result(result: &ServiceResult<LoggedIn>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(ServiceError::Invalid(_)) => "invalid_request",
+        Err(ServiceError::UserData { .. }) => "invalid_user_data",
+        Err(ServiceError::UnknownApp(_)) => "unknown_app",
+        Err(ServiceError::Wechat(WechatError::Api { .. })) => "refused_by_wechat",
+        Err(ServiceError::Wechat(_)) => "wechat_unavailable",
+        Err(ServiceError::Db(DbError::Unavailable(_))) => "unavailable",
+        Err(_) => "error",
+    }
+}
+
+async fn login_unmetered(state: &AppState, input: LoginInput) -> ServiceResult<LoggedIn> {
     input
         .user_data
         .check_shape(false)
@@ -78,8 +111,9 @@ pub async fn login(state: &AppState, input: LoginInput) -> ServiceResult<LoggedI
     let user = recorded.user;
     // Other tokens' cached copies are stale now: the identity has a new
     // session_key, and the account a new login count.
-    state.token_cache.forget_identity(user.identity.id);
-    state.token_cache.forget_account(user.account.id);
+    state
+        .token_cache
+        .forget_after_login(user.identity.id, user.account.id);
     if let Some(merge) = &recorded.merge {
         state.token_cache.forget_sessions_of(merge.removed);
         tracing::info!(

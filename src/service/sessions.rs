@@ -22,7 +22,12 @@ pub const BAD_TOKEN: &str = "the session token is unknown, expired or revoked; l
 /// answer, else from the database. A session's `last_seen_at` is queued for
 /// writing at most once a minute.
 pub async fn authenticate(state: &AppState, hash: TokenHash) -> ServiceResult<(Session, User)> {
-    if let Some(found) = state.token_cache.get(&hash, clock::now()) {
+    let cached = state.token_cache.get(&hash, clock::now());
+    if crate::telemetry::prometheus::is_installed() {
+        let result = if cached.is_some() { "hit" } else { "miss" };
+        metrics::counter!("wxlogin_token_cache_lookups_total", "result" => result).increment(1);
+    }
+    if let Some(found) = cached {
         return Ok(found);
     }
     let ticket = state.token_cache.ticket();

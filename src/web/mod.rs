@@ -1,6 +1,7 @@
 //! HTTP machinery shared by the JSON API and the admin site.
 
 pub mod connections;
+pub mod request_log;
 
 /// The client's IP address: the peer's, or behind a trusted proxy the last
 /// `X-Forwarded-For` entry (the one that proxy added).

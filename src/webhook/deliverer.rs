@@ -52,6 +52,14 @@ impl Deliverer {
 }
 
 /// Delivers what is due, batch after batch, until nothing is.
+/// Counts one delivery attempt by result: `delivered`, `failed` (to be
+/// tried again) or `given_up`.
+fn count_delivery(result: &'static str) {
+    if crate::telemetry::prometheus::is_installed() {
+        metrics::counter!("wxlogin_webhook_deliveries_total", "result" => result).increment(1);
+    }
+}
+
 async fn deliver_due(
     settings: &WebhookSettings,
     client: &reqwest::Client,
@@ -79,6 +87,7 @@ async fn deliver_due(
             for (event, outcome) in &results {
                 match outcome {
                     Outcome::Delivered(status) => {
+                        count_delivery("delivered");
                         outbox::delivered(conn, event.id, i32::from(*status), now)?
                     }
                     Outcome::Failed { status, error } => {
@@ -87,6 +96,7 @@ async fn deliver_due(
                             now + chrono::Duration::from_std(settings.backoff(attempts))
                                 .unwrap_or(chrono::Duration::hours(1))
                         });
+                        count_delivery(if retry_at.is_some() { "failed" } else { "given_up" });
                         if retry_at.is_none() {
                             tracing::warn!(event = %event.event_id, kind = %event.kind, attempts, "a webhook event is given up");
                         }

@@ -88,7 +88,7 @@ impl HttpWechat {
                 "secret": self.secret.expose_secret(),
                 "force_refresh": false,
             }));
-        let answer: StableTokenAnswer = self.get_json(request).await?;
+        let answer: StableTokenAnswer = self.get_json("stable_token", request).await?;
         let token = answer
             .access_token
             .filter(|t| !t.is_empty())
@@ -129,7 +129,7 @@ impl HttpWechat {
             .post(format!("{}/wxa/business/getuserphonenumber", self.api_base))
             .query(&[("access_token", token.expose_secret())])
             .json(&serde_json::json!({"code": code, "openid": openid}));
-        let answer: PhoneAnswer = self.get_json(request).await?;
+        let answer: PhoneAnswer = self.get_json("getuserphonenumber", request).await?;
         let info = answer
             .phone_info
             .ok_or(WechatError::BadAnswer("no phone_info"))?;
@@ -155,10 +155,41 @@ impl HttpWechat {
         })
     }
 
+    /// Sends a request to WeChat's `api` and reads its JSON answer, and
+    /// counts the call by app, API and outcome, with its duration.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        api: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, WechatError> {
+        let started = std::time::Instant::now();
+        let answer = self.answer(request).await;
+        if crate::telemetry::prometheus::is_installed() {
+            let outcome = match &answer {
+                Ok(_) => "ok".into(),
+                Err(e) => e.outcome(),
+            };
+            metrics::counter!(
+                "wxlogin_wechat_requests_total",
+                "app" => self.appid.clone(),
+                "api" => api,
+                "outcome" => outcome,
+            )
+            .increment(1);
+            metrics::histogram!(
+                "wxlogin_wechat_request_duration_seconds",
+                "app" => self.appid.clone(),
+                "api" => api,
+            )
+            .record(started.elapsed().as_secs_f64());
+        }
+        answer
+    }
+
     /// Sends a request and reads a JSON answer, mapping every failure to a
     /// [`WechatError`]. reqwest's errors name the URL, whose query holds the
     /// secret, so the URL is always stripped from them.
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    async fn answer<T: serde::de::DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, WechatError> {
@@ -263,7 +294,7 @@ impl WechatApi for HttpWechat {
                 ("js_code", code),
                 ("grant_type", "authorization_code"),
             ]);
-        let answer: Code2SessionAnswer = self.get_json(request).await?;
+        let answer: Code2SessionAnswer = self.get_json("jscode2session", request).await?;
         let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
         let openid = non_empty(answer.openid).ok_or(WechatError::BadAnswer("no openid"))?;
         let session_key =

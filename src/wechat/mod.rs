@@ -72,6 +72,24 @@ pub enum WechatError {
     BadAnswer(&'static str),
 }
 
+impl WechatError {
+    /// The failure's kind, as a metrics label: `errcode_40xxx` for WeChat's
+    /// refusals by family (`busy` for its -1), else how the call failed.
+    pub fn outcome(&self) -> String {
+        match self {
+            Self::Api { errcode: -1, .. } => "busy".into(),
+            Self::Api { errcode, .. } if (10_000..100_000).contains(errcode) => {
+                format!("errcode_{}xxx", errcode / 1000)
+            }
+            Self::Api { .. } => "errcode_other".into(),
+            Self::Timeout => "timeout".into(),
+            Self::Transport(_) => "unreachable".into(),
+            Self::Status(_) => "http_error".into(),
+            Self::BadAnswer(_) => "bad_answer".into(),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 pub trait WechatApi: Send + Sync {
     /// Exchanges a `wx.login()` code for the user's openid and session_key.

@@ -28,6 +28,12 @@ pub fn wxlogin() -> Command {
         "WXLOGIN_PUBLIC_URL",
         "WXLOGIN_WEBHOOK_URL",
         "WXLOGIN_WEBHOOK_SECRET",
+        "WXLOGIN_LOG_FORMAT",
+        "WXLOGIN_DRAIN_GRACE",
+        "WXLOGIN_SHUTDOWN_TIMEOUT",
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
     ] {
         cmd.env_remove(var);
     }
@@ -65,6 +71,12 @@ fn help_documents_every_setting() {
         "WXLOGIN_PUBLIC_URL",
         "WXLOGIN_WEBHOOK_URL",
         "WXLOGIN_WEBHOOK_SECRET",
+        "--log-format",
+        "WXLOGIN_LOG_FORMAT",
+        "--drain-grace",
+        "WXLOGIN_DRAIN_GRACE",
+        "--shutdown-timeout",
+        "WXLOGIN_SHUTDOWN_TIMEOUT",
     ] {
         assert!(help.contains(needle), "--help lacks {needle}");
     }

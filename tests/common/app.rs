@@ -68,6 +68,10 @@ pub fn settings_with(url: DatabaseUrl, wechat: WechatSettings) -> Settings {
         prune_every: wxlogin::config::PRUNE_EVERY,
         client_body_timeout: Duration::from_secs(10),
         max_connections: 10_000,
+        drain: wxlogin::config::DrainSettings {
+            grace: Duration::ZERO,
+            shutdown_timeout: Duration::from_secs(5),
+        },
         // spawn_app_with puts a fresh temporary directory here.
         data_dir: std::path::PathBuf::new(),
         public_url: None,

@@ -1,0 +1,296 @@
+//! Three real `wxlogin serve` nodes on one PostgreSQL database: a token
+//! from one works on the others, a revocation on one is refused by the
+//! others within a second (LISTEN/NOTIFY), an admin signed in on one is
+//! signed in on the others, and the listeners come back after PostgreSQL
+//! cuts their connections.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use serde_json::{json, Value};
+use wxlogin::config::DatabaseUrl;
+
+use crate::binary::{wxlogin, Server};
+use crate::common::*;
+
+const KEY: &str = "fleet-test-key-0123456789-0123456789-0123456789-0123456789-0123456789";
+const PASSWORD: &str = "fleet admin password";
+/// How soon every node must refuse a revoked token.
+const WITHIN: Duration = Duration::from_secs(1);
+
+struct Node {
+    _server: Server,
+    base: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn start_node(dir: &std::path::Path, database: &str) -> Node {
+    let mut child = wxlogin()
+        .current_dir(dir)
+        .args(["serve", "--dev", "--bind", "127.0.0.1:0"])
+        .env("DATABASE_URL", database)
+        .env("WXLOGIN_SECRET_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let server = Server(child);
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("address=").nth(1) {
+            let base = format!("http://{}", rest.split_whitespace().next().unwrap());
+            let log = std::sync::Arc::new(std::sync::Mutex::new(seen));
+            let sink = log.clone();
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+            return Node {
+                _server: server,
+                base,
+                log,
+            };
+        }
+        seen.push(line);
+    }
+    panic!("a node did not start: {seen:#?}");
+}
+
+fn run(database: &str, args: &[&str], stdin: &str) {
+    let mut child = wxlogin()
+        .args(args)
+        .env("DATABASE_URL", database)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "wxlogin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn login(client: &reqwest::Client, node: &Node, code: &str) -> String {
+    let r = client
+        .post(format!("{}/api/login", node.base))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn me(client: &reqwest::Client, node: &Node, token: &str) -> reqwest::StatusCode {
+    client
+        .get(format!("{}/api/me", node.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Every node answers the token (and so caches it).
+async fn works_everywhere(client: &reqwest::Client, nodes: &[Node], token: &str) {
+    for node in nodes {
+        for _ in 0..2 {
+            assert_eq!(me(client, node, token).await, 200, "on {}", node.base);
+        }
+    }
+}
+
+/// Every node refuses the token within [`WITHIN`] of `since`.
+async fn refused_everywhere(client: &reqwest::Client, nodes: &[Node], token: &str, since: Instant) {
+    for node in nodes {
+        loop {
+            let status = me(client, node, token).await;
+            if status == 401 {
+                break;
+            }
+            assert_eq!(status, 200);
+            assert!(
+                since.elapsed() < WITHIN,
+                "{} still took the revoked token after {:?}",
+                node.base,
+                since.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn listeners(admin_url: &str, database: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let (admin_url, database) = (admin_url.to_owned(), database.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut conn = PgConnection::establish(&admin_url).unwrap();
+        diesel::sql_query(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND datname = $2",
+        )
+        .bind::<diesel::sql_types::Text, _>(wxlogin::db::revocations::LISTENER_NAME)
+        .bind::<diesel::sql_types::Text, _>(database)
+        .get_result::<Count>(&mut conn)
+        .unwrap()
+        .n
+    })
+    .await
+    .unwrap()
+}
+
+async fn cut_listeners(admin_url: &str, database: &str) {
+    let (admin_url, database) = (admin_url.to_owned(), database.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut conn = PgConnection::establish(&admin_url).unwrap();
+        diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = $2",
+        )
+        .bind::<diesel::sql_types::Text, _>(wxlogin::db::revocations::LISTENER_NAME)
+        .bind::<diesel::sql_types::Text, _>(database)
+        .execute(&mut conn)
+        .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_tokens_revocations_and_admin_sign_ins() {
+    let Some(admin_url) = postgres_url() else {
+        return;
+    };
+    let (db, url) = TestDb::create(Backend::Postgres);
+    let DatabaseUrl::Postgres(database) = url else {
+        unreachable!()
+    };
+    let TestDb::Postgres { name, .. } = &db else {
+        unreachable!()
+    };
+    let name = name.clone();
+    run(&database, &["migrate"], "");
+    run(
+        &database,
+        &["admin", "create", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let nodes: Vec<Node> = (0..3).map(|_| start_node(dir.path(), &database)).collect();
+    let (a, others) = (&nodes[0], &nodes[1..]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while listeners(&admin_url, &name).await < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the three listeners never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = reqwest::Client::new();
+
+    // A token issued on A works on B and C; a logout on A is refused there.
+    let token = login(&client, a, "fleet-1").await;
+    works_everywhere(&client, &nodes, &token).await;
+    let r = client
+        .post(format!("{}/api/logout", a.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    refused_everywhere(&client, others, &token, Instant::now()).await;
+
+    // One session revoked on A, by another session of the same person.
+    let (kept, revoked) = (
+        login(&client, a, "fleet-2").await,
+        login(&client, a, "fleet-2-b").await,
+    );
+    works_everywhere(&client, &nodes, &revoked).await;
+    let sessions: Value = client
+        .get(format!("{}/api/me/sessions", a.base))
+        .bearer_auth(&revoked)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["id"]
+        .clone();
+    let r = client
+        .delete(format!("{}/api/me/sessions/{id}", a.base))
+        .bearer_auth(&kept)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    refused_everywhere(&client, others, &revoked, Instant::now()).await;
+    works_everywhere(&client, &nodes, &kept).await;
+
+    // An admin signed in on A is signed in on B: cookies hold for the host,
+    // whatever the port, and every node has the same key.
+    let admin = AdminClient {
+        client: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: a.base.clone(),
+    };
+    assert_eq!(admin.sign_in_with("alice", PASSWORD).await.status(), 303);
+    let on_b = admin
+        .client
+        .get(format!("{}/admin/users", others[0].base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_b.status(), 200, "signed in on B too");
+
+    // PostgreSQL cuts the listeners: they come back, and revocations reach
+    // every node again.
+    cut_listeners(&admin_url, &name).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    while listeners(&admin_url, &name).await < 3 {
+        assert!(Instant::now() < deadline, "the listeners never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    works_everywhere(&client, &nodes, &kept).await;
+    let r = client
+        .post(format!("{}/api/logout", a.base))
+        .bearer_auth(&kept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    refused_everywhere(&client, others, &kept, Instant::now()).await;
+    let log = others[0].log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("revocation listener lost its connection"),
+        "{log}"
+    );
+}
