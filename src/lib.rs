@@ -18,6 +18,7 @@ pub mod domain;
 pub mod media;
 pub mod seed;
 pub mod service;
+pub mod signals;
 pub mod startup;
 pub mod state;
 pub mod systemd;

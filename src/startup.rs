@@ -16,6 +16,7 @@ use crate::api;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::media::MediaStore;
+use crate::signals::{exit_at_once, Signals};
 use crate::state::{AppState, Background};
 use crate::web::connections::{self, ConnectionLimits};
 use crate::web::request_log;
@@ -200,36 +201,6 @@ impl Application {
         tracing::info!("stopped");
         served
     }
-}
-
-/// SIGTERM and SIGINT, listened to from start-up on.
-struct Signals {
-    terminate: tokio::signal::unix::Signal,
-    interrupt: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> std::io::Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(Self {
-            terminate: signal(SignalKind::terminate())?,
-            interrupt: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    /// The next signal's name.
-    async fn next(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.terminate.recv() => "SIGTERM",
-            _ = self.interrupt.recv() => "SIGINT",
-        }
-    }
-}
-
-/// A second signal while draining: the operator wants out now.
-fn exit_at_once(signal: &str) -> ! {
-    tracing::warn!(signal, "a second signal while draining: exiting at once");
-    std::process::exit(1)
 }
 
 /// Everything the handlers share, with its background threads started.

@@ -11,6 +11,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
+use super::values::{
+    parse_grace, parse_retention, parse_seconds, Retention, DEFAULT_DRAIN_GRACE_SECONDS,
+};
 use crate::config::{
     parse_public_url, AdminSettings, AppSettings, ConfigError, DatabaseUrl, DbSettings, Settings,
     WebhookSettings, WechatSettings, ADMIN_IDLE_TIMEOUT, MIN_SECRET_KEY_BYTES, PRUNE_EVERY,
@@ -322,49 +325,6 @@ pub struct ServeArgs {
         requires = "webhook_url"
     )]
     pub webhook_secret: Option<String>,
-}
-
-/// A retention period: a duration such as `365d` or `12h`, or `forever`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention(pub Option<Duration>);
-
-fn parse_retention(s: &str) -> Result<Retention, String> {
-    let s = s.trim();
-    if s.eq_ignore_ascii_case("forever") {
-        return Ok(Retention(None));
-    }
-    let d = humantime::parse_duration(s)
-        .map_err(|_| format!("`{s}` is not a duration; write e.g. 365d, 30d or 12h, or forever"))?;
-    if d < Duration::from_secs(60) {
-        return Err(format!("`{s}` is shorter than a minute"));
-    }
-    Ok(Retention(Some(d)))
-}
-
-/// Like [`parse_seconds`], but 0 is allowed: no grace.
-fn parse_grace(s: &str) -> Result<f64, String> {
-    if s.trim().parse::<f64>() == Ok(0.0) {
-        return Ok(0.0);
-    }
-    parse_seconds(s)
-}
-
-/// The drain grace outside `--dev`: about what a load balancer needs to
-/// see a failed readiness check and stop sending.
-const DEFAULT_DRAIN_GRACE_SECONDS: f64 = 5.0;
-
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if v.is_finite() && v > 0.0 && v <= 3600.0 {
-        Ok(v)
-    } else {
-        Err(format!(
-            "`{s}` must be more than 0 and at most 3600 seconds"
-        ))
-    }
 }
 
 impl TryFrom<&DbArgs> for DbSettings {

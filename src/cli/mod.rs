@@ -6,6 +6,7 @@ pub mod args;
 pub mod export;
 pub mod seed;
 pub mod service;
+mod values;
 
 use anyhow::Context;
 

@@ -122,33 +122,50 @@ fn count(name: &'static str, by: u64) {
     }
 }
 
-/// Sends this node's revocations to the others.
-pub struct Announcer {
+/// A thread that runs until told to stop.
+struct Worker {
     stopping: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Announcer {
-    /// Starts the thread that sends what `revocations` receives, through
-    /// `pool`.
-    pub fn start(revocations: mpsc::Receiver<Revocation>, pool: DbPool) -> std::io::Result<Self> {
+impl Worker {
+    fn spawn(name: &str, run: impl FnOnce(&AtomicBool) + Send + 'static) -> std::io::Result<Self> {
         let stopping = Arc::new(AtomicBool::new(false));
         let flag = stopping.clone();
         let thread = std::thread::Builder::new()
-            .name("revocation-announcer".into())
-            .spawn(move || announce_loop(&revocations, &pool, &flag))?;
+            .name(name.into())
+            .spawn(move || run(&flag))?;
         Ok(Self {
             stopping,
             thread: Some(thread),
         })
     }
 
-    /// Sends what is queued, then stops.
-    pub fn stop(&mut self) {
+    /// Lets the thread finish what it holds, then waits for it.
+    fn stop(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Sends this node's revocations to the others.
+pub struct Announcer(Worker);
+
+impl Announcer {
+    /// Starts the thread that sends what `revocations` receives, through
+    /// `pool`.
+    pub fn start(revocations: mpsc::Receiver<Revocation>, pool: DbPool) -> std::io::Result<Self> {
+        Worker::spawn("revocation-announcer", move |stopping| {
+            announce_loop(&revocations, &pool, stopping)
+        })
+        .map(Self)
+    }
+
+    /// Sends what is queued, then stops.
+    pub fn stop(&mut self) {
+        self.0.stop();
     }
 }
 
@@ -188,10 +205,7 @@ fn send(pool: &DbPool, batch: &[Revocation]) -> Result<(), String> {
 }
 
 /// Applies the other nodes' revocations to this node's cache.
-pub struct Listener {
-    stopping: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+pub struct Listener(Worker);
 
 impl Listener {
     /// Starts listening on `url` (a PostgreSQL URL), for `cache`.
@@ -200,22 +214,14 @@ impl Listener {
         let url = format!(
             "{url}{separator}application_name={LISTENER_NAME}&keepalives=1&keepalives_idle=10&keepalives_interval=5&keepalives_count=3"
         );
-        let stopping = Arc::new(AtomicBool::new(false));
-        let flag = stopping.clone();
-        let thread = std::thread::Builder::new()
-            .name("revocation-listener".into())
-            .spawn(move || listen_loop(&url, &cache, &flag))?;
-        Ok(Self {
-            stopping,
-            thread: Some(thread),
+        Worker::spawn("revocation-listener", move |stopping| {
+            listen_loop(&url, &cache, stopping)
         })
+        .map(Self)
     }
 
     pub fn stop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.0.stop();
     }
 }
 
