@@ -204,14 +204,40 @@ impl From<r2d2::PoolError> for DbError {
 }
 
 /// Applies pending migrations and returns the names of those applied.
+///
+/// Processes that start together (the nodes of a fleet, or a command beside
+/// the server) would otherwise each see the same pending migrations, and all
+/// but one fail half-way. So one migrates while the others wait, then find
+/// nothing left to do.
 pub fn migrate(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
-    let applied = match conn {
-        DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+    fn names(
+        applied: diesel::migration::Result<Vec<diesel::migration::MigrationVersion<'_>>>,
+    ) -> Result<Vec<String>, DbError> {
+        applied
+            .map(|versions| versions.iter().map(ToString::to_string).collect())
+            .map_err(|e| DbError::Migration(e.to_string()))
     }
-    .map_err(|e| DbError::Migration(e.to_string()))?;
-    Ok(applied.into_iter().map(|v| v.to_string()).collect())
+    match conn {
+        DbConnection::Postgres(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let applied = names(c.run_pending_migrations(POSTGRES_MIGRATIONS));
+            // Closing the connection would release the lock too, but a pooled
+            // one lives on.
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+            applied
+        }
+        // On SQLite, an immediate transaction takes the write lock first,
+        // so a second process waits (up to the busy timeout) rather than
+        // reading the same pending list.
+        DbConnection::Sqlite(c) => c.immediate_transaction(|c| {
+            names(c.run_pending_migrations(SQLITE_MIGRATIONS))
+        }),
+    }
 }
+
+/// The PostgreSQL advisory lock key that serialises migrations: "wxlogin"
+/// in ASCII, so that it is unlikely to meet another application's key.
+const MIGRATION_LOCK: i64 = 0x77_78_6c_6f_67_69_6e;
 
 /// Folds SQLite's write-ahead log back into the database file and empties
 /// it. A WAL left large (by a process that was killed, or by writes under
