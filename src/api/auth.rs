@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -52,7 +53,7 @@ impl FromRequest for Bearer {
 /// A request made with a live session: the user and the session.
 pub struct Authenticated {
     pub user: User,
-    pub session: Session,
+    pub session: Arc<Session>,
 }
 
 impl FromRequest for Authenticated {

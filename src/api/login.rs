@@ -27,10 +27,10 @@ pub struct LoginRequest {
 }
 
 #[derive(Serialize)]
-struct LoginResponse {
+struct LoginResponse<'a> {
     token: String,
     expires_at: DateTime<Utc>,
-    user: UserView,
+    user: UserView<'a>,
 }
 
 fn user_agent(req: &HttpRequest) -> Option<String> {
@@ -61,13 +61,13 @@ pub async fn login(
     Ok(HttpResponse::Ok().json(LoginResponse {
         token: done.token.expose().to_owned(),
         expires_at: done.expires_at.and_utc(),
-        user: done.user.into(),
+        user: (&done.user).into(),
     }))
 }
 
 /// `GET /api/me`.
 pub async fn me(auth: Authenticated) -> HttpResponse {
-    UserBody::ok(auth.user)
+    UserBody::ok(&auth.user)
 }
 
 /// `POST /api/logout`: the token stops working at once.

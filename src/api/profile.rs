@@ -21,7 +21,7 @@ pub async fn userinfo(
     body: web::Json<UserDataFields>,
 ) -> Result<HttpResponse, ApiError> {
     let user = profile::apply_user_data(&state, &auth.user, &body).await?;
-    Ok(UserBody::ok(user))
+    Ok(UserBody::ok(&user))
 }
 
 /// `PATCH /api/me`: the profile fill-in (`<input type="nickname">` and friends).
@@ -31,7 +31,7 @@ pub async fn patch_me(
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let user = profile::patch(&state, &auth.user, &body).await?;
-    Ok(UserBody::ok(user))
+    Ok(UserBody::ok(&user))
 }
 
 #[derive(Deserialize)]
@@ -40,10 +40,10 @@ pub struct PhoneRequest {
 }
 
 #[derive(Serialize)]
-struct PhoneResponse {
+struct PhoneResponse<'a> {
     phone_number: String,
     phone_country_code: String,
-    user: UserView,
+    user: UserView<'a>,
 }
 
 /// `POST /api/me/phone {code}`: asks WeChat for the user's phone number and
@@ -62,6 +62,6 @@ pub async fn phone(
     Ok(HttpResponse::Ok().json(PhoneResponse {
         phone_number: phone.pure_phone_number,
         phone_country_code: phone.country_code,
-        user: user.into(),
+        user: (&user).into(),
     }))
 }

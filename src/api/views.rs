@@ -8,48 +8,49 @@ use crate::db::users;
 
 /// A user as the API shows it: the account, seen through the identity the
 /// session was opened with. Built from [`users::User`] field by field, so a
-/// new server-only column cannot slip into a response.
+/// new server-only column cannot slip into a response. It borrows the user,
+/// so a cached user is answered without copying its strings.
 #[derive(Debug, Serialize)]
-pub struct UserView {
+pub struct UserView<'a> {
     /// The account id: the same in every app of the account.
     pub id: i64,
     /// The mini-program of this session's identity.
-    pub appid: String,
+    pub appid: &'a str,
     /// The openid in that mini-program.
-    pub openid: String,
+    pub openid: &'a str,
     /// The account's unionid, once WeChat has sent one.
-    pub unionid: Option<String>,
-    pub nickname: String,
-    pub avatar_url: String,
+    pub unionid: Option<&'a str>,
+    pub nickname: &'a str,
+    pub avatar_url: &'a str,
     pub gender: i16,
-    pub country: String,
-    pub province: String,
-    pub city: String,
-    pub language: String,
+    pub country: &'a str,
+    pub province: &'a str,
+    pub city: &'a str,
+    pub language: &'a str,
     /// The number bound with `POST /api/me/phone`, without country code.
-    pub phone_number: Option<String>,
-    pub phone_country_code: Option<String>,
+    pub phone_number: Option<&'a str>,
+    pub phone_country_code: Option<&'a str>,
     pub created_at: DateTime<Utc>,
     pub last_login_at: DateTime<Utc>,
 }
 
-impl From<users::User> for UserView {
-    fn from(user: users::User) -> Self {
-        let (u, identity) = (user.account, user.identity);
+impl<'a> From<&'a users::User> for UserView<'a> {
+    fn from(user: &'a users::User) -> Self {
+        let (u, identity) = (&*user.account, &*user.identity);
         Self {
             id: u.id,
-            appid: identity.appid,
-            openid: identity.openid,
-            unionid: u.unionid,
-            nickname: u.nickname,
-            avatar_url: u.avatar_url,
+            appid: &identity.appid,
+            openid: &identity.openid,
+            unionid: u.unionid.as_deref(),
+            nickname: &u.nickname,
+            avatar_url: &u.avatar_url,
             gender: u.gender,
-            country: u.country,
-            province: u.province,
-            city: u.city,
-            language: u.language,
-            phone_number: u.phone_number,
-            phone_country_code: u.phone_country_code,
+            country: &u.country,
+            province: &u.province,
+            city: &u.city,
+            language: &u.language,
+            phone_number: u.phone_number.as_deref(),
+            phone_country_code: u.phone_country_code.as_deref(),
             created_at: u.created_at.and_utc(),
             last_login_at: u.last_login_at.and_utc(),
         }
@@ -58,12 +59,12 @@ impl From<users::User> for UserView {
 
 /// The answer of `GET /api/me` and of every call that changes the user.
 #[derive(Serialize)]
-pub struct UserBody {
-    pub user: UserView,
+pub struct UserBody<'a> {
+    pub user: UserView<'a>,
 }
 
-impl UserBody {
-    pub fn ok(user: users::User) -> HttpResponse {
-        HttpResponse::Ok().json(Self { user: user.into() })
+impl UserBody<'_> {
+    pub fn ok(user: &users::User) -> HttpResponse {
+        HttpResponse::Ok().json(UserBody { user: user.into() })
     }
 }

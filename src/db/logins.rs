@@ -2,6 +2,7 @@
 //! account linked by unionid (see [`links`](super::links)), and a session.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -375,7 +376,7 @@ fn record_identities(
             .get(&identity.account_id)
             .cloned()
             .ok_or(DbError::Invariant("a login's account was not updated"))?;
-        let user = User { account, identity };
+        let user = User::new(account, identity);
         // The first login of the identity made its account, or merged.
         let (mut made, mut merge) = (target.made.is_some(), target.merge);
         for (j, &i) in group.iter().enumerate() {
@@ -383,9 +384,10 @@ fn record_identities(
             // later logins of its identity not yet counted.
             let later = (group.len() - 1 - j) as i64;
             let mut user = user.clone();
-            user.identity.login_count -= later;
-            user.account.login_count -= later;
-            user.identity.last_login_at = logins[i].now;
+            let identity = Arc::make_mut(&mut user.identity);
+            identity.login_count -= later;
+            identity.last_login_at = logins[i].now;
+            Arc::make_mut(&mut user.account).login_count -= later;
             answers[i] = Some(RecordedLogin {
                 user,
                 account_created: std::mem::take(&mut made),

@@ -229,9 +229,9 @@ pub fn migrate(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
         // On SQLite, an immediate transaction takes the write lock first,
         // so a second process waits (up to the busy timeout) rather than
         // reading the same pending list.
-        DbConnection::Sqlite(c) => c.immediate_transaction(|c| {
-            names(c.run_pending_migrations(SQLITE_MIGRATIONS))
-        }),
+        DbConnection::Sqlite(c) => {
+            c.immediate_transaction(|c| names(c.run_pending_migrations(SQLITE_MIGRATIONS)))
+        }
     }
 }
 

@@ -49,7 +49,7 @@ pub fn find_active(
         // make SQLite re-prepare the statement on every execution.
         .get_result(c)
         .optional())?;
-    Ok(found.map(|(session, identity, account)| (session, User { account, identity })))
+    Ok(found.map(|(session, identity, account)| (session, User::new(account, identity))))
 }
 
 /// The live sessions among these token hashes, with their users, for the
@@ -79,7 +79,7 @@ pub fn find_active_many(
             Some((
                 TokenHash(hash.try_into().ok()?),
                 session,
-                User { account, identity },
+                User::new(account, identity),
             ))
         })
         .collect())

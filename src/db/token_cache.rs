@@ -7,7 +7,7 @@
 //!   node may take to see a revoke.
 //! - On the node where it happens, a revoke is instant: logout, the admin's
 //!   revoke and revoke-all remove the entries before they answer, and a look-up
-//!   that raced with them never puts its stale answer back (see `epoch`).
+//!   that raced with them never puts its stale answer back (see `AgedMap`).
 //! - Accounts and identities are cached apart from tokens, by id, so that a
 //!   change to one (a login, a profile update) drops one entry however many
 //!   tokens point at it.
@@ -41,6 +41,8 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
 /// Most tokens (and accounts, and identities) kept; past it, the oldest half is dropped.
 pub const DEFAULT_CAPACITY: usize = 100_000;
 const SHARDS: usize = 16;
+/// Slots of keys whose invalidations are told apart (see [`AgedMap`]).
+const EPOCH_SLOTS: usize = 4096;
 /// How long before an entry would age out the [`Refresher`] reads it again.
 pub const REFRESH_AHEAD: Duration = Duration::from_secs(2);
 /// How often the [`Refresher`] looks for entries to read again.
@@ -61,11 +63,20 @@ struct Shard<K, T> {
 }
 
 /// A map split over [`SHARDS`] locks, with entries that age out.
+///
+/// A value read from the database is only stored if no invalidation of its
+/// key happened since the read began. Keys fall into [`EPOCH_SLOTS`] slots,
+/// each remembering its last invalidation, so that the steady stream of
+/// logins (each invalidating one identity and one account) does not keep
+/// every other read out of the cache.
 struct AgedMap<K, T> {
     shards: Vec<Shard<K, T>>,
-    /// Bumped by every invalidation. A value read from the database is only
-    /// stored if no invalidation happened since the read began.
+    /// Counts invalidations; a ticket is its value when a read began.
     epoch: AtomicU64,
+    /// Per slot, the epoch of the last invalidation of a key in it.
+    invalidated: Box<[AtomicU64]>,
+    /// The epoch of the last invalidation of every key at once.
+    all_invalidated: AtomicU64,
     capacity_per_shard: usize,
 }
 
@@ -78,6 +89,8 @@ impl<K: std::hash::Hash + Eq + Copy, T: Clone> AgedMap<K, T> {
                 })
                 .collect(),
             epoch: AtomicU64::new(0),
+            invalidated: (0..EPOCH_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            all_invalidated: AtomicU64::new(0),
             capacity_per_shard: capacity.div_ceil(SHARDS).max(1),
         }
     }
@@ -105,14 +118,30 @@ impl<K: std::hash::Hash + Eq + Copy, T: Clone> AgedMap<K, T> {
         }
     }
 
-    /// Stores what the database said at `at`, unless an invalidation
-    /// happened since `epoch` was read.
+    /// Starts an invalidation of the keys of slot `index` (of every key if
+    /// `None`); the caller then removes them, under their shard's lock.
+    fn invalidate(&self, index: Option<usize>) {
+        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        let last = match index {
+            Some(index) => &self.invalidated[index % EPOCH_SLOTS],
+            None => &self.all_invalidated,
+        };
+        last.fetch_max(epoch, Ordering::SeqCst);
+    }
+
+    /// Stores what the database said at `at`, unless the key was invalidated
+    /// since `epoch` was read.
+    ///
+    /// An invalidation that counted `epoch` or less began before the read,
+    /// after its change was committed: the read saw the change. Checked
+    /// under the shard lock: an invalidation marks its slot before it takes
+    /// this lock, so either it sees this entry and removes it, or this sees
+    /// its mark and stores nothing.
     fn insert(&self, index: usize, key: K, value: T, epoch: u64, at: Instant) {
         let mut map = self.shard(index);
-        // Checked under the shard lock: an invalidation bumps the epoch
-        // before it takes this lock, so either it sees this entry and removes
-        // it, or this sees its bump and stores nothing.
-        if self.epoch.load(Ordering::SeqCst) != epoch {
+        if self.invalidated[index % EPOCH_SLOTS].load(Ordering::SeqCst) > epoch
+            || self.all_invalidated.load(Ordering::SeqCst) > epoch
+        {
             return;
         }
         if map.len() >= self.capacity_per_shard {
@@ -154,12 +183,12 @@ impl<K: std::hash::Hash + Eq + Copy, T: Clone> AgedMap<K, T> {
     }
 
     fn remove(&self, index: usize, key: &K) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.invalidate(Some(index));
         self.shard(index).remove(key);
     }
 
     fn retain(&self, keep: impl Fn(&T) -> bool) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.invalidate(None);
         for i in 0..SHARDS {
             self.shard(i).retain(|_, e| keep(&e.value));
         }
@@ -177,7 +206,7 @@ pub struct Ticket {
 
 /// See the module documentation.
 pub struct TokenCache {
-    tokens: AgedMap<TokenHash, Session>,
+    tokens: AgedMap<TokenHash, Arc<Session>>,
     accounts: AgedMap<i64, Arc<Account>>,
     identities: AgedMap<i64, Arc<Identity>>,
     ttl: Duration,
@@ -186,8 +215,9 @@ pub struct TokenCache {
     announcer: OnceLock<mpsc::Sender<Revocation>>,
 }
 
+/// Where a token goes: its hash is random, so any of its bytes will do.
 fn token_shard(hash: &TokenHash) -> usize {
-    hash.0[0] as usize
+    u16::from_le_bytes([hash.0[0], hash.0[1]]) as usize
 }
 
 fn id_shard(id: i64) -> usize {
@@ -215,7 +245,7 @@ impl TokenCache {
 
     /// The live session of this token and its user, if all are cached,
     /// the session has not expired and its `last_seen_at` is not due.
-    pub fn get(&self, hash: &TokenHash, now: NaiveDateTime) -> Option<(Session, User)> {
+    pub fn get(&self, hash: &TokenHash, now: NaiveDateTime) -> Option<(Arc<Session>, User)> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -236,11 +266,7 @@ impl TokenCache {
             &identity.account_id,
             self.ttl,
         )?;
-        let user = User {
-            account: Account::clone(&account),
-            identity: Identity::clone(&identity),
-        };
-        Some((session, user))
+        Some((session, User { account, identity }))
     }
 
     /// Call before reading a token from the database.
@@ -272,19 +298,24 @@ impl TokenCache {
         self.accounts.insert(
             id_shard(user.account.id),
             user.account.id,
-            Arc::new(user.account.clone()),
+            user.account.clone(),
             ticket.accounts,
             at,
         );
         self.identities.insert(
             id_shard(user.identity.id),
             user.identity.id,
-            Arc::new(user.identity.clone()),
+            user.identity.clone(),
             ticket.identities,
             at,
         );
-        self.tokens
-            .insert(token_shard(&hash), hash, session.clone(), ticket.tokens, at);
+        self.tokens.insert(
+            token_shard(&hash),
+            hash,
+            Arc::new(session.clone()),
+            ticket.tokens,
+            at,
+        );
     }
 
     /// Queues the session for a `last_seen_at` write by the [`Refresher`].
@@ -470,8 +501,8 @@ mod tests {
 
     fn user(id: i64) -> User {
         let t = crate::clock::now();
-        User {
-            account: Account {
+        User::new(
+            Account {
                 id,
                 unionid: None,
                 nickname: String::new(),
@@ -488,7 +519,7 @@ mod tests {
                 phone_number: None,
                 phone_country_code: None,
             },
-            identity: Identity {
+            Identity {
                 id,
                 account_id: id,
                 appid: "wx".into(),
@@ -499,7 +530,7 @@ mod tests {
                 last_login_at: t,
                 login_count: 1,
             },
-        }
+        )
     }
 
     fn session(id: i64, account_id: i64) -> Session {
@@ -559,6 +590,31 @@ mod tests {
         // The database answered "live", then the token was revoked.
         cache.forget_token(&h);
         cache.store(ticket, h, &session(11, 2), &user(2));
+        assert!(cache.get(&h, crate::clock::now()).is_none());
+    }
+
+    #[test]
+    fn a_lookup_stores_its_answer_despite_other_keys_invalidated() {
+        let cache = TokenCache::default();
+        let h = TokenHash([6; 32]);
+        let ticket = cache.ticket();
+        // Logins of other people while the database was read.
+        for id in 100..110 {
+            cache.forget_after_login(id, id);
+        }
+        cache.store(ticket, h, &session(15, 5), &user(5));
+        assert!(cache.get(&h, crate::clock::now()).is_some());
+
+        // But a login of this identity, or a revoke of every session, does
+        // keep the answer out.
+        let ticket = cache.ticket();
+        cache.forget_after_login(5, 5);
+        cache.forget_token(&h);
+        cache.store(ticket, h, &session(15, 5), &user(5));
+        assert!(cache.get(&h, crate::clock::now()).is_none());
+        let ticket = cache.ticket();
+        cache.forget_session(99);
+        cache.store(ticket, h, &session(15, 5), &user(5));
         assert!(cache.get(&h, crate::clock::now()).is_none());
     }
 

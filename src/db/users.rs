@@ -2,6 +2,8 @@
 //! was opened with. The account holds the profile; the identity holds the
 //! app, the openid and that app's session_key.
 
+use std::sync::Arc;
+
 use diesel::prelude::*;
 
 use super::accounts::Account;
@@ -10,13 +12,23 @@ use super::schema::{accounts, identities};
 use super::{DbConnection, DbError};
 use crate::on_backend;
 
+/// Shared, not owned: the token cache hands the same account and identity
+/// to every request of a token without copying their strings. Change one
+/// with `Arc::make_mut`.
 #[derive(Debug, Clone)]
 pub struct User {
-    pub account: Account,
-    pub identity: Identity,
+    pub account: Arc<Account>,
+    pub identity: Arc<Identity>,
 }
 
 impl User {
+    pub fn new(account: Account, identity: Identity) -> Self {
+        Self {
+            account: Arc::new(account),
+            identity: Arc::new(identity),
+        }
+    }
+
     /// The account id: what other services know the person by.
     pub fn id(&self) -> i64 {
         self.account.id
@@ -30,5 +42,5 @@ pub fn find(conn: &mut DbConnection, identity_id: i64) -> Result<User, DbError> 
         .filter(identities::id.eq(identity_id))
         .select((Identity::as_select(), Account::as_select()))
         .get_result(c))?;
-    Ok(User { account, identity })
+    Ok(User::new(account, identity))
 }

@@ -3,6 +3,8 @@
 //! change drops this node's cached copy of the account, so that the next
 //! request sees it.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::user_data;
@@ -45,7 +47,7 @@ where
     .await;
     state.token_cache.forget_account(user.account.id);
     Ok(User {
-        account: result?,
+        account: Arc::new(result?),
         identity: user.identity.clone(),
     })
 }

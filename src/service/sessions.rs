@@ -3,6 +3,8 @@
 //! Each of these keeps the token cache right on this node: a token that is
 //! revoked here stops working here at once (see `db::token_cache`).
 
+use std::sync::Arc;
+
 use super::audit::{self, Actor};
 use super::{ServiceError, ServiceResult};
 use crate::clock;
@@ -21,7 +23,10 @@ pub const BAD_TOKEN: &str = "the session token is unknown, expired or revoked; l
 /// The live session of a token, and its user: from the cache when it can
 /// answer, else from the database. A session's `last_seen_at` is queued for
 /// writing at most once a minute.
-pub async fn authenticate(state: &AppState, hash: TokenHash) -> ServiceResult<(Session, User)> {
+pub async fn authenticate(
+    state: &AppState,
+    hash: TokenHash,
+) -> ServiceResult<(Arc<Session>, User)> {
     let cached = state.token_cache.get(&hash, clock::now());
     if crate::telemetry::prometheus::is_installed() {
         let result = if cached.is_some() { "hit" } else { "miss" };
@@ -43,7 +48,7 @@ pub async fn authenticate(state: &AppState, hash: TokenHash) -> ServiceResult<(S
         session.last_seen_at = now;
     }
     state.token_cache.store(ticket, hash, &session, &user);
-    Ok((session, user))
+    Ok((Arc::new(session), user))
 }
 
 /// Records the `session.revoked` event, when webhooks are on.
