@@ -4,6 +4,7 @@
 #   bench/run.sh            the full suite: 1,000,000 users, 20-second loads
 #   bench/run.sh --quick    smoke mode: 10,000 users, 2-second loads, < 3 minutes
 #   bench/run.sh --flood    only the sign-in flood: 10,000 users, 10-second loads
+#   bench/run.sh --fleet    1, 2 and 3 nodes behind nginx on one PostgreSQL (bench/fleet.sh)
 #
 # Builds wxlogin in release mode, seeds a fresh SQLite and a fresh PostgreSQL
 # database, runs wxlogin against bench/fake_wechat.rs and loads it with wrk
@@ -25,8 +26,9 @@ QUICK=0 FLOOD_ONLY=0
 case "${1:-}" in
   --quick) QUICK=1 ;;
   --flood) FLOOD_ONLY=1 ;;
+  --fleet) exec bash "$BENCH_DIR/fleet.sh" ;;
   "") ;;
-  *) echo "usage: bench/run.sh [--quick | --flood]" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh [--quick | --flood | --fleet]" >&2; exit 2 ;;
 esac
 if [ $QUICK = 1 ]; then
   USERS=10000 SECONDS_PER_LOAD=2 WARMUP=1 SAMPLES=10 DEPTH_PAGES=20

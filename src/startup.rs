@@ -42,8 +42,6 @@ pub struct Application {
 impl Application {
     /// Opens the database, applies migrations and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let wechat = WechatApps::from_settings(&settings.wechat)
-            .context("cannot set up the WeChat clients")?;
         if settings.dev {
             warn_dev_mode(&settings);
         }
@@ -59,7 +57,7 @@ impl Application {
             })
             .transpose()?;
         let pool = open_database(&settings.db, db::PoolUse::Server).await?;
-        let (state, dev_admin_password) = match assemble_state(&settings, wechat, &pool).await {
+        let (state, dev_admin_password) = match assemble_state(&settings, &pool).await {
             Ok(assembled) => assembled,
             Err(e) => {
                 let pool = pool.clone();
@@ -207,9 +205,23 @@ impl Application {
 /// Also returns the dev-mode admin's password, when one was just made.
 async fn assemble_state(
     settings: &Settings,
-    wechat: WechatApps,
     pool: &DbPool,
 ) -> anyhow::Result<(AppState, Option<String>)> {
+    // Every node of a fleet shares each app's access token through the
+    // database, sealed with the server key they share.
+    let sharing = crate::wechat::TokenSharing {
+        store: Some(Arc::new(crate::service::wechat_tokens::DbTokenStore::new(
+            pool.clone(),
+            settings.admin.cookie_key.master(),
+        ))),
+        holder: format!(
+            "{}-{}",
+            std::process::id(),
+            crate::domain::random::prefixed_text::<9>("")
+        ),
+    };
+    let wechat = WechatApps::from_settings(&settings.wechat, sharing)
+        .context("cannot set up the WeChat clients")?;
     let dev_admin_password = if settings.dev {
         crate::service::admins::create_first(pool, DEV_ADMIN)
             .await

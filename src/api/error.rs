@@ -151,6 +151,12 @@ impl ApiError {
     fn log(&self) {
         use ServiceError as S;
         match self {
+            Self::Service(
+                S::Wechat(e @ WechatError::TokenStore(cause))
+                | S::PhoneCode(e @ WechatError::TokenStore(cause)),
+            ) => {
+                tracing::error!(error = %e, %cause, "database error");
+            }
             Self::Service(S::Wechat(e) | S::PhoneCode(e)) => {
                 tracing::warn!(error = %e, "WeChat call failed");
             }
@@ -190,6 +196,9 @@ fn wechat_message(e: &WechatError) -> String {
             n => format!("WeChat refused the request (errcode {n})"),
         },
         WechatError::Timeout => "WeChat did not answer in time; try again".into(),
+        WechatError::TokenStore(_) => {
+            "the service is temporarily unavailable; try again shortly".into()
+        }
         _ => "WeChat could not be reached or gave an answer that was not understood; try again"
             .into(),
     }
@@ -206,6 +215,8 @@ fn wechat_status(e: &WechatError) -> (StatusCode, &'static str) {
             errcode::HIGH_RISK_USER => (StatusCode::FORBIDDEN, "user_blocked"),
             _ => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
         },
+        // The database, not WeChat, failed.
+        WechatError::TokenStore(_) => UNAVAILABLE,
         _ => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
     }
 }

@@ -239,9 +239,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WXLOGIN_DEV", value_parser = clap::builder::BoolishValueParser::new())]
     pub dev: bool,
 
-    /// Key that signs and encrypts the admin site's session cookies: at least
-    /// 64 bytes (e.g. `openssl rand -base64 64`). Required unless --dev, which
-    /// makes a random one per process. Never printed or logged.
+    /// Key that signs and encrypts the admin site's session cookies and seals
+    /// the WeChat access tokens kept in the database: at least 64 bytes (e.g.
+    /// `openssl rand -base64 64`), the same on every node. Required unless
+    /// --dev, which makes a random one per process. Never printed or logged.
     #[arg(long, env = "WXLOGIN_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
 

@@ -6,6 +6,7 @@
 //! SQL (upserts, `RETURNING`) are written once and compiled for each backend
 //! with [`on_backend!`](crate::on_backend).
 
+pub mod access_tokens;
 pub mod accounts;
 pub mod admins;
 pub mod bulk;

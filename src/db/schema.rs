@@ -125,3 +125,17 @@ diesel::table! {
         failed_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    wechat_access_tokens (appid) {
+        appid -> Text,
+        sealed_token -> Nullable<Binary>,
+        expires_at -> Nullable<Timestamp>,
+        refreshed_at -> Nullable<Timestamp>,
+        lease_holder -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        forced_at -> Nullable<Timestamp>,
+        forced_day -> BigInt,
+        forced_count -> Integer,
+    }
+}

@@ -5,6 +5,7 @@ pub mod login;
 pub mod password;
 pub mod profile;
 pub mod random;
+pub mod sealed;
 pub mod service_credential;
 pub mod text;
 pub mod token;

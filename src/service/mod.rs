@@ -16,5 +16,6 @@ pub mod sessions;
 pub mod user_data;
 pub mod users;
 pub mod webhooks;
+pub mod wechat_tokens;
 
 pub use error::{ServiceError, ServiceResult};

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{HttpWechat, Simulator, WechatApi, WechatError};
+use super::{HttpWechat, Simulator, TokenSharing, WechatApi, WechatError};
 use crate::config::{AppSecret, WechatSettings};
 
 /// One mini-program and its client.
@@ -37,8 +37,12 @@ pub enum UnknownApp {
 }
 
 impl WechatApps {
-    /// Builds one client per app.
-    pub fn from_settings(settings: &WechatSettings) -> Result<Self, WechatError> {
+    /// Builds one client per app; their access tokens are kept as
+    /// `sharing` says.
+    pub fn from_settings(
+        settings: &WechatSettings,
+        sharing: TokenSharing,
+    ) -> Result<Self, WechatError> {
         let mut apps = Vec::with_capacity(settings.apps.len());
         for app in &settings.apps {
             let (api, simulated): (Arc<dyn WechatApi>, bool) = match &app.secret {
@@ -48,6 +52,7 @@ impl WechatApps {
                         secret.clone(),
                         settings.api_base.clone(),
                         settings.timeout,
+                        sharing.clone(),
                     )?),
                     false,
                 ),

@@ -2,14 +2,12 @@
 
 use std::time::Duration;
 
+use super::access_token::{FetchedToken, SharedAccessToken, TokenSource, TokenStore};
+use super::{errcode, Code2Session, PhoneNumber, WechatApi, WechatError};
+use crate::domain::profile::SessionKey;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use thread_local::ThreadLocal;
-use tokio::sync::Mutex;
-use tokio::time::Instant;
-
-use super::{errcode, Code2Session, PhoneNumber, WechatApi, WechatError};
-use crate::domain::profile::SessionKey;
 
 /// WeChat's answers are small; anything larger is not an answer from WeChat.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -25,19 +23,18 @@ pub struct HttpWechat {
     appid: String,
     secret: SecretString,
     api_base: String,
-    /// The cached access token. The lock is held while a token is fetched,
-    /// so concurrent callers wait for that one fetch instead of making their own.
-    access_token: Mutex<Option<AccessToken>>,
+    /// The app's access token, shared with the fleet through the store.
+    access_token: SharedAccessToken,
 }
 
-/// An access token and when to stop using it. Its `Debug` shows no token.
-struct AccessToken {
-    token: SecretString,
-    refresh_at: Instant,
+/// Where the access tokens of a process's apps are kept.
+#[derive(Clone)]
+pub struct TokenSharing {
+    /// The fleet's store; `None` keeps each token in this process only.
+    pub store: Option<std::sync::Arc<dyn TokenStore>>,
+    /// Names this process in the store's leases.
+    pub holder: String,
 }
-
-/// A cached token is used until this long before WeChat says it expires.
-const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(300);
 
 impl HttpWechat {
     pub fn new(
@@ -45,14 +42,20 @@ impl HttpWechat {
         secret: SecretString,
         api_base: String,
         timeout: Duration,
+        sharing: TokenSharing,
     ) -> Result<Self, WechatError> {
         let this = Self {
             clients: ThreadLocal::new(),
             timeout,
+            access_token: SharedAccessToken::new(
+                appid.clone(),
+                sharing.store,
+                sharing.holder,
+                timeout,
+            ),
             appid,
             secret,
             api_base,
-            access_token: Mutex::new(None),
         };
         // Fails here, at start-up, if a client cannot be built at all.
         this.client()?;
@@ -70,52 +73,6 @@ impl HttpWechat {
                 .build()
                 .map_err(|e| WechatError::Transport(e.without_url()))
         })
-    }
-
-    /// The cached access token, or a new one from `stable_token`.
-    /// Single-flight: the lock is held across the fetch.
-    async fn access_token(&self) -> Result<SecretString, WechatError> {
-        let mut cached = self.access_token.lock().await;
-        if let Some(t) = cached.as_ref().filter(|t| Instant::now() < t.refresh_at) {
-            return Ok(t.token.clone());
-        }
-        let request = self
-            .client()?
-            .post(format!("{}/cgi-bin/stable_token", self.api_base))
-            .json(&serde_json::json!({
-                "grant_type": "client_credential",
-                "appid": self.appid,
-                "secret": self.secret.expose_secret(),
-                "force_refresh": false,
-            }));
-        let answer: StableTokenAnswer = self.get_json("stable_token", request).await?;
-        let token = answer
-            .access_token
-            .filter(|t| !t.is_empty())
-            .ok_or(WechatError::BadAnswer("no access_token"))?;
-        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(0));
-        let token = SecretString::from(token);
-        // A token that expires within the margin is used once and not kept.
-        *cached = lifetime
-            .checked_sub(TOKEN_EXPIRY_MARGIN)
-            .filter(|d| !d.is_zero())
-            .map(|d| AccessToken {
-                token: token.clone(),
-                refresh_at: Instant::now() + d,
-            });
-        Ok(token)
-    }
-
-    /// Drops the cached token if it is still `bad`, so that the next caller
-    /// fetches a new one. A token already replaced by another caller is kept.
-    async fn forget_access_token(&self, bad: &SecretString) {
-        let mut cached = self.access_token.lock().await;
-        if cached
-            .as_ref()
-            .is_some_and(|t| t.token.expose_secret() == bad.expose_secret())
-        {
-            *cached = None;
-        }
     }
 
     async fn get_phone_number(
@@ -267,18 +224,42 @@ struct PhoneInfo {
 }
 
 #[async_trait::async_trait]
+impl TokenSource for HttpWechat {
+    async fn fetch(&self, force_refresh: bool) -> Result<FetchedToken, WechatError> {
+        let request = self
+            .client()?
+            .post(format!("{}/cgi-bin/stable_token", self.api_base))
+            .json(&serde_json::json!({
+                "grant_type": "client_credential",
+                "appid": self.appid,
+                "secret": self.secret.expose_secret(),
+                "force_refresh": force_refresh,
+            }));
+        let answer: StableTokenAnswer = self.get_json("stable_token", request).await?;
+        let token = answer
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or(WechatError::BadAnswer("no access_token"))?;
+        Ok(FetchedToken {
+            token: SecretString::from(token),
+            expires_in: Duration::from_secs(answer.expires_in.unwrap_or(0)),
+        })
+    }
+}
+
+#[async_trait::async_trait]
 impl WechatApi for HttpWechat {
     async fn phone_number(&self, code: &str, openid: &str) -> Result<PhoneNumber, WechatError> {
-        let token = self.access_token().await?;
+        let token = self.access_token.get(self).await?;
         match self.get_phone_number(&token, code, openid).await {
-            Err(WechatError::Api { errcode: n, .. }) if errcode::TOKEN_ERRORS.contains(&n) => {
-                tracing::info!(
-                    errcode = n,
-                    "WeChat refused the access token; fetching a new one"
-                );
-                self.forget_access_token(&token).await;
-                let token = self.access_token().await?;
-                self.get_phone_number(&token, code, openid).await
+            Err(refused @ WechatError::Api { errcode: n, .. })
+                if errcode::TOKEN_ERRORS.contains(&n) =>
+            {
+                tracing::info!(errcode = n, "WeChat refused the access token; replacing it");
+                match self.access_token.replace(self, &token).await? {
+                    Some(token) => self.get_phone_number(&token, code, openid).await,
+                    None => Err(refused),
+                }
             }
             other => other,
         }

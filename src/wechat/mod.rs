@@ -4,6 +4,7 @@
 //! real API (or a test double at the configured base URL); [`Simulator`] is
 //! the built-in stand-in of `--dev`.
 
+pub mod access_token;
 mod apps;
 pub mod crypto;
 mod http;
@@ -12,7 +13,7 @@ mod simulator;
 use std::fmt;
 
 pub use apps::{UnknownApp, WechatApp, WechatApps};
-pub use http::HttpWechat;
+pub use http::{HttpWechat, TokenSharing};
 pub use simulator::Simulator;
 
 use crate::domain::profile::SessionKey;
@@ -70,6 +71,9 @@ pub enum WechatError {
     Status(u16),
     #[error("WeChat's answer could not be understood: {0}")]
     BadAnswer(&'static str),
+    /// The fleet's store of access tokens (the database) failed.
+    #[error("the shared access token could not be read or stored")]
+    TokenStore(#[source] access_token::StoreError),
 }
 
 impl WechatError {
@@ -86,6 +90,7 @@ impl WechatError {
             Self::Transport(_) => "unreachable".into(),
             Self::Status(_) => "http_error".into(),
             Self::BadAnswer(_) => "bad_answer".into(),
+            Self::TokenStore(_) => "token_store_failed".into(),
         }
     }
 }

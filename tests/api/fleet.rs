@@ -27,9 +27,25 @@ struct Node {
 }
 
 fn start_node(dir: &std::path::Path, database: &str) -> Node {
-    let mut child = wxlogin()
+    let mut command = wxlogin();
+    command.args(["serve", "--dev", "--bind", "127.0.0.1:0"]);
+    spawn_node(command, dir, database)
+}
+
+/// A node of one real app, whose WeChat is `wechat`.
+fn start_app_node(dir: &std::path::Path, database: &str, wechat: &str) -> Node {
+    let mut command = wxlogin();
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--insecure-cookies"])
+        .env("WECHAT_APPID", APPID)
+        .env("WECHAT_SECRET", SECRET)
+        .env("WECHAT_API_BASE", wechat);
+    spawn_node(command, dir, database)
+}
+
+fn spawn_node(mut command: std::process::Command, dir: &std::path::Path, database: &str) -> Node {
+    let mut child = command
         .current_dir(dir)
-        .args(["serve", "--dev", "--bind", "127.0.0.1:0"])
         .env("DATABASE_URL", database)
         .env("WXLOGIN_SECRET_KEY", KEY)
         .stdout(Stdio::null())
@@ -293,4 +309,154 @@ async fn three_nodes_share_tokens_revocations_and_admin_sign_ins() {
         log.contains("revocation listener lost its connection"),
         "{log}"
     );
+}
+
+/// How many `stable_token` calls the fake WeChat received, with the given
+/// `force_refresh`.
+async fn stable_token_calls(wechat: &wiremock::MockServer, forced: bool) -> usize {
+    wechat
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/cgi-bin/stable_token")
+        .filter(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["force_refresh"] == json!(forced)
+        })
+        .count()
+}
+
+async fn phone(client: &reqwest::Client, node: &Node, token: &str) -> (u16, Value) {
+    let r = client
+        .post(format!("{}/api/me/phone", node.base))
+        .bearer_auth(token)
+        .json(&json!({"code": "phone-code"}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// One access_token for the fleet: three nodes asked for phone numbers at
+/// once make one `stable_token` call between them, and a token WeChat
+/// refuses on all three is replaced by one forced refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_one_access_token() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+    if postgres_url().is_none() {
+        return;
+    }
+    let (_db, url) = TestDb::create(Backend::Postgres);
+    let DatabaseUrl::Postgres(database) = url else {
+        unreachable!()
+    };
+    let wechat = wiremock::MockServer::start().await;
+    Mock::given(path("/sns/jscode2session"))
+        .respond_with(code2session_ok("oFLEET", "k", None))
+        .mount(&wechat)
+        .await;
+    let token_answer = |token: &str| {
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"access_token": token, "expires_in": 7200}))
+            // Slow, so that the other nodes ask while it is being fetched.
+            .set_delay(Duration::from_millis(300))
+    };
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/stable_token"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"force_refresh": false}),
+        ))
+        .respond_with(token_answer("FLEET-TOKEN-1"))
+        .mount(&wechat)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/stable_token"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"force_refresh": true}),
+        ))
+        .respond_with(token_answer("FLEET-TOKEN-2"))
+        .mount(&wechat)
+        .await;
+    let phone_ok = ResponseTemplate::new(200).set_body_json(json!({
+        "errcode": 0, "errmsg": "ok",
+        "phone_info": {"purePhoneNumber": "13800138000", "countryCode": "86"}
+    }));
+    Mock::given(path("/wxa/business/getuserphonenumber"))
+        .and(query_param("access_token", "FLEET-TOKEN-1"))
+        .respond_with(phone_ok.clone())
+        .up_to_n_times(3 * 4)
+        .mount(&wechat)
+        .await;
+    // Once the first round is answered, WeChat refuses the first token (as
+    // after a refresh elsewhere).
+    Mock::given(path("/wxa/business/getuserphonenumber"))
+        .and(query_param("access_token", "FLEET-TOKEN-1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"errcode": 40001, "errmsg": "invalid credential"})),
+        )
+        .mount(&wechat)
+        .await;
+    Mock::given(path("/wxa/business/getuserphonenumber"))
+        .and(query_param("access_token", "FLEET-TOKEN-2"))
+        .respond_with(phone_ok)
+        .mount(&wechat)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let nodes: Vec<Node> = (0..3)
+        .map(|_| start_app_node(dir.path(), &database, &wechat.uri()))
+        .collect();
+    let client = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for node in &nodes {
+        tokens.push(login(&client, node, "c").await);
+    }
+    let round = || {
+        let calls = nodes
+            .iter()
+            .zip(&tokens)
+            .flat_map(|(node, token)| (0..4).map(|_| phone(&client, node, token)));
+        futures::future::join_all(calls)
+    };
+    for (status, body) in round().await {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["phone_number"], "13800138000");
+    }
+    assert_eq!(
+        stable_token_calls(&wechat, false).await,
+        1,
+        "one fetch for the fleet"
+    );
+    assert_eq!(stable_token_calls(&wechat, true).await, 0);
+
+    // Every node is refused the token at once: one forced refresh between them.
+    for (status, body) in round().await {
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(stable_token_calls(&wechat, false).await, 1);
+    assert_eq!(
+        stable_token_calls(&wechat, true).await,
+        1,
+        "one forced refresh for the fleet"
+    );
+
+    // The token is kept sealed: neither the database nor any log holds it.
+    let mut conn = PgConnection::establish(&database).unwrap();
+    #[derive(QueryableByName)]
+    struct Sealed {
+        #[diesel(sql_type = diesel::sql_types::Binary)]
+        sealed_token: Vec<u8>,
+    }
+    let rows: Vec<Sealed> = diesel::sql_query("SELECT sealed_token FROM wechat_access_tokens")
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(!rows[0].sealed_token.windows(5).any(|w| w == b"FLEET"));
+    for node in &nodes {
+        let log = node.log.lock().unwrap().join("\n");
+        assert!(!log.contains("FLEET-TOKEN"), "{log}");
+        assert!(!log.contains(SECRET), "{log}");
+    }
 }

@@ -93,19 +93,29 @@ async fn token_errors_refresh_the_token_once(backend: Backend) {
     for errcode in [40001, 40014, 42001] {
         let app = spawn_app(backend).await;
         let token = logged_in(&app, "oRETRY").await;
-        // The first fetch gives a token that WeChat then refuses; the second a good one.
+        // The first fetch gives a token that WeChat then refuses; the
+        // forced refresh a good one.
         Mock::given(method("POST"))
             .and(path("/cgi-bin/stable_token"))
+            .and(body_json(json!({
+                "grant_type": "client_credential",
+                "appid": APPID,
+                "secret": SECRET,
+                "force_refresh": false,
+            })))
             .respond_with(token_answer("STALE-TOKEN", 7200))
-            .up_to_n_times(1)
-            .with_priority(1)
             .expect(1)
             .mount(&app.wechat)
             .await;
         Mock::given(method("POST"))
             .and(path("/cgi-bin/stable_token"))
+            .and(body_json(json!({
+                "grant_type": "client_credential",
+                "appid": APPID,
+                "secret": SECRET,
+                "force_refresh": true,
+            })))
             .respond_with(token_answer("FRESH-TOKEN", 7200))
-            .with_priority(2)
             .expect(1)
             .mount(&app.wechat)
             .await;
@@ -135,7 +145,8 @@ async fn token_errors_refresh_the_token_once(backend: Backend) {
         app.wechat.verify().await;
     }
 
-    // A token that keeps being refused: one retry, then 502.
+    // A token that keeps being refused: one forced refresh and one retry,
+    // then 502; within 30 s no second forced refresh.
     let app = spawn_app(backend).await;
     let token = logged_in(&app, "oRETRY").await;
     Mock::given(method("POST"))
@@ -154,6 +165,23 @@ async fn token_errors_refresh_the_token_once(backend: Backend) {
     let body = assert_error(response, 502, "wechat_unavailable").await;
     assert_eq!(body["error"]["wechat_errcode"], 40001);
     assert!(!body.to_string().contains("BAD-TOKEN-xyz"));
+    app.wechat.verify().await;
+    app.wechat.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/stable_token"))
+        .respond_with(token_answer("BAD-TOKEN-xyz", 7200))
+        .expect(0)
+        .mount(&app.wechat)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wxa/business/getuserphonenumber"))
+        .respond_with(wechat_error(40001))
+        .expect(1)
+        .mount(&app.wechat)
+        .await;
+    let response = app.post_phone(&token, &json!({"code": "p"})).await;
+    let body = assert_error(response, 502, "wechat_unavailable").await;
+    assert_eq!(body["error"]["wechat_errcode"], 40001);
     app.wechat.verify().await;
     assert_eq!(app.me(&token).await["phone_number"], Value::Null);
 }
@@ -229,11 +257,12 @@ async fn phone_errors_store_nothing(backend: Backend) {
 async fn short_lived_tokens_are_not_cached(backend: Backend) {
     let app = spawn_app(backend).await;
     let token = logged_in(&app, "oSHORT").await;
-    // Expires within the 5-minute margin: used once, fetched again next time.
+    // Expires within the 5-minute margin: due for a refresh at once, but
+    // not fetched again within 30 s (WeChat would answer the same token).
     Mock::given(method("POST"))
         .and(path("/cgi-bin/stable_token"))
         .respond_with(token_answer("SHORT", 200))
-        .expect(2)
+        .expect(1)
         .mount(&app.wechat)
         .await;
     Mock::given(method("POST"))
