@@ -67,6 +67,7 @@ start_nodes() { # count
     DATABASE_URL=$URL WECHAT_APPID=wxbench00000000001 WECHAT_SECRET=bench-secret \
       WECHAT_API_BASE="http://127.0.0.1:$FAKE_PORT/lat0" WXLOGIN_SECRET_KEY=$(printf 'k%.0s' $(seq 64)) \
       WXLOGIN_INSECURE_COOKIES=1 WXLOGIN_BIND=127.0.0.1:$port RUST_LOG=warn \
+      WXLOGIN_METRICS_BIND=127.0.0.1:$((port + 100)) \
       "$BIN" serve </dev/null >>"$WORK/node$i.log" 2>&1 &
     NODE_PIDS+=($!)
   done
@@ -135,6 +136,19 @@ ticks_of() {
   echo $t
 }
 HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
+# Token-cache lookups of every node so far: "hits misses".
+cache_lookups() { # count
+  local i h=0 m=0 line
+  for i in $(seq 0 $(($1 - 1))); do
+    while read -r line; do
+      case $line in
+        *'result="hit"'*) h=$(awk -v a="$h" -v b="${line##* }" 'BEGIN { print a + b }') ;;
+        *'result="miss"'*) m=$(awk -v a="$m" -v b="${line##* }" 'BEGIN { print a + b }') ;;
+      esac
+    done < <(curl -sf "http://127.0.0.1:$((NODE_PORT0 + 100 + i))/metrics" | grep '^wxlogin_token_cache_lookups_total')
+  done
+  echo "$h $m"
+}
 # The PostgreSQL connections the nodes hold, at the end of a load.
 pg_connections() {
   psql "$PG_URL" -qAtc "SELECT count(*) FROM pg_stat_activity WHERE datname = '$PG_DB'"
@@ -144,19 +158,24 @@ ROWS=()
 load() { # nodes name connections script [env]
   local n=$1 name=$2 conns=$3 script=$4 out w0 n0 p0 t0 t1 wall
   wrk -t2 -c"$conns" -d"${WARMUP}s" --timeout 10s -s "$BENCH_DIR/$script" "$BASE" >/dev/null 2>&1 || true
+  local c0 c1
+  c0=$(cache_lookups "$n")
   w0=$(ticks_of wxlogin) n0=$(ticks_of nginx) p0=$(ticks_of postgres) t0=$(date +%s.%N)
   out=$(wrk -t2 -c"$conns" -d"${SECONDS_PER_LOAD}s" --timeout 10s -s "$BENCH_DIR/$script" "$BASE" 2>"$WORK/wrk.err") \
     || die "wrk $name: $(cat "$WORK/wrk.err")"
   t1=$(date +%s.%N)
-  local conns_held
+  local conns_held hits
   conns_held=$(pg_connections)
+  c1=$(cache_lookups "$n")
+  hits=$(awk -v a="$c0" -v b="$c1" 'BEGIN { split(a, x, " "); split(b, y, " "); h = y[1] - x[1]; m = y[2] - x[2];
+    if (h + m > 0) printf "%.1f", 100 * h / (h + m); else print "-" }')
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
   local line rps errors p99 cores
   line=$(grep '^WRK ' <<<"$out")
   rps=$(field rps <<<"$line") errors=$(field errors <<<"$line") p99=$(field p99_ms <<<"$line")
   cores=$(awk -v w="$wall" -v hz="$HZ" -v a="$(($(ticks_of wxlogin) - w0))" -v b="$(($(ticks_of nginx) - n0))" \
     -v c="$(($(ticks_of postgres) - p0))" 'BEGIN { printf "%.2f | %.2f | %.2f", a / hz / w, b / hz / w, c / hz / w }')
-  ROWS+=("| $n | $name | $rps | $errors | $p99 | $conns_held | $cores |")
+  ROWS+=("| $n | $name | $rps | $errors | $p99 | $hits | $conns_held | $cores |")
   log "$n node(s), $name: $rps req/s, $errors errors"
 }
 
@@ -173,7 +192,7 @@ done
 {
   echo "fleet: $USERS users on PostgreSQL, ${SECONDS_PER_LOAD}-second loads of 64 connections through nginx (one worker), $(nproc) cores"
   echo
-  echo "| nodes | load | req/s | errors | p99 ms | PostgreSQL connections | wxlogin cores | nginx cores | PostgreSQL cores |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| nodes | load | req/s | errors | p99 ms | token cache hits % | PostgreSQL connections | wxlogin cores | nginx cores | PostgreSQL cores |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${ROWS[@]}"
 }
