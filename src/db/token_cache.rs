@@ -103,18 +103,19 @@ impl<K: std::hash::Hash + Eq + Copy, T: Clone> AgedMap<K, T> {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get(&self, index: usize, key: &K, ttl: Duration) -> Option<T> {
+    /// The entry's value, or whether it was absent or aged out.
+    fn get(&self, index: usize, key: &K, ttl: Duration) -> Result<T, Absent> {
         let mut map = self.shard(index);
         match map.get_mut(key) {
             Some(e) if e.at.elapsed() < ttl => {
                 e.hit = true;
-                Some(e.value.clone())
+                Ok(e.value.clone())
             }
             Some(_) => {
                 map.remove(key);
-                None
+                Err(Absent::Aged)
             }
-            None => None,
+            None => Err(Absent::Never),
         }
     }
 
@@ -195,6 +196,48 @@ impl<K: std::hash::Hash + Eq + Copy, T: Clone> AgedMap<K, T> {
     }
 }
 
+/// Why an [`AgedMap`] had no value.
+#[derive(Debug, Clone, Copy)]
+enum Absent {
+    /// Not stored, or dropped (an invalidation, the capacity).
+    Never,
+    /// Stored longer ago than the ttl.
+    Aged,
+}
+
+/// Why a token check missed the cache, for `wxlogin_token_cache_lookups_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// The cache is off (a zero ttl).
+    Off,
+    /// The token is not cached.
+    Absent,
+    /// The token's entry was older than the ttl.
+    Aged,
+    /// The session's `last_seen_at` is due for a write.
+    LastSeenDue,
+    /// The session expired, or was revoked.
+    Ended,
+    /// The token's identity or account is not cached.
+    UserAbsent,
+    /// The token's identity or account was older than the ttl.
+    UserAged,
+}
+
+impl Miss {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Absent => "absent",
+            Self::Aged => "aged",
+            Self::LastSeenDue => "last_seen_due",
+            Self::Ended => "ended",
+            Self::UserAbsent => "user_absent",
+            Self::UserAged => "user_aged",
+        }
+    }
+}
+
 /// Where a look-up stood when it went to the database; hand it back to
 /// [`TokenCache::store`].
 #[derive(Debug, Clone, Copy)]
@@ -245,28 +288,44 @@ impl TokenCache {
 
     /// The live session of this token and its user, if all are cached,
     /// the session has not expired and its `last_seen_at` is not due.
-    pub fn get(&self, hash: &TokenHash, now: NaiveDateTime) -> Option<(Arc<Session>, User)> {
+    pub fn get(&self, hash: &TokenHash, now: NaiveDateTime) -> Result<(Arc<Session>, User), Miss> {
         if self.ttl.is_zero() {
-            return None;
+            return Err(Miss::Off);
         }
-        let session = self.tokens.get(token_shard(hash), hash, self.ttl)?;
-        if session.expires_at <= now
-            || session.revoked_at.is_some()
-            || now - session.last_seen_at >= LAST_SEEN_GRANULARITY
-        {
-            return None;
+        let user_miss = |absent| match absent {
+            Absent::Never => Miss::UserAbsent,
+            Absent::Aged => Miss::UserAged,
+        };
+        let session = self
+            .tokens
+            .get(token_shard(hash), hash, self.ttl)
+            .map_err(|absent| match absent {
+                Absent::Never => Miss::Absent,
+                Absent::Aged => Miss::Aged,
+            })?;
+        if session.expires_at <= now || session.revoked_at.is_some() {
+            return Err(Miss::Ended);
         }
-        let identity = self.identities.get(
-            id_shard(session.identity_id),
-            &session.identity_id,
-            self.ttl,
-        )?;
-        let account = self.accounts.get(
-            id_shard(identity.account_id),
-            &identity.account_id,
-            self.ttl,
-        )?;
-        Some((session, User { account, identity }))
+        if now - session.last_seen_at >= LAST_SEEN_GRANULARITY {
+            return Err(Miss::LastSeenDue);
+        }
+        let identity = self
+            .identities
+            .get(
+                id_shard(session.identity_id),
+                &session.identity_id,
+                self.ttl,
+            )
+            .map_err(user_miss)?;
+        let account = self
+            .accounts
+            .get(
+                id_shard(identity.account_id),
+                &identity.account_id,
+                self.ttl,
+            )
+            .map_err(user_miss)?;
+        Ok((session, User { account, identity }))
     }
 
     /// Call before reading a token from the database.
@@ -553,31 +612,31 @@ mod tests {
         let cache = TokenCache::default();
         let h = TokenHash([1; 32]);
         let now = crate::clock::now();
-        assert!(cache.get(&h, now).is_none());
+        assert!(cache.get(&h, now).is_err());
         cache.store(cache.ticket(), h, &session(10, 1), &user(1));
         assert_eq!(cache.get(&h, now).unwrap().0.id, 10);
         cache.forget_token(&h);
-        assert!(cache.get(&h, now).is_none());
+        assert!(cache.get(&h, now).is_err());
 
         cache.store(cache.ticket(), h, &session(10, 1), &user(1));
         cache.forget_session(10);
-        assert!(cache.get(&h, now).is_none());
+        assert!(cache.get(&h, now).is_err());
 
         cache.store(cache.ticket(), h, &session(10, 1), &user(1));
         cache.forget_sessions_of(1);
-        assert!(cache.get(&h, now).is_none());
+        assert!(cache.get(&h, now).is_err());
 
         cache.store(cache.ticket(), h, &session(10, 1), &user(1));
         cache.forget_account(1);
         assert!(
-            cache.get(&h, now).is_none(),
+            cache.get(&h, now).is_err(),
             "the account must be read again"
         );
 
         cache.store(cache.ticket(), h, &session(10, 1), &user(1));
         cache.forget_identity(1);
         assert!(
-            cache.get(&h, now).is_none(),
+            cache.get(&h, now).is_err(),
             "the identity must be read again"
         );
     }
@@ -590,7 +649,7 @@ mod tests {
         // The database answered "live", then the token was revoked.
         cache.forget_token(&h);
         cache.store(ticket, h, &session(11, 2), &user(2));
-        assert!(cache.get(&h, crate::clock::now()).is_none());
+        assert!(cache.get(&h, crate::clock::now()).is_err());
     }
 
     #[test]
@@ -603,7 +662,7 @@ mod tests {
             cache.forget_after_login(id, id);
         }
         cache.store(ticket, h, &session(15, 5), &user(5));
-        assert!(cache.get(&h, crate::clock::now()).is_some());
+        assert!(cache.get(&h, crate::clock::now()).is_ok());
 
         // But a login of this identity, or a revoke of every session, does
         // keep the answer out.
@@ -611,11 +670,11 @@ mod tests {
         cache.forget_after_login(5, 5);
         cache.forget_token(&h);
         cache.store(ticket, h, &session(15, 5), &user(5));
-        assert!(cache.get(&h, crate::clock::now()).is_none());
+        assert!(cache.get(&h, crate::clock::now()).is_err());
         let ticket = cache.ticket();
         cache.forget_session(99);
         cache.store(ticket, h, &session(15, 5), &user(5));
-        assert!(cache.get(&h, crate::clock::now()).is_none());
+        assert!(cache.get(&h, crate::clock::now()).is_err());
     }
 
     #[test]
@@ -626,15 +685,15 @@ mod tests {
         let mut s = session(12, 3);
         s.expires_at = now;
         cache.store(cache.ticket(), h, &s, &user(3));
-        assert!(cache.get(&h, now).is_none(), "expired");
+        assert!(cache.get(&h, now).is_err(), "expired");
         let mut s = session(12, 3);
         s.last_seen_at = now - chrono::Duration::seconds(61);
         cache.store(cache.ticket(), h, &s, &user(3));
-        assert!(cache.get(&h, now).is_none(), "last_seen_at is due");
+        assert!(cache.get(&h, now).is_err(), "last_seen_at is due");
         cache.store(cache.ticket(), h, &session(12, 3), &user(3));
-        assert!(cache.get(&h, now).is_some());
+        assert!(cache.get(&h, now).is_ok());
         std::thread::sleep(Duration::from_millis(40));
-        assert!(cache.get(&h, now).is_none(), "older than the ttl");
+        assert!(cache.get(&h, now).is_err(), "older than the ttl");
     }
 
     #[test]
@@ -643,13 +702,13 @@ mod tests {
         let (used, unused) = (TokenHash([4; 32]), TokenHash([5; 32]));
         cache.store(cache.ticket(), used, &session(13, 4), &user(4));
         cache.store(cache.ticket(), unused, &session(14, 4), &user(4));
-        assert!(cache.get(&used, crate::clock::now()).is_some());
+        assert!(cache.get(&used, crate::clock::now()).is_ok());
         assert_eq!(cache.tokens.take_due(Duration::ZERO), [used]);
         assert!(
             cache.tokens.take_due(Duration::ZERO).is_empty(),
             "until used again"
         );
-        assert!(cache.get(&used, crate::clock::now()).is_some());
+        assert!(cache.get(&used, crate::clock::now()).is_ok());
         assert!(
             cache.tokens.take_due(DEFAULT_TTL).is_empty(),
             "not old enough"

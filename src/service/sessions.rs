@@ -29,10 +29,18 @@ pub async fn authenticate(
 ) -> ServiceResult<(Arc<Session>, User)> {
     let cached = state.token_cache.get(&hash, clock::now());
     if crate::telemetry::prometheus::is_installed() {
-        let result = if cached.is_some() { "hit" } else { "miss" };
-        metrics::counter!("wxlogin_token_cache_lookups_total", "result" => result).increment(1);
+        match &cached {
+            Ok(_) => metrics::counter!("wxlogin_token_cache_lookups_total", "result" => "hit")
+                .increment(1),
+            Err(miss) => metrics::counter!(
+                "wxlogin_token_cache_lookups_total",
+                "result" => "miss",
+                "reason" => miss.as_str(),
+            )
+            .increment(1),
+        }
     }
-    if let Some(found) = cached {
+    if let Ok(found) = cached {
         return Ok(found);
     }
     let ticket = state.token_cache.ticket();

@@ -10,7 +10,10 @@ use crate::backend_tests;
 use crate::binary::{wxlogin, Server};
 use crate::common::*;
 
-backend_tests!(requests_are_counted_by_route_template_never_by_path);
+backend_tests!(
+    requests_are_counted_by_route_template_never_by_path,
+    token_cache_misses_are_counted_by_reason
+);
 
 /// The scraped sample of `name` whose labels include every one of `labels`.
 async fn sample(app: &TestApp, name: &str, labels: &[&str]) -> Option<f64> {
@@ -71,6 +74,35 @@ async fn requests_are_counted_by_route_template_never_by_path(backend: Backend) 
     for leak in ["987654321", "13812345678", "5551234", "not-a-token"] {
         assert!(!text.contains(leak), "{leak} is in /metrics");
     }
+}
+
+async fn token_cache_misses_are_counted_by_reason(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.metrics_bind = Some("127.0.0.1:0".parse().unwrap())
+    })
+    .await;
+    const LOOKUPS: &str = "wxlogin_token_cache_lookups_total";
+    let absent = ["result=\"miss\"", "reason=\"absent\""];
+    let hit = ["result=\"hit\""];
+    // The recorder is the process's: other tests count too.
+    let absent_before = sample(&app, LOOKUPS, &absent).await.unwrap_or(0.0);
+    let hits_before = sample(&app, LOOKUPS, &hit).await.unwrap_or(0.0);
+    app.wechat_answers(code2session_ok("oCACHE", "k", None))
+        .await;
+    let token = app.login_ok("c").await.0;
+    // The login leaves no copy of its identity: the first check reads the
+    // database, the second is answered from the cache.
+    app.me(&token).await;
+    app.me(&token).await;
+    let absent_after = sample(&app, LOOKUPS, &absent)
+        .await
+        .expect("a miss is counted");
+    let hits_after = sample(&app, LOOKUPS, &hit).await.expect("a hit is counted");
+    assert!(
+        absent_after > absent_before,
+        "{absent_before} then {absent_after}"
+    );
+    assert!(hits_after > hits_before, "{hits_before} then {hits_after}");
 }
 
 /// Starts the real binary in dev mode with JSON logs; returns it, its base
