@@ -194,15 +194,7 @@ impl SharedAccessToken {
                 }
             }
             // Missing, expired, or due for a refresh: one node fetches.
-            let until = now + delta(self.lease_length());
-            let leased = store
-                .take_lease(&self.appid, &self.holder, now, until)
-                .await
-                .map_err(store_failed)?;
-            if leased {
-                // Read again under the lease: another node may have stored
-                // a token between the read above and the lease.
-                let stored = store.read(&self.appid).await.map_err(store_failed)?;
+            if let Some(stored) = self.lease(store.as_ref(), now).await? {
                 if let Some(fresh) = fresh_copy(&stored, clock::now()) {
                     store
                         .release(&self.appid, &self.holder)
@@ -271,15 +263,7 @@ impl SharedAccessToken {
                 refused_force(&self.appid, &stored);
                 return Ok(None);
             }
-            let until = now + delta(self.lease_length());
-            let leased = store
-                .take_lease(&self.appid, &self.holder, now, until)
-                .await
-                .map_err(store_failed)?;
-            if leased {
-                // Read again under the lease: another node may have forced
-                // a refresh between the read above and the lease.
-                let stored = store.read(&self.appid).await.map_err(store_failed)?;
+            if let Some(stored) = self.lease(store.as_ref(), now).await? {
                 let replaced = stored
                     .token
                     .as_ref()
@@ -314,6 +298,29 @@ impl SharedAccessToken {
             }
             tokio::time::sleep(WAIT_STEP).await;
         }
+    }
+
+    /// Takes the app's lease, and reads the row again under it: another
+    /// node may have stored a token between the caller's read and the lease.
+    /// `None` if another node holds the lease.
+    async fn lease(
+        &self,
+        store: &dyn TokenStore,
+        now: NaiveDateTime,
+    ) -> Result<Option<StoredToken>, WechatError> {
+        let until = now + delta(self.lease_length());
+        let leased = store
+            .take_lease(&self.appid, &self.holder, now, until)
+            .await
+            .map_err(store_failed)?;
+        if !leased {
+            return Ok(None);
+        }
+        store
+            .read(&self.appid)
+            .await
+            .map(Some)
+            .map_err(store_failed)
     }
 
     /// Fetches under the lease, stores the token, and ends the lease.
