@@ -5,6 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::db::DbError;
 use crate::media::MediaError;
@@ -29,8 +30,9 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("there is nothing at this address")]
     NotFound,
+    /// The methods the address has, for `Allow`.
     #[error("this method is not allowed here")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -41,15 +43,45 @@ impl From<DbError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
+/// The machine-readable `error.code` of every error answer. Clients branch
+/// on it; the message is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unauthorized,
+    InvalidClient,
+    NotFound,
+    MethodNotAllowed,
+    UnknownApp,
+    InvalidSignature,
+    WatermarkMismatch,
+    DecryptFailed,
+    InvalidPhoneCode,
+    InvalidCode,
+    Conflict,
+    RateLimited,
+    UserBlocked,
+    WechatUnavailable,
+    Unavailable,
+    Draining,
+    InternalError,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
+/// Every error answer: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ErrorDetail {
+    code: ErrorCode,
+    /// What went wrong and what to do, in a sentence for people.
     message: String,
+    /// WeChat's own errcode, when WeChat refused the call.
     #[serde(skip_serializing_if = "Option::is_none")]
     wechat_errcode: Option<i64>,
 }
@@ -58,53 +90,63 @@ fn is_phone_code_error(e: &WechatError) -> bool {
     matches!(e, WechatError::Api { errcode, .. } if matches!(*errcode, errcode::INVALID_CODE | errcode::CODE_USED))
 }
 
-const INTERNAL: (StatusCode, &str) = (StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
-const UNAVAILABLE: (StatusCode, &str) = (StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+const INTERNAL: (StatusCode, ErrorCode) =
+    (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError);
+const UNAVAILABLE: (StatusCode, ErrorCode) =
+    (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
 
 impl ApiError {
     /// The HTTP status and the machine-readable code of the error body.
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         use ServiceError as S;
         match self {
-            Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
             Self::PayloadTooLarge(_) | Self::FileTooLarge(_) => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
             }
-            Self::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            Self::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, ErrorCode::RequestTimeout),
             Self::Unauthorized(_) | Self::Service(S::Unauthenticated(_)) => {
-                (StatusCode::UNAUTHORIZED, "unauthorized")
+                (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized)
             }
-            Self::Service(S::BadClient) => (StatusCode::UNAUTHORIZED, "invalid_client"),
+            Self::Service(S::BadClient) => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidClient),
             Self::NotFound | Self::Service(S::NotFound | S::Media(MediaError::NotFound)) => {
-                (StatusCode::NOT_FOUND, "not_found")
+                (StatusCode::NOT_FOUND, ErrorCode::NotFound)
             }
-            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
+            }
             Self::Service(e) => match e {
-                S::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-                S::UnknownApp(_) => (StatusCode::BAD_REQUEST, "unknown_app"),
+                S::Invalid(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
+                S::UnknownApp(_) => (StatusCode::BAD_REQUEST, ErrorCode::UnknownApp),
                 S::UserData { error, .. } => match error {
-                    CryptoError::BadSignature => (StatusCode::BAD_REQUEST, "invalid_signature"),
+                    CryptoError::BadSignature => {
+                        (StatusCode::BAD_REQUEST, ErrorCode::InvalidSignature)
+                    }
                     CryptoError::NoWatermark
                     | CryptoError::WatermarkMismatch
                     | CryptoError::OpenIdMismatch => {
-                        (StatusCode::BAD_REQUEST, "watermark_mismatch")
+                        (StatusCode::BAD_REQUEST, ErrorCode::WatermarkMismatch)
                     }
                     CryptoError::BadBase64(_)
                     | CryptoError::BadLength(..)
                     | CryptoError::BadKey
                     | CryptoError::BadPadding
                     | CryptoError::NotJson
-                    | CryptoError::RawNotJson => (StatusCode::BAD_REQUEST, "decrypt_failed"),
+                    | CryptoError::RawNotJson => {
+                        (StatusCode::BAD_REQUEST, ErrorCode::DecryptFailed)
+                    }
                 },
                 S::PhoneCode(e) if is_phone_code_error(e) => {
-                    (StatusCode::BAD_REQUEST, "invalid_phone_code")
+                    (StatusCode::BAD_REQUEST, ErrorCode::InvalidPhoneCode)
                 }
                 S::PhoneCode(e) | S::Wechat(e) => wechat_status(e),
-                S::Conflict(_) | S::Db(DbError::Conflict) => (StatusCode::CONFLICT, "conflict"),
+                S::Conflict(_) | S::Db(DbError::Conflict) => {
+                    (StatusCode::CONFLICT, ErrorCode::Conflict)
+                }
                 S::Media(MediaError::Io(_)) => INTERNAL,
-                S::Media(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+                S::Media(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
                 S::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => UNAVAILABLE,
-                S::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
+                S::Draining => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Draining),
                 S::Db(_) | S::Internal(_) => INTERNAL,
                 S::Unauthenticated(_) | S::NotFound | S::BadClient => {
                     unreachable!("matched above")
@@ -205,19 +247,19 @@ fn wechat_message(e: &WechatError) -> String {
 }
 
 /// How a failed WeChat call is answered.
-fn wechat_status(e: &WechatError) -> (StatusCode, &'static str) {
+fn wechat_status(e: &WechatError) -> (StatusCode, ErrorCode) {
     match e {
         WechatError::Api { errcode, .. } => match *errcode {
             errcode::INVALID_CODE | errcode::CODE_USED => {
-                (StatusCode::UNAUTHORIZED, "invalid_code")
+                (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCode)
             }
-            errcode::MINUTE_QUOTA => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            errcode::HIGH_RISK_USER => (StatusCode::FORBIDDEN, "user_blocked"),
-            _ => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
+            errcode::MINUTE_QUOTA => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            errcode::HIGH_RISK_USER => (StatusCode::FORBIDDEN, ErrorCode::UserBlocked),
+            _ => (StatusCode::BAD_GATEWAY, ErrorCode::WechatUnavailable),
         },
         // The database, not WeChat, failed.
         WechatError::TokenStore(_) => UNAVAILABLE,
-        _ => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
+        _ => (StatusCode::BAD_GATEWAY, ErrorCode::WechatUnavailable),
     }
 }
 
@@ -243,6 +285,9 @@ impl ResponseError for ApiError {
         if status == StatusCode::TOO_MANY_REQUESTS {
             // WeChat's quota is per minute.
             response.insert_header(("Retry-After", "60"));
+        }
+        if let Self::MethodNotAllowed(allow) = self {
+            response.insert_header(("Allow", *allow));
         }
         if matches!(self, Self::Service(ServiceError::BadClient)) {
             response.insert_header(("WWW-Authenticate", r#"Basic realm="wxlogin""#));
@@ -277,16 +322,24 @@ pub fn json_error_bodies<B>(
     }
     let status = res.status();
     let (code, message) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "there is nothing at this address"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this method is not allowed here"),
-        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request did not arrive in time"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "there is nothing at this address"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            ErrorCode::MethodNotAllowed,
+            "this method is not allowed here",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            ErrorCode::RequestTimeout,
+            "the request did not arrive in time",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (ErrorCode::PayloadTooLarge, "the request body is too large")
+        }
         StatusCode::SERVICE_UNAVAILABLE => (
-            "unavailable",
+            ErrorCode::Unavailable,
             "the service is temporarily unavailable; try again shortly",
         ),
-        s if s.is_server_error() => ("internal_error", "an internal error occurred"),
-        _ => ("invalid_request", "the request could not be read"),
+        s if s.is_server_error() => (ErrorCode::InternalError, "an internal error occurred"),
+        _ => (ErrorCode::InvalidRequest, "the request could not be read"),
     };
     let (req, old) = res.into_parts();
     let mut new = HttpResponse::build(status);

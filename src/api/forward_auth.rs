@@ -18,8 +18,25 @@ pub const APPID: HeaderName = HeaderName::from_static("x-wxlogin-appid");
 pub const OPENID: HeaderName = HeaderName::from_static("x-wxlogin-openid");
 pub const UNIONID: HeaderName = HeaderName::from_static("x-wxlogin-unionid");
 
-/// Any method: nginx's `auth_request` keeps the method of the request it
-/// checks, Traefik and Caddy send GET.
+/// Forward authentication: whether the `Authorization` header holds a live
+/// token, and whose it is.
+///
+/// Any method is answered: nginx's `auth_request` keeps the method of the
+/// request it checks, Traefik and Caddy send GET.
+#[utoipa::path(
+    method(get, post, put, patch, delete, head, options, trace),
+    path = "/auth/verify",
+    tag = "services",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A live token: who it is, in headers, with no body", headers(
+            ("X-Wxlogin-Account-Id" = String, description = "The account id"),
+            ("X-Wxlogin-Appid" = String, description = "The app of the session"),
+            ("X-Wxlogin-Openid" = String, description = "The openid in that app"),
+            ("X-Wxlogin-Unionid" = String, description = "The account's unionid, when it has one"),
+        )),
+    ),
+)]
 pub async fn verify(auth: Authenticated) -> Result<HttpResponse, ApiError> {
     let user = auth.user;
     let value = |s: &str| {

@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use super::auth::Authenticated;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::views::UserBody;
 use crate::media::MAX_AVATAR_BYTES;
 use crate::service::profile;
@@ -161,9 +161,31 @@ impl futures_util::Stream for Limited {
     }
 }
 
-/// `POST /api/me/avatar` (multipart, field `file`): stores the image and
-/// sets the user's avatar_url to it. The token is checked before any of the
-/// body is read.
+/// The body of an avatar upload, as `wx.uploadFile` sends it with
+/// `name: 'file'`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the body, for the document.
+struct AvatarUpload {
+    /// A PNG, JPEG or WebP image, at most 2 MiB.
+    #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
+    file: Vec<u8>,
+}
+
+/// Stores an uploaded image and makes it the user's avatar.
+///
+/// The token is checked before any of the body is read.
+#[utoipa::path(
+    post,
+    path = "/api/me/avatar",
+    tag = "profile",
+    security(("bearer" = [])),
+    request_body(content = AvatarUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The user, with `avatar_url` at the new image", body = super::views::UserBody),
+        (status = 400, description = "`invalid_request`: not multipart, no field `file`, or not a PNG, JPEG or WebP image", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the image is larger than 2 MiB", body = ErrorBody),
+    ),
+)]
 pub async fn upload_avatar(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -192,7 +214,19 @@ pub async fn upload_avatar(
     Ok(UserBody::ok(&user))
 }
 
-/// `GET /media/avatars/NAME`.
+/// An uploaded avatar.
+#[utoipa::path(
+    get,
+    path = "/media/avatars/{name}",
+    tag = "profile",
+    params(("name" = String, Path, description = "The file name in `avatar_url`")),
+    responses(
+        (status = 200, description = "The image", content(
+            (Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/webp"),
+        )),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ),
+)]
 pub async fn avatar(
     state: web::Data<AppState>,
     name: web::Path<String>,

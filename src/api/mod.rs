@@ -8,16 +8,17 @@ mod forward_auth;
 mod introspect;
 mod login;
 mod media;
+pub mod openapi;
+mod probes;
 mod profile;
 mod sessions;
+mod user_data;
 mod views;
 
 use actix_web::error::JsonPayloadError;
 use actix_web::{web, HttpResponse};
 
 use self::error::ApiError;
-use crate::service::health;
-use crate::state::AppState;
 pub use views::{UserBody, UserView};
 
 /// Largest JSON body the API reads.
@@ -28,31 +29,34 @@ pub const MAX_FORM_BYTES: usize = 16 * 1024;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json_config())
         .app_data(form_config())
-        .service(resource("/api/login").post(login::login))
+        .app_data(web::Data::new(openapi::OpenApiJson::default()))
+        .service(resource("/api/login", "POST").post(login::login))
         .service(
-            resource("/api/me")
+            resource("/api/me", "GET, PATCH, POST")
                 .get(login::me)
                 .route(web::patch().to(profile::patch_me))
                 // wx.request has no PATCH: POST does the same.
-                .route(web::post().to(profile::patch_me)),
+                .route(web::post().to(profile::post_me)),
         )
-        .service(resource("/api/me/userinfo").post(profile::userinfo))
-        .service(resource("/api/me/sessions").get(sessions::list))
-        .service(resource("/api/me/sessions/{id}").delete(sessions::revoke))
-        .service(resource("/api/me/phone").post(profile::phone))
-        .service(resource("/api/me/avatar").post(media::upload_avatar))
-        .service(resource("/media/avatars/{name}").get(media::avatar))
-        .service(resource("/api/logout").post(login::logout))
+        .service(resource("/api/me/userinfo", "POST").post(profile::userinfo))
+        .service(resource("/api/me/sessions", "GET").get(sessions::list))
+        .service(resource("/api/me/sessions/{id}", "DELETE").delete(sessions::revoke))
+        .service(resource("/api/me/phone", "POST").post(profile::phone))
+        .service(resource("/api/me/avatar", "POST").post(media::upload_avatar))
+        .service(resource("/media/avatars/{name}", "GET").get(media::avatar))
+        .service(resource("/api/logout", "POST").post(login::logout))
         .service(web::resource("/auth/verify").to(forward_auth::verify))
-        .service(resource("/oauth/introspect").post(introspect::introspect))
-        .service(resource("/healthz").get(healthz))
-        .service(resource("/livez").get(healthz))
-        .service(resource("/readyz").get(readyz));
+        .service(resource("/oauth/introspect", "POST").post(introspect::introspect))
+        .service(resource("/healthz", "GET").get(probes::healthz))
+        .service(resource("/livez", "GET").get(probes::livez))
+        .service(resource("/readyz", "GET").get(probes::readyz))
+        .service(resource("/api/openapi.json", "GET").get(openapi::openapi_json));
 }
 
-/// A resource that answers other methods with a JSON 405.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A resource that answers other methods with a JSON 405 that names, in
+/// `Allow`, the methods it has.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || method_not_allowed(allow)))
 }
 
 /// Turns every JSON extraction failure into a clear `invalid_request`.
@@ -115,18 +119,6 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
-}
-
-/// `GET /healthz` and `GET /livez`: the process is up, draining or not.
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
-}
-
-/// `GET /readyz`: the database answers, and this node can serve: it is not
-/// draining.
-async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    health::ready(&state).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+async fn method_not_allowed(allow: &'static str) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(allow))
 }

@@ -4,27 +4,77 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::auth::Authenticated;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::user_data::UserDataBody;
 use super::views::{UserBody, UserView};
 use crate::domain::login::check_code;
-use crate::domain::user_data::UserDataFields;
 use crate::service::profile;
 use crate::state::AppState;
 
-/// `POST /api/me/userinfo {encryptedData, iv, rawData?, signature?}`:
-/// checked against the session_key stored at the user's last login.
+/// Fills in the profile from signed and encrypted user data.
+///
+/// The data is checked against the session_key of the user's last login;
+/// `encryptedData` and `iv` are required.
+#[utoipa::path(
+    post,
+    path = "/api/me/userinfo",
+    tag = "profile",
+    security(("bearer" = [])),
+    request_body = UserDataBody,
+    responses(
+        (status = 200, description = "The user, updated", body = UserBody),
+        (status = 400, description = "`invalid_request`, or data that fails its check: `invalid_signature`, `watermark_mismatch`, `decrypt_failed`", body = ErrorBody),
+    ),
+)]
 pub async fn userinfo(
     state: web::Data<AppState>,
     auth: Authenticated,
-    body: web::Json<UserDataFields>,
+    body: web::Json<UserDataBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = profile::apply_user_data(&state, &auth.user, &body).await?;
+    let fields = body.into_inner().into();
+    let user = profile::apply_user_data(&state, &auth.user, &fields).await?;
     Ok(UserBody::ok(&user))
 }
 
-/// `PATCH /api/me`: the profile fill-in (`<input type="nickname">` and friends).
+/// The fields of the profile fill-in: send those that change, at least one.
+/// Strings are trimmed, and must hold no control characters.
+#[derive(Deserialize, ToSchema)]
+#[schema(min_properties = 1)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Describes the body, for the document: `domain::profile` reads it.
+struct ProfilePatch {
+    /// From `<input type="nickname">`: at least one visible character.
+    #[schema(nullable = false, min_length = 1, max_length = 64)]
+    nickname: Option<String>,
+    /// An `https://` URL (or upload an image with `POST /api/me/avatar`).
+    #[schema(nullable = false, max_length = 512, pattern = "^https://")]
+    avatar_url: Option<String>,
+    /// 0 unknown, 1 male, 2 female.
+    #[schema(nullable = false, minimum = 0, maximum = 2)]
+    gender: Option<i16>,
+    #[schema(nullable = false, max_length = 64)]
+    country: Option<String>,
+    #[schema(nullable = false, max_length = 64)]
+    province: Option<String>,
+    #[schema(nullable = false, max_length = 64)]
+    city: Option<String>,
+    #[schema(nullable = false, max_length = 64)]
+    language: Option<String>,
+}
+
+/// Fills in the profile (`<input type="nickname">`, the avatar chooser and
+/// friends).
+#[utoipa::path(
+    patch,
+    path = "/api/me",
+    tag = "profile",
+    security(("bearer" = [])),
+    request_body = ProfilePatch,
+    responses((status = 200, description = "The user, updated", body = UserBody)),
+)]
 pub async fn patch_me(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -34,20 +84,52 @@ pub async fn patch_me(
     Ok(UserBody::ok(&user))
 }
 
-#[derive(Deserialize)]
+/// The same as `PATCH /api/me`, for `wx.request`, which has no PATCH.
+#[utoipa::path(
+    post,
+    path = "/api/me",
+    tag = "profile",
+    security(("bearer" = [])),
+    request_body = ProfilePatch,
+    responses((status = 200, description = "The user, updated", body = UserBody)),
+)]
+pub async fn post_me(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    patch_me(state, auth, body).await
+}
+
+#[derive(Deserialize, ToSchema)]
 pub struct PhoneRequest {
+    /// The code from `<button open-type="getPhoneNumber">`.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128)]
     code: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct PhoneResponse<'a> {
     phone_number: String,
     phone_country_code: String,
     user: UserView<'a>,
 }
 
-/// `POST /api/me/phone {code}`: asks WeChat for the user's phone number and
-/// stores it.
+/// Asks WeChat for the user's phone number, and stores it on the account.
+#[utoipa::path(
+    post,
+    path = "/api/me/phone",
+    tag = "profile",
+    security(("bearer" = [])),
+    request_body = PhoneRequest,
+    responses(
+        (status = 200, description = "The number, and the user", body = PhoneResponse),
+        (status = 400, description = "`invalid_request`, or `invalid_phone_code`: the code is invalid, expired or used; ask again", body = ErrorBody),
+        (status = 403, description = "`user_blocked`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody, headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 502, description = "`wechat_unavailable`", body = ErrorBody),
+    ),
+)]
 pub async fn phone(
     state: web::Data<AppState>,
     auth: Authenticated,

@@ -4,13 +4,14 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::auth::Authenticated;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::service::sessions;
 use crate::state::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionView {
     id: i64,
     /// The app the session was made in.
@@ -23,11 +24,20 @@ struct SessionView {
     current: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionsBody {
     sessions: Vec<SessionView>,
 }
 
+/// The account's live sessions, in every app, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/me/sessions",
+    tag = "sessions",
+    operation_id = "list_sessions",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The live sessions", body = SessionsBody)),
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -48,6 +58,20 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(SessionsBody { sessions }))
 }
 
+/// Ends one of the account's sessions ("sign out that phone"), on every
+/// node at once.
+#[utoipa::path(
+    delete,
+    path = "/api/me/sessions/{id}",
+    tag = "sessions",
+    operation_id = "revoke_session",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "A session `id` from `GET /api/me/sessions`")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 404, description = "`not_found`: no live session of this account has this id", body = ErrorBody),
+    ),
+)]
 pub async fn revoke(
     state: web::Data<AppState>,
     auth: Authenticated,

@@ -3,6 +3,7 @@
 use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::db::users;
 
@@ -10,7 +11,7 @@ use crate::db::users;
 /// session was opened with. Built from [`users::User`] field by field, so a
 /// new server-only column cannot slip into a response. It borrows the user,
 /// so a cached user is answered without copying its strings.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserView<'a> {
     /// The account id: the same in every app of the account.
     pub id: i64,
@@ -58,7 +59,7 @@ impl<'a> From<&'a users::User> for UserView<'a> {
 }
 
 /// The answer of `GET /api/me` and of every call that changes the user.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserBody<'a> {
     pub user: UserView<'a>,
 }

@@ -114,10 +114,18 @@ pub fn parse_profile_patch(body: &Map<String, Value>) -> Result<ProfileUpdate, S
         ));
     }
     let invalid = |field: &str, rule: &str| format!("`{field}` {rule}");
-    let string = |field: &str, value: &Value| -> Result<String, String> {
+    // The length is that of the string sent, before trimming, so that a
+    // client can rely on the limit its API description gives.
+    let string = |field: &str, value: &Value, max_chars: usize| -> Result<String, String> {
         let s = value
             .as_str()
             .ok_or_else(|| invalid(field, "must be a string"))?;
+        if s.chars().count() > max_chars {
+            return Err(invalid(
+                field,
+                &format!("must be at most {max_chars} characters"),
+            ));
+        }
         if s.chars().any(char::is_control) {
             return Err(invalid(field, "must not contain control characters"));
         }
@@ -133,9 +141,8 @@ pub fn parse_profile_patch(body: &Map<String, Value>) -> Result<ProfileUpdate, S
     for (field, value) in body {
         match field.as_str() {
             "nickname" => {
-                let s = string(field, value)?;
-                let n = s.chars().count();
-                if n == 0 || n > MAX_PROFILE_CHARS {
+                let s = string(field, value, MAX_PROFILE_CHARS)?;
+                if s.is_empty() {
                     return Err(invalid(
                         field,
                         &format!("must be 1 to {MAX_PROFILE_CHARS} characters"),
@@ -150,13 +157,7 @@ pub fn parse_profile_patch(body: &Map<String, Value>) -> Result<ProfileUpdate, S
                 update.nickname = Some(s);
             }
             "avatar_url" => {
-                let s = string(field, value)?;
-                if s.chars().count() > MAX_AVATAR_URL_CHARS {
-                    return Err(invalid(
-                        field,
-                        &format!("must be at most {MAX_AVATAR_URL_CHARS} characters"),
-                    ));
-                }
+                let s = string(field, value, MAX_AVATAR_URL_CHARS)?;
                 let https = reqwest::Url::parse(&s)
                     .is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some());
                 if !https || s.contains(char::is_whitespace) {
@@ -175,13 +176,7 @@ pub fn parse_profile_patch(body: &Map<String, Value>) -> Result<ProfileUpdate, S
                 update.gender = Some(g as i16);
             }
             "country" | "province" | "city" | "language" => {
-                let s = string(field, value)?;
-                if s.chars().count() > MAX_PROFILE_CHARS {
-                    return Err(invalid(
-                        field,
-                        &format!("must be at most {MAX_PROFILE_CHARS} characters"),
-                    ));
-                }
+                let s = string(field, value, MAX_PROFILE_CHARS)?;
                 let slot = match field.as_str() {
                     "country" => &mut update.country,
                     "province" => &mut update.province,

@@ -416,7 +416,26 @@ pub fn start_dev_server(
     Vec<String>,
     std::sync::mpsc::Receiver<String>,
 ) {
-    let mut child = wxlogin()
+    start_dev_server_on(dir, None, extra_args)
+}
+
+/// [`start_dev_server`] on the database `database` (a `DATABASE_URL`), or
+/// on `wxlogin.db` in `dir` when it is `None`.
+pub fn start_dev_server_on(
+    dir: &std::path::Path,
+    database: Option<&str>,
+    extra_args: &[&str],
+) -> (
+    Server,
+    String,
+    Vec<String>,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let mut command = wxlogin();
+    if let Some(database) = database {
+        command.env("DATABASE_URL", database);
+    }
+    let mut child = command
         .current_dir(dir)
         .args(["serve", "--dev", "--bind", "127.0.0.1:0"])
         .args(extra_args)

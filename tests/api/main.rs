@@ -28,6 +28,7 @@ mod introspect;
 mod login;
 mod migration;
 mod observability;
+mod openapi;
 mod phone;
 mod profile;
 mod retention;
