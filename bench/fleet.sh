@@ -2,15 +2,19 @@
 # The scale-out benchmark (issue 13): `bench/run.sh --fleet` runs here.
 #
 # 1, 2 and 3 `wxlogin serve` nodes on one PostgreSQL database, behind
-# Debian's nginx (round robin, keep-alive to the nodes), loaded with wrk:
-# GET /api/me over 10,000 tokens, and POST /api/login with WeChat at 0 ms.
-# Prints one Markdown table: requests a second, errors, the PostgreSQL
-# connections the nodes held, and the cores each part used. On a machine of
-# 2 cores more nodes only share the same cores: bench/README.md says what
-# the figures do and do not show.
+# Debian's nginx (keep-alive to the nodes), loaded with wrk: GET /api/me
+# over 10,000 tokens, and POST /api/login with WeChat at 0 ms. Two routings
+# for more than one node: `round-robin`, and `by-token`, where nginx hashes
+# the Authorization header (consistent hashing) so that each token goes to
+# one node, and logins still go round robin.
+# Prints one Markdown table: requests a second, errors, token-cache hits and
+# why the others missed, the PostgreSQL connections the nodes held, and the
+# cores each part used. On a machine of 2 cores more nodes only share the
+# same cores: bench/README.md says what the figures do and do not show.
 #
 # Environment: BENCH_POSTGRES_URL, BENCH_BIN, CARGO_TARGET_DIR (as run.sh),
-# FLEET_USERS (100000), FLEET_SECONDS (20), FLEET_NODES ("1 2 3").
+# FLEET_USERS (100000), FLEET_SECONDS (20), FLEET_NODES ("1 2 3"),
+# FLEET_ROUTINGS ("round-robin by-token").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,6 +22,7 @@ export BENCH_DIR=$ROOT/bench
 
 USERS=${FLEET_USERS:-100000} SECONDS_PER_LOAD=${FLEET_SECONDS:-20} WARMUP=3
 NODES=${FLEET_NODES:-1 2 3}
+ROUTINGS=${FLEET_ROUTINGS:-round-robin by-token}
 SESSIONS=10000
 [ "$SESSIONS" -gt "$USERS" ] && SESSIONS=$USERS
 PG_URL=${BENCH_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
@@ -81,10 +86,11 @@ stop_nodes() {
   for pid in "${NODE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   NODE_PIDS=()
 }
-start_nginx() { # count
-  local d=$WORK/nginx servers="" i
+start_nginx() { # count routing
+  local d=$WORK/nginx servers="" i api_upstream=wxlogin
   mkdir -p "$d"
   for i in $(seq 0 $(($1 - 1))); do servers+="    server 127.0.0.1:$((NODE_PORT0 + i));"$'\n'; done
+  [ "$2" = by-token ] && api_upstream=wxlogin_by_token
   # One worker: the machine's cores are what is measured, and the nodes
   # need them more than nginx does.
   cat >"$d/nginx.conf" <<EOF
@@ -100,14 +106,17 @@ http {
   upstream wxlogin {
 $servers    keepalive 128;
   }
+  upstream wxlogin_by_token {
+    hash \$http_authorization consistent;
+$servers    keepalive 128;
+  }
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_set_header X-Forwarded-For \$remote_addr;
   server {
     listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://wxlogin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$remote_addr;
-    }
+    location / { proxy_pass http://wxlogin; }
+    location /api/me { proxy_pass http://$api_upstream; }
   }
 }
 EOF
@@ -136,18 +145,25 @@ ticks_of() {
   echo $t
 }
 HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
-# Token-cache lookups of every node so far: "hits misses".
+# Token-cache lookups of every node so far, one "result reason count" per
+# line, summed over the nodes.
 cache_lookups() { # count
-  local i h=0 m=0 line
+  local i
   for i in $(seq 0 $(($1 - 1))); do
-    while read -r line; do
-      case $line in
-        *'result="hit"'*) h=$(awk -v a="$h" -v b="${line##* }" 'BEGIN { print a + b }') ;;
-        *'result="miss"'*) m=$(awk -v a="$m" -v b="${line##* }" 'BEGIN { print a + b }') ;;
-      esac
-    done < <(curl -sf "http://127.0.0.1:$((NODE_PORT0 + 100 + i))/metrics" | grep '^wxlogin_token_cache_lookups_total')
-  done
-  echo "$h $m"
+    curl -sf "http://127.0.0.1:$((NODE_PORT0 + 100 + i))/metrics" | grep '^wxlogin_token_cache_lookups_total' || true
+  done | awk '{ r = $0 ~ /result="hit"/ ? "hit" : "miss"; why = "-";
+                if (match($0, /reason="[a-z_]+"/)) why = substr($0, RSTART + 8, RLENGTH - 9);
+                n[r " " why] += $NF }
+              END { for (k in n) print k, n[k] }'
+}
+# The hit share between two cache_lookups files, then each miss reason's
+# share of the misses: "97.1 | aged 80%, absent 20%".
+cache_summary() { # before after
+  awk 'NR == FNR { before[$1 " " $2] = $3; next }
+       { d = $3 - before[$1 " " $2]; if ($1 == "hit") h += d; else { m += d; why[$2] += d } }
+       END { if (h + m == 0) { print "- | -"; exit }
+             out = ""; for (w in why) if (why[w] > 0) out = out sprintf("%s%s %.0f%%", out == "" ? "" : ", ", w, 100 * why[w] / m);
+             printf "%.1f | %s\n", 100 * h / (h + m), out == "" ? "-" : out }' "$1" "$2"
 }
 # The PostgreSQL connections the nodes hold, at the end of a load.
 pg_connections() {
@@ -155,44 +171,46 @@ pg_connections() {
 }
 
 ROWS=()
-load() { # nodes name connections script [env]
-  local n=$1 name=$2 conns=$3 script=$4 out w0 n0 p0 t0 t1 wall
+load() { # nodes routing name connections script
+  local n=$1 routing=$2 name=$3 conns=$4 script=$5 out w0 n0 p0 t0 t1 wall
   wrk -t2 -c"$conns" -d"${WARMUP}s" --timeout 10s -s "$BENCH_DIR/$script" "$BASE" >/dev/null 2>&1 || true
-  local c0 c1
-  c0=$(cache_lookups "$n")
+  cache_lookups "$n" >"$WORK/lookups.before"
   w0=$(ticks_of wxlogin) n0=$(ticks_of nginx) p0=$(ticks_of postgres) t0=$(date +%s.%N)
   out=$(wrk -t2 -c"$conns" -d"${SECONDS_PER_LOAD}s" --timeout 10s -s "$BENCH_DIR/$script" "$BASE" 2>"$WORK/wrk.err") \
     || die "wrk $name: $(cat "$WORK/wrk.err")"
   t1=$(date +%s.%N)
-  local conns_held hits
+  local conns_held cache
   conns_held=$(pg_connections)
-  c1=$(cache_lookups "$n")
-  hits=$(awk -v a="$c0" -v b="$c1" 'BEGIN { split(a, x, " "); split(b, y, " "); h = y[1] - x[1]; m = y[2] - x[2];
-    if (h + m > 0) printf "%.1f", 100 * h / (h + m); else print "-" }')
+  cache_lookups "$n" >"$WORK/lookups.after"
+  cache=$(cache_summary "$WORK/lookups.before" "$WORK/lookups.after")
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
   local line rps errors p99 cores
   line=$(grep '^WRK ' <<<"$out")
   rps=$(field rps <<<"$line") errors=$(field errors <<<"$line") p99=$(field p99_ms <<<"$line")
   cores=$(awk -v w="$wall" -v hz="$HZ" -v a="$(($(ticks_of wxlogin) - w0))" -v b="$(($(ticks_of nginx) - n0))" \
     -v c="$(($(ticks_of postgres) - p0))" 'BEGIN { printf "%.2f | %.2f | %.2f", a / hz / w, b / hz / w, c / hz / w }')
-  ROWS+=("| $n | $name | $rps | $errors | $p99 | $hits | $conns_held | $cores |")
-  log "$n node(s), $name: $rps req/s, $errors errors"
+  ROWS+=("| $n | $routing | $name | $rps | $errors | $p99 | $cache | $conns_held | $cores |")
+  log "$n node(s), $routing, $name: $rps req/s, $errors errors, cache $cache"
 }
 
 for n in $NODES; do
-  log "$n node(s) behind nginx"
-  start_nodes "$n"
-  start_nginx "$n"
-  TOKENS=$WORK/tokens load "$n" "GET /api/me" 64 me.lua
-  load "$n" "POST /api/login, WeChat 0 ms" 64 login.lua
-  stop_nginx
-  stop_nodes
+  for routing in $ROUTINGS; do
+    # With one node, every routing is the same.
+    [ "$n" = 1 ] && [ "$routing" != "${ROUTINGS%% *}" ] && continue
+    log "$n node(s) behind nginx, $routing"
+    start_nodes "$n"
+    start_nginx "$n" "$routing"
+    TOKENS=$WORK/tokens load "$n" "$routing" "GET /api/me" 64 me.lua
+    load "$n" "$routing" "POST /api/login, WeChat 0 ms" 64 login.lua
+    stop_nginx
+    stop_nodes
+  done
 done
 
 {
   echo "fleet: $USERS users on PostgreSQL, ${SECONDS_PER_LOAD}-second loads of 64 connections through nginx (one worker), $(nproc) cores"
   echo
-  echo "| nodes | load | req/s | errors | p99 ms | token cache hits % | PostgreSQL connections | wxlogin cores | nginx cores | PostgreSQL cores |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| nodes | routing | load | req/s | errors | p99 ms | token cache hits % | why the others missed | PostgreSQL connections | wxlogin cores | nginx cores | PostgreSQL cores |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${ROWS[@]}"
 }

@@ -22,11 +22,11 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 export BENCH_DIR=$ROOT/bench
 
-QUICK=0 FLOOD_ONLY=0
+QUICK=0 FLOOD_ONLY=0 FLEET=0
 case "${1:-}" in
   --quick) QUICK=1 ;;
   --flood) FLOOD_ONLY=1 ;;
-  --fleet) exec bash "$BENCH_DIR/fleet.sh" ;;
+  --fleet) FLEET=1 ;;
   "") ;;
   *) echo "usage: bench/run.sh [--quick | --flood | --fleet]" >&2; exit 2 ;;
 esac
@@ -61,6 +61,8 @@ for tool in wrk python3 sqlite3 psql curl cargo; do
   command -v $tool >/dev/null || die "$tool is missing (sqlite3 and psql come from Debian's sqlite3 and postgresql-client)"
 done
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# The fleet has its own script, once the tools are here.
+[ $FLEET = 1 ] && exec bash "$BENCH_DIR/fleet.sh"
 
 log "building wxlogin and the fake WeChat (release)"
 cargo build --release --locked --quiet --bin wxlogin --example fake_wechat </dev/null || die "cargo build"
