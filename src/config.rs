@@ -228,6 +228,9 @@ pub struct Settings {
     pub db: DbSettings,
     pub wechat: WechatSettings,
     pub session_ttl: Duration,
+    /// How long a retried login with a used code gets the same token back;
+    /// zero: never (every login asks WeChat).
+    pub code_retry_window: Duration,
     pub dev: bool,
     pub workers: usize,
     pub admin: AdminSettings,

@@ -23,6 +23,10 @@ use crate::web::request_log;
 use crate::web::CONTENT_SECURITY_POLICY;
 use crate::wechat::WechatApps;
 
+/// How long past WeChat's timeout a login may take to be written, before
+/// another request with its code takes it over.
+const CODE_HOLD_MARGIN: Duration = Duration::from_secs(5);
+
 /// A bound, ready-to-run server. Binding to port 0 picks a free port, which
 /// is how the tests start it.
 pub struct Application {
@@ -293,6 +297,8 @@ async fn assemble_state(
         settings.prune_every,
     )
     .context("cannot start the pruning thread")?;
+    let code_sweeper = db::retention::start_login_code_sweeper(pool.clone())
+        .context("cannot start the login code sweeper")?;
     let service_cache = Arc::new(db::service_cache::ServiceCache::default());
     let service_calls = {
         let (cache, last_cache) = (service_cache.clone(), service_cache.clone());
@@ -325,6 +331,15 @@ async fn assemble_state(
         pool: pool.clone(),
         apps: wechat,
         session_ttl: settings.session_ttl,
+        code_retry: (!settings.code_retry_window.is_zero()).then(|| {
+            crate::domain::login_code::CodeRetry {
+                window: settings.code_retry_window,
+                hold: settings.wechat.timeout + CODE_HOLD_MARGIN,
+                keys: crate::domain::login_code::CodeKeys::derive(
+                    settings.admin.cookie_key.master(),
+                ),
+            }
+        }),
         ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
         trust_proxy: settings.trust_proxy,
         dummy_password_hash,
@@ -351,6 +366,7 @@ async fn assemble_state(
             service_calls,
             clock_check,
             pruner,
+            code_sweeper,
             checkpointer,
         },
     };

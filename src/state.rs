@@ -10,6 +10,7 @@ use crate::db::revocations::{Announcer, Listener};
 use crate::db::service_cache::ServiceCache;
 use crate::db::token_cache::{Refresher, TokenCache};
 use crate::db::{Checkpointer, DbPool};
+use crate::domain::login_code::CodeRetry;
 use crate::domain::password::PasswordChecker;
 use crate::media::MediaStore;
 use crate::webhook::Deliverer;
@@ -21,6 +22,8 @@ pub struct AppState {
     /// The mini-programs served, each with its WeChat client.
     pub apps: WechatApps,
     pub session_ttl: Duration,
+    /// Retried login codes get their token back; `None`: off.
+    pub code_retry: Option<CodeRetry>,
     /// How long `/readyz` waits for a database connection.
     pub ready_timeout: Duration,
     /// Whether `X-Forwarded-For` names the client.
@@ -64,6 +67,8 @@ pub struct Background {
     pub service_calls: Periodic,
     /// Prunes old audit entries, sessions and sign-in counters.
     pub pruner: Periodic,
+    /// Deletes login codes past their retry window.
+    pub code_sweeper: Periodic,
     /// Copies SQLite's WAL back in the background; `None` on PostgreSQL.
     pub checkpointer: Option<Checkpointer>,
 }
@@ -86,6 +91,7 @@ impl AppState {
         }
         background.service_calls.stop();
         background.pruner.stop();
+        background.code_sweeper.stop();
         if let Some(clock_check) = &background.clock_check {
             clock_check.stop();
         }

@@ -61,6 +61,7 @@ pub enum ErrorCode {
     DecryptFailed,
     InvalidPhoneCode,
     InvalidCode,
+    CodeUsed,
     Conflict,
     RateLimited,
     UserBlocked,
@@ -140,6 +141,7 @@ impl ApiError {
                     (StatusCode::BAD_REQUEST, ErrorCode::InvalidPhoneCode)
                 }
                 S::PhoneCode(e) | S::Wechat(e) => wechat_status(e),
+                S::CodeUsed => (StatusCode::BAD_REQUEST, ErrorCode::CodeUsed),
                 S::Conflict(_) | S::Db(DbError::Conflict) => {
                     (StatusCode::CONFLICT, ErrorCode::Conflict)
                 }
@@ -228,7 +230,7 @@ fn wechat_message(e: &WechatError) -> String {
                 "WeChat says the login code is invalid or expired; call wx.login() again".into()
             }
             errcode::CODE_USED => {
-                "WeChat says the login code was already used; call wx.login() again".into()
+                "WeChat says the login code was already used; call wx.login() again and log in with the new code".into()
             }
             errcode::MINUTE_QUOTA => {
                 "WeChat's per-minute login quota is used up; try again in a minute".into()
@@ -250,9 +252,10 @@ fn wechat_message(e: &WechatError) -> String {
 fn wechat_status(e: &WechatError) -> (StatusCode, ErrorCode) {
     match e {
         WechatError::Api { errcode, .. } => match *errcode {
-            errcode::INVALID_CODE | errcode::CODE_USED => {
-                (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCode)
-            }
+            errcode::INVALID_CODE => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCode),
+            // A used code is the client's mistake (a retry after the window,
+            // say), not an unknown user: it must call wx.login() again.
+            errcode::CODE_USED => (StatusCode::BAD_REQUEST, ErrorCode::CodeUsed),
             errcode::MINUTE_QUOTA => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             errcode::HIGH_RISK_USER => (StatusCode::FORBIDDEN, ErrorCode::UserBlocked),
             _ => (StatusCode::BAD_GATEWAY, ErrorCode::WechatUnavailable),

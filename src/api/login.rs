@@ -48,7 +48,8 @@ fn user_agent(req: &HttpRequest) -> Option<String> {
 /// Exchanges a `wx.login()` code for a token.
 ///
 /// The user is created at the first login of their openid (or joined to the
-/// account of their unionid), and updated after.
+/// account of their unionid), and updated after. A login retried with the
+/// same code within `--code-retry-window` (60 s) gets the same token back.
 #[utoipa::path(
     post,
     path = "/api/login",
@@ -56,8 +57,8 @@ fn user_agent(req: &HttpRequest) -> Option<String> {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = LoginResponse),
-        (status = 400, description = "`invalid_request`, `unknown_app`, or user data that fails its check: `invalid_signature`, `watermark_mismatch`, `decrypt_failed`", body = ErrorBody),
-        (status = 401, description = "`invalid_code`: WeChat says the code is invalid, expired or used; call `wx.login()` again", body = ErrorBody),
+        (status = 400, description = "`invalid_request`, `unknown_app`, user data that fails its check (`invalid_signature`, `watermark_mismatch`, `decrypt_failed`), or `code_used`: the code was used already, past its retry window or by a session that has ended; call `wx.login()` again", body = ErrorBody),
+        (status = 401, description = "`invalid_code`: WeChat says the code is invalid or expired; call `wx.login()` again", body = ErrorBody),
         (status = 403, description = "`user_blocked`: WeChat has blocked this user as high-risk", body = ErrorBody),
         (status = 429, description = "`rate_limited`: WeChat's per-minute quota is used up", body = ErrorBody, headers(("Retry-After" = String, description = "Seconds to wait"))),
         (status = 502, description = "`wechat_unavailable`: WeChat could not be reached, or refused", body = ErrorBody),

@@ -233,6 +233,14 @@ pub struct ServeArgs {
     #[arg(long, env = "WXLOGIN_SESSION_TTL", default_value_t = 604_800, value_parser = clap::value_parser!(u64).range(1..=315_360_000))]
     pub session_ttl: u64,
 
+    /// Seconds during which a login retried with a code that already logged
+    /// in gets that login's token back, instead of WeChat's "code been used"
+    /// (a client that lost the answer, or two pages logging in at once). 0
+    /// turns it off. WeChat's codes live 5 minutes, so at most 300. See the
+    /// README's "Retried codes" for the trade-off.
+    #[arg(long, env = "WXLOGIN_CODE_RETRY_WINDOW", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub code_retry_window: u64,
+
     /// Development mode: without an AppID and secret, a built-in WeChat
     /// simulator answers instead of WeChat (see the README for its codes).
     /// Never use it in production.
@@ -459,6 +467,7 @@ impl TryFrom<ServeArgs> for Settings {
             db,
             wechat,
             session_ttl: Duration::from_secs(args.session_ttl),
+            code_retry_window: Duration::from_secs(args.code_retry_window),
             dev: args.dev,
             workers,
             admin: AdminSettings {

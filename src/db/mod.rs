@@ -16,6 +16,7 @@ pub mod group_commit;
 pub mod health;
 pub mod identities;
 pub mod links;
+pub mod login_codes;
 pub mod logins;
 pub mod outbox;
 mod pool;
@@ -350,9 +351,33 @@ where
     T: Send + 'static,
     F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
 {
+    run_with(pool, false, f).await
+}
+
+/// [`run`], but while the database is known to be down it waits only a
+/// short probe for a connection, as the login writer does: for the steps of
+/// a login, which must fail fast in an outage.
+pub async fn run_probing<T, F>(pool: &DbPool, f: F) -> Result<T, DbError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+{
+    run_with(pool, true, f).await
+}
+
+async fn run_with<T, F>(pool: &DbPool, probing: bool, f: F) -> Result<T, DbError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+{
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
+        let mut conn = if probing {
+            let wanted = pool.connection_timeout();
+            pool.get_timeout(pool.health().wait_for_connection(wanted))?
+        } else {
+            pool.get()?
+        };
         let result = f(&mut conn);
         if let Err(DbError::StorageFailing(_)) = &result {
             pool.health().write_failed();

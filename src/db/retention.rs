@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::{admins, outbox, sessions, sign_in_throttle, DbError, DbPool};
+use super::{admins, login_codes, outbox, sessions, sign_in_throttle, DbError, DbPool};
 use crate::background::Periodic;
 
 /// Rows deleted per statement.
@@ -64,6 +64,25 @@ fn in_batches(
         std::thread::sleep(PAUSE);
     }
     Ok(deleted)
+}
+
+/// How often login codes past their window are deleted: they come at the
+/// rate of logins, and live a minute.
+pub const LOGIN_CODES_EVERY: Duration = Duration::from_secs(10);
+
+/// The thread that deletes login codes past their retry window.
+pub fn start_login_code_sweeper(pool: DbPool) -> std::io::Result<Periodic> {
+    Periodic::start(
+        "login-codes",
+        LOGIN_CODES_EVERY,
+        move || {
+            let now = crate::clock::now();
+            if let Err(e) = in_batches(&pool, |c| login_codes::prune(c, now, BATCH)) {
+                tracing::warn!(error = %e, "cannot delete old login codes yet; the next round tries again");
+            }
+        },
+        || {},
+    )
 }
 
 /// The pruning thread: a round every `every`.

@@ -139,3 +139,11 @@ diesel::table! {
         forced_count -> Integer,
     }
 }
+
+diesel::table! {
+    login_codes (code_hash) {
+        code_hash -> Binary,
+        sealed_token -> Nullable<Binary>,
+        expires_at -> Timestamp,
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod event;
 pub mod login;
+pub mod login_code;
 pub mod password;
 pub mod profile;
 pub mod random;

@@ -27,6 +27,10 @@ pub enum ServiceError {
     /// WeChat refused or failed a login code exchange.
     #[error(transparent)]
     Wechat(WechatError),
+    /// A login code that already logged in, whose session has ended since
+    /// (or whose retry window is over).
+    #[error("this login code was already used; call wx.login() again and log in with the new code")]
+    CodeUsed,
     /// WeChat refused or failed a phone number exchange.
     #[error("{0}")]
     PhoneCode(WechatError),

@@ -64,6 +64,7 @@ fn login_result(result: &ServiceResult<LoggedIn>) -> &'static str {
         Err(ServiceError::Invalid(_)) => "invalid_request",
         Err(ServiceError::UserData { .. }) => "invalid_user_data",
         Err(ServiceError::UnknownApp(_)) => "unknown_app",
+        Err(ServiceError::CodeUsed) => "code_used",
         Err(ServiceError::Wechat(WechatError::Api { .. })) => "refused_by_wechat",
         Err(ServiceError::Wechat(_)) => "wechat_unavailable",
         Err(ServiceError::Db(DbError::Unavailable(_))) => "unavailable",
@@ -77,6 +78,16 @@ async fn login_unmetered(state: &AppState, input: LoginInput) -> ServiceResult<L
         .check_shape(false)
         .map_err(ServiceError::Invalid)?;
     let app = state.apps.choose(input.appid.as_deref())?;
+    let code = input.code.clone();
+    super::code_retry::once(state, &app.appid, &code, exchange(state, app, input)).await
+}
+
+/// The code exchanged with WeChat, the user data checked, the login written.
+async fn exchange(
+    state: &AppState,
+    app: &crate::wechat::WechatApp,
+    input: LoginInput,
+) -> ServiceResult<LoggedIn> {
     let wx = app
         .api
         .code2session(&input.code)

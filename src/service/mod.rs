@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admin_sign_in;
 pub mod admins;
 pub mod audit;
+mod code_retry;
 mod error;
 pub mod export;
 pub mod health;

@@ -675,10 +675,11 @@ async fn secrets_never_reach_the_log() {
         .send()
         .await
         .unwrap();
-    for _ in 0..2 {
+    for i in 0..2 {
+        // Other codes: the same one would get its token back, as a retry.
         let failed = client
             .post(format!("{base}/api/login"))
-            .json(&json!({"code": CODE}))
+            .json(&json!({"code": format!("{CODE}-{i}")}))
             .send()
             .await
             .unwrap();

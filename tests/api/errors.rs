@@ -145,7 +145,7 @@ async fn wechat_errcodes_map_to_statuses(backend: Backend) {
     let app = spawn_app(backend).await;
     let cases = [
         (40029, 401, "invalid_code"),
-        (40163, 401, "invalid_code"),
+        (40163, 400, "code_used"),
         (45011, 429, "rate_limited"),
         (40226, 403, "user_blocked"),
         (-1, 502, "wechat_unavailable"),

@@ -11,6 +11,7 @@ mod apps;
 mod avatar;
 mod binary;
 mod clock_skew;
+mod code_retry;
 mod crash;
 mod db_outage;
 mod disk_full;

@@ -54,6 +54,7 @@ pub fn settings_with(url: DatabaseUrl, wechat: WechatSettings) -> Settings {
         },
         wechat,
         session_ttl: Duration::from_secs(3600),
+        code_retry_window: Duration::from_secs(60),
         dev: false,
         workers: 2,
         admin: AdminSettings {
