@@ -107,6 +107,13 @@ function createClient(options) {
     return s ? s.token : null;
   }
 
+  /** Whether `res` is the server's error `code` with `statusCode`. */
+  function isError(res, statusCode, code) {
+    return (
+      res.statusCode === statusCode && !!res.data && !!res.data.error && res.data.error.code === code
+    );
+  }
+
   function wxLogin() {
     return new Promise((resolve, reject) => {
       wxApi.login({
@@ -139,7 +146,9 @@ function createClient(options) {
 
   /**
    * Logs in: `wx.login()`, then `POST /api/login`, then stores the token.
-   * Concurrent calls share one `wx.login` and one `/api/login`.
+   * Concurrent calls share one `wx.login` and one `/api/login`. A code the
+   * server says was used already (`code_used`) is replaced by a new
+   * `wx.login()`, once.
    *
    * @param {object|function} [userData]  optional `{rawData, signature,
    *   encryptedData, iv}` to send with the code, or a function returning
@@ -150,12 +159,18 @@ function createClient(options) {
   function login(userData) {
     if (pending) return pending;
     pending = (async () => {
-      const code = await wxLogin();
-      const extra = typeof userData === 'function' ? await userData() : userData;
-      const body = Object.assign({}, pickUserData(extra), { code });
-      const appid = appId();
-      if (appid) body.appid = appid;
-      const res = await send({ url: '/api/login', method: 'POST', data: body });
+      const attempt = async () => {
+        const code = await wxLogin();
+        const extra = typeof userData === 'function' ? await userData() : userData;
+        const body = Object.assign({}, pickUserData(extra), { code });
+        const appid = appId();
+        if (appid) body.appid = appid;
+        return send({ url: '/api/login', method: 'POST', data: body });
+      };
+      let res = await attempt();
+      // A code used already (past the server's retry window): a new
+      // wx.login() gives a new one. Once: a second refusal is real.
+      if (isError(res, 400, 'code_used')) res = await attempt();
       if (res.statusCode !== 200) throw errorFromResponse(res);
       wxApi.setStorageSync(storageKey, {
         token: res.data.token,

@@ -111,6 +111,30 @@ describe('login', () => {
     assert.equal(auth.getToken(), null);
   });
 
+  test('a code the server says was used is replaced by a new wx.login(), once', async () => {
+    // The simulator answers `fail-40163` as WeChat answers a used code.
+    const wx = createWx({ user: 'retried-1', codes: ['fail-40163'] });
+    const auth = createClient({ baseUrl: server.baseUrl, wx });
+    const answer = await auth.login();
+    assert.equal(wx.calls.login, 2);
+    assert.equal(count(wx, 'POST /api/login'), 2);
+    assert.equal(answer.token, auth.getToken());
+
+    const twice = createWx({ user: 'retried-2', codes: ['fail-40163', 'fail-40163'] });
+    const refused = createClient({ baseUrl: server.baseUrl, wx: twice });
+    await assert.rejects(refused.login(), (e) => e instanceof WxLoginError && e.code === 'code_used');
+    assert.equal(twice.calls.login, 2, 'only once');
+    assert.equal(refused.getToken(), null);
+  });
+
+  test('a retried login with the same code gets the same token (the server\'s retry window)', async () => {
+    const first = createWx({ user: 'same-code', codes: ['same-code-1'] });
+    const second = createWx({ user: 'same-code', codes: ['same-code-1'] });
+    const a = await createClient({ baseUrl: server.baseUrl, wx: first }).login();
+    const b = await createClient({ baseUrl: server.baseUrl, wx: second }).login();
+    assert.equal(a.token, b.token);
+  });
+
   test('logout() revokes the token on the server and forgets it', async () => {
     const { auth } = client('logout-1');
     const { token } = await auth.login();

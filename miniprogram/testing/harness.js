@@ -114,11 +114,13 @@ function startServer() {
 }
 
 /**
- * A simulated `wx`: `login` hands out dev-simulator codes for one fake user,
+ * A simulated `wx`: `login` hands out dev-simulator codes for one fake user
+ * (after the `codes` given, if any, one per call),
  * `request` and `uploadFile` make real HTTP calls, storage is in memory.
  * `calls` counts what the client did.
  */
-function createWx({ user = 'demo-1', loginDelayMs = 20, appid = null } = {}) {
+function createWx({ user = 'demo-1', loginDelayMs = 20, appid = null, codes = [] } = {}) {
+  const firstCodes = [...codes];
   const storage = new Map();
   const calls = { login: 0, requests: [], uploadFile: 0, bodies: [] };
   let n = 0;
@@ -131,7 +133,7 @@ function createWx({ user = 'demo-1', loginDelayMs = 20, appid = null } = {}) {
       calls.login += 1;
       n += 1;
       // The simulator logs in `user` for `user-N`, whatever N is.
-      const code = `${user}-${n}`;
+      const code = firstCodes.length ? firstCodes.shift() : `${user}-${n}`;
       setTimeout(() => success({ code, errMsg: 'login:ok' }), loginDelayMs);
     },
     request({ url, method = 'GET', data, header = {}, dataType = 'json', success, fail }) {

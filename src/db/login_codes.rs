@@ -37,14 +37,9 @@ pub fn claim(
         return Ok(Claim::Mine);
     }
     let taken_over = on_backend!(conn, |c| diesel::update(
-        t::table
-            .find(code_hash)
-            .filter(t::expires_at.le(now))
+        t::table.find(code_hash).filter(t::expires_at.le(now))
     )
-    .set((
-        t::sealed_token.eq(None::<Vec<u8>>),
-        t::expires_at.eq(until)
-    ))
+    .set((t::sealed_token.eq(None::<Vec<u8>>), t::expires_at.eq(until)))
     .execute(c))?;
     if taken_over == 1 {
         return Ok(Claim::Mine);
@@ -78,9 +73,7 @@ pub fn complete(
 /// asks WeChat (which knows whether the code was used).
 pub fn release(conn: &mut DbConnection, code_hash: &[u8]) -> Result<(), DbError> {
     on_backend!(conn, |c| diesel::delete(
-        t::table
-            .find(code_hash)
-            .filter(t::sealed_token.is_null())
+        t::table.find(code_hash).filter(t::sealed_token.is_null())
     )
     .execute(c))?;
     Ok(())

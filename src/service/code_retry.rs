@@ -43,13 +43,14 @@ pub async fn once(
     loop {
         let now = clock::now();
         let (key, until) = (hash.0.to_vec(), after(now, retry.hold));
-        let claim = db::run_probing(&state.pool, move |c| login_codes::claim(c, &key, now, until)).await?;
+        let claim = db::run_probing(&state.pool, move |c| {
+            login_codes::claim(c, &key, now, until)
+        })
+        .await?;
         match claim {
             Claim::Mine => break,
             Claim::Done(sealed) => return replay(state, retry, &hash, &sealed).await,
-            Claim::UnderWay if Instant::now() < waited_until => {
-                tokio::time::sleep(WAIT_STEP).await
-            }
+            Claim::UnderWay if Instant::now() < waited_until => tokio::time::sleep(WAIT_STEP).await,
             // The request that holds the code outlived its time: its node
             // may have died; the next look takes the code over.
             Claim::UnderWay => return Err(ServiceError::Wechat(WechatError::Timeout)),
@@ -85,7 +86,10 @@ async fn replay(
     sealed: &[u8],
 ) -> ServiceResult<LoggedIn> {
     // Sealed under another server key: as if the window had ended.
-    let token = retry.keys.open(sealed, hash).ok_or(ServiceError::CodeUsed)?;
+    let token = retry
+        .keys
+        .open(sealed, hash)
+        .ok_or(ServiceError::CodeUsed)?;
     let (session, user) = match sessions::authenticate(state, token.hash()).await {
         Ok(live) => live,
         Err(ServiceError::Unauthenticated(_)) => return Err(ServiceError::CodeUsed),

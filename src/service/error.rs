@@ -29,7 +29,9 @@ pub enum ServiceError {
     Wechat(WechatError),
     /// A login code that already logged in, whose session has ended since
     /// (or whose retry window is over).
-    #[error("this login code was already used; call wx.login() again and log in with the new code")]
+    #[error(
+        "this login code was already used; call wx.login() again and log in with the new code"
+    )]
     CodeUsed,
     /// WeChat refused or failed a phone number exchange.
     #[error("{0}")]

@@ -32,8 +32,7 @@ async fn concurrent_logins_with_one_code_make_one_exchange(backend: Backend) {
     // Slow, so that every request arrives while the first is under way.
     app.wechat_answers(code2session_ok("oRETRY", "k1", None).set_delay(Duration::from_millis(300)))
         .await;
-    let answers =
-        futures::future::join_all((0..10).map(|_| login(&app, "one-code"))).await;
+    let answers = futures::future::join_all((0..10).map(|_| login(&app, "one-code"))).await;
     let first = answers[0].1["token"].as_str().unwrap().to_owned();
     for (status, body) in &answers {
         assert_eq!(*status, 200, "{body}");
@@ -47,7 +46,8 @@ async fn concurrent_logins_with_one_code_make_one_exchange(backend: Backend) {
 
 async fn a_retry_within_the_window_gets_the_same_token(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.wechat_answers(code2session_ok("oRETRY", "k1", None)).await;
+    app.wechat_answers(code2session_ok("oRETRY", "k1", None))
+        .await;
     let (token, body) = app.login_ok("code-a").await;
     let (status, again) = login(&app, "code-a").await;
     assert_eq!(status, 200, "{again}");
@@ -111,7 +111,8 @@ async fn a_used_code_after_the_window_is_code_used(backend: Backend) {
 
 async fn a_retry_after_the_session_ended_is_code_used(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.wechat_answers(code2session_ok("oRETRY", "k1", None)).await;
+    app.wechat_answers(code2session_ok("oRETRY", "k1", None))
+        .await;
     let (token, _) = app.login_ok("code-d").await;
     assert_eq!(app.logout(&token).await.status(), 204);
     let response = app.post_login(&json!({"code": "code-d"})).await;
@@ -141,7 +142,8 @@ async fn a_failed_exchange_frees_the_code(backend: Backend) {
 
 async fn a_zero_window_asks_wechat_every_time(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.code_retry_window = Duration::ZERO).await;
-    app.wechat_answers(code2session_ok("oRETRY", "k1", None)).await;
+    app.wechat_answers(code2session_ok("oRETRY", "k1", None))
+        .await;
     let (first, _) = app.login_ok("code-f").await;
     let (second, _) = app.login_ok("code-f").await;
     assert_ne!(first, second);

@@ -460,3 +460,53 @@ async fn three_nodes_share_one_access_token() {
         assert!(!log.contains(SECRET), "{log}");
     }
 }
+
+/// A code retried on other nodes (a client behind round robin that lost
+/// the answer, or two pages at once): one WeChat exchange for the fleet,
+/// and the same token on every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_exchange_one_code_once() {
+    use wiremock::matchers::path;
+    use wiremock::Mock;
+    if postgres_url().is_none() {
+        return;
+    }
+    let (_db, url) = TestDb::create(Backend::Postgres);
+    let DatabaseUrl::Postgres(database) = url else {
+        unreachable!()
+    };
+    let wechat = wiremock::MockServer::start().await;
+    Mock::given(path("/sns/jscode2session"))
+        // Slow, so that every node asks while the first exchange is under way.
+        .respond_with(code2session_ok("oFLEET", "k", None).set_delay(Duration::from_millis(500)))
+        .mount(&wechat)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let nodes: Vec<Node> = (0..3)
+        .map(|_| start_app_node(dir.path(), &database, &wechat.uri()))
+        .collect();
+    let client = reqwest::Client::new();
+    let tokens = futures::future::join_all(
+        nodes
+            .iter()
+            .cycle()
+            .take(9)
+            .map(|node| login(&client, node, "one-code-for-the-fleet")),
+    )
+    .await;
+    assert!(tokens.iter().all(|t| *t == tokens[0]), "{tokens:?}");
+    let exchanges = wechat
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/sns/jscode2session")
+        .count();
+    assert_eq!(exchanges, 1);
+    works_everywhere(&client, &nodes, &tokens[0]).await;
+    // A retry later, on any node, still gets it.
+    assert_eq!(
+        login(&client, &nodes[2], "one-code-for-the-fleet").await,
+        tokens[0]
+    );
+}

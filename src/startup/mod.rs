@@ -3,29 +3,24 @@
 
 use std::net::TcpListener;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
+mod assemble;
+
 use crate::admin;
 use crate::api;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
-use crate::media::MediaStore;
 use crate::signals::{exit_at_once, Signals};
-use crate::state::{AppState, Background};
+use crate::state::AppState;
 use crate::web::connections::{self, ConnectionLimits};
 use crate::web::request_log;
 use crate::web::CONTENT_SECURITY_POLICY;
 use crate::wechat::WechatApps;
-
-/// How long past WeChat's timeout a login may take to be written, before
-/// another request with its code takes it over.
-const CODE_HOLD_MARGIN: Duration = Duration::from_secs(5);
 
 /// A bound, ready-to-run server. Binding to port 0 picks a free port, which
 /// is how the tests start it.
@@ -61,7 +56,7 @@ impl Application {
             })
             .transpose()?;
         let pool = open_database(&settings.db, db::PoolUse::Server).await?;
-        let (state, dev_admin_password) = match assemble_state(&settings, &pool).await {
+        let (state, dev_admin_password) = match assemble::assemble_state(&settings, &pool).await {
             Ok(assembled) => assembled,
             Err(e) => {
                 let pool = pool.clone();
@@ -205,174 +200,6 @@ impl Application {
     }
 }
 
-/// Everything the handlers share, with its background threads started.
-/// Also returns the dev-mode admin's password, when one was just made.
-async fn assemble_state(
-    settings: &Settings,
-    pool: &DbPool,
-) -> anyhow::Result<(AppState, Option<String>)> {
-    // Every node of a fleet shares each app's access token through the
-    // database, sealed with the server key they share.
-    let sharing = crate::wechat::TokenSharing {
-        store: Some(Arc::new(crate::service::wechat_tokens::DbTokenStore::new(
-            pool.clone(),
-            settings.admin.cookie_key.master(),
-        ))),
-        holder: format!(
-            "{}-{}",
-            std::process::id(),
-            crate::domain::random::prefixed_text::<9>("")
-        ),
-    };
-    let wechat = WechatApps::from_settings(&settings.wechat, sharing)
-        .context("cannot set up the WeChat clients")?;
-    let dev_admin_password = if settings.dev {
-        crate::service::admins::create_first(pool, DEV_ADMIN)
-            .await
-            .context("cannot create the dev-mode admin")?
-    } else {
-        None
-    };
-    let dummy_password_hash = tokio::task::spawn_blocking(|| {
-        crate::domain::password::hash(&crate::domain::password::random_password())
-    })
-    .await?;
-    let checker_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let password_checker =
-        crate::domain::password::PasswordChecker::start(checker_threads, 4 * checker_threads)
-            .context("cannot start the password-check threads")?;
-    let media = {
-        let (dir, public_url) = (settings.data_dir.clone(), settings.public_url.clone());
-        tokio::task::spawn_blocking(move || MediaStore::prepare(&dir, public_url))
-            .await?
-            .with_context(|| {
-                format!(
-                    "cannot use the data directory {} (--data-dir / WXLOGIN_DATA_DIR)",
-                    settings.data_dir.display()
-                )
-            })?
-    };
-    let checkpointer = match settings.db.url {
-        crate::config::DatabaseUrl::Sqlite(_) => Some(
-            db::Checkpointer::start(pool.clone())
-                .context("cannot start the WAL checkpoint thread")?,
-        ),
-        crate::config::DatabaseUrl::Postgres(_) => None,
-    };
-    let logins = db::group_commit::LoginWriter::start(
-        pool.clone(),
-        login_writers(&settings.db),
-        checkpointer.as_ref().map(db::Checkpointer::notice),
-        settings.webhook.is_some(),
-    )
-    .context("cannot start the login writer")?;
-    let webhooks = settings
-        .webhook
-        .clone()
-        .map(|webhook| crate::webhook::Deliverer::start(webhook, pool.clone()))
-        .transpose()
-        .context("cannot start the webhook deliverer")?;
-    let token_cache = Arc::new(db::token_cache::TokenCache::default());
-    let token_refresher = db::token_cache::Refresher::start(token_cache.clone(), pool.clone())
-        .context("cannot start the token cache refresher")?;
-    let revocations = match &settings.db.url {
-        crate::config::DatabaseUrl::Postgres(url) => {
-            let (announce, announced) = std::sync::mpsc::channel();
-            token_cache.announce_to(announce);
-            let announcer = db::revocations::Announcer::start(announced, pool.clone())
-                .context("cannot start the revocation announcer")?;
-            let listener = db::revocations::Listener::start(url, token_cache.clone())
-                .context("cannot start the revocation listener")?;
-            Some(std::sync::Mutex::new((announcer, listener)))
-        }
-        crate::config::DatabaseUrl::Sqlite(_) => None,
-    };
-    let pruner = db::retention::start(
-        pool.clone(),
-        db::retention::Retention {
-            audit: settings.audit_retention,
-            sessions: settings.session_retention,
-            counters: crate::service::admin_sign_in::WINDOW,
-        },
-        settings.prune_every,
-    )
-    .context("cannot start the pruning thread")?;
-    let code_sweeper = db::retention::start_login_code_sweeper(pool.clone())
-        .context("cannot start the login code sweeper")?;
-    let service_cache = Arc::new(db::service_cache::ServiceCache::default());
-    let service_calls = {
-        let (cache, last_cache) = (service_cache.clone(), service_cache.clone());
-        let (pool, last_pool) = (pool.clone(), pool.clone());
-        let flush = move |cache: &db::service_cache::ServiceCache, pool: &DbPool| {
-            if let Err(e) = cache.flush(pool) {
-                tracing::warn!(error = %e, "cannot write the services' call counts yet");
-            }
-        };
-        crate::background::Periodic::start(
-            "service-calls",
-            db::service_cache::FLUSH_EVERY,
-            move || flush(&cache, &pool),
-            move || flush(&last_cache, &last_pool),
-        )
-        .context("cannot start the service call counter")?
-    };
-    let clock_check = match settings.db.url {
-        crate::config::DatabaseUrl::Postgres(_) => {
-            let checked = pool.clone();
-            tokio::task::spawn_blocking(move || db::clock::check(&checked))
-                .await?
-                .context("cannot compare the clock with the database's")?;
-            Some(db::clock::start(pool.clone()).context("cannot start the clock check")?)
-        }
-        crate::config::DatabaseUrl::Sqlite(_) => None,
-    };
-    let state = AppState {
-        draining: std::sync::atomic::AtomicBool::new(false),
-        pool: pool.clone(),
-        apps: wechat,
-        session_ttl: settings.session_ttl,
-        code_retry: (!settings.code_retry_window.is_zero()).then(|| {
-            crate::domain::login_code::CodeRetry {
-                window: settings.code_retry_window,
-                hold: settings.wechat.timeout + CODE_HOLD_MARGIN,
-                keys: crate::domain::login_code::CodeKeys::derive(
-                    settings.admin.cookie_key.master(),
-                ),
-            }
-        }),
-        ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
-        trust_proxy: settings.trust_proxy,
-        dummy_password_hash,
-        password_checker,
-        media,
-        token_cache,
-        service_cache,
-        logins,
-        webhook_events: settings.webhook.is_some(),
-        webhook_target: settings.webhook.as_ref().map(|w| {
-            let url = &w.url;
-            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!(
-                "{}://{}{port}{}",
-                url.scheme(),
-                url.host_str().unwrap_or(""),
-                url.path()
-            )
-        }),
-        background: Background {
-            webhooks,
-            token_refresher,
-            revocations,
-            service_calls,
-            clock_check,
-            pruner,
-            code_sweeper,
-            checkpointer,
-        },
-    };
-    Ok((state, dev_admin_password))
-}
-
 /// Raises the soft limit on open files to the hard one, as a server with
 /// many connections needs, and warns when it is still below what
 /// `--max-connections` asks for.
@@ -417,15 +244,6 @@ fn pool_gauges(pool: &db::DbPool) -> crate::telemetry::prometheus::BeforeScrape 
         metrics::gauge!("wxlogin_db_pool_connections", "state" => "idle").set(idle);
         metrics::gauge!("wxlogin_db_pool_connections", "state" => "in_use").set(in_use);
     })
-}
-
-/// How many threads write logins. SQLite takes one writer at a time; on
-/// PostgreSQL, half the pool lets batches overlap and leaves the rest for reads.
-fn login_writers(db: &crate::config::DbSettings) -> usize {
-    match db.url {
-        crate::config::DatabaseUrl::Sqlite(_) => 1,
-        crate::config::DatabaseUrl::Postgres(_) => (db.pool_size as usize / 2).max(1),
-    }
 }
 
 /// Connects and migrates, off the async threads.
