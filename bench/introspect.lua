@@ -8,7 +8,9 @@ local headers = {
   ["Content-Type"] = "application/x-www-form-urlencoded",
 }
 local counter = 0
-local offset = 0
+-- Set by setup() below: a global, as thread:set() sets globals (a local
+-- here would hide it, and every thread would walk the list in step).
+offset = 0
 
 function setup(thread)
   thread:set("offset", math.random(1, #tokens))

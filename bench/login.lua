@@ -2,7 +2,10 @@
 -- user, even ones the user of the request before (a returning user). The
 -- fake WeChat derives the openid from the part of the code before the dot.
 local counter = 0
-local id = 0
+-- Each thread's own number, set by setup() below: a global, as
+-- thread:set() sets globals (a local here would hide it, and every thread
+-- would send the same codes).
+id = 0
 local ids = 0
 local run = tostring(os.time())
 

@@ -7,7 +7,9 @@ local path = os.getenv("BENCH_PATH") or "/api/me"
 local tokens = {}
 for line in io.lines(os.getenv("TOKENS")) do tokens[#tokens + 1] = line end
 local counter = 0
-local offset = 0
+-- Set by setup() below: a global, as thread:set() sets globals (a local
+-- here would hide it, and every thread would walk the list in step).
+offset = 0
 
 function setup(thread)
   -- Each thread starts at another place in the list.

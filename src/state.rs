@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::background::Periodic;
+use crate::db::code_claims::ClaimWriter;
 use crate::db::group_commit::LoginWriter;
 use crate::db::revocations::{Announcer, Listener};
 use crate::db::service_cache::ServiceCache;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub service_cache: Arc<ServiceCache>,
     /// Writes logins in batches (group commit).
     pub logins: LoginWriter,
+    /// Claims login codes for their logins, in batches.
+    pub code_claims: ClaimWriter,
     /// Whether changes record webhook events: a webhook is configured.
     pub webhook_events: bool,
     /// Where they go, without credentials or query, for the admin site.
@@ -77,6 +80,7 @@ impl AppState {
     /// Stops the background threads, after they have written what they
     /// hold: queued logins, then `last_seen_at` times.
     pub fn stop_background(&self) {
+        self.code_claims.stop();
         self.logins.stop();
         let background = &self.background;
         background.token_refresher.stop();

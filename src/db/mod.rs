@@ -12,6 +12,7 @@ pub mod admins;
 pub mod bulk;
 pub mod checkpointer;
 pub mod clock;
+pub mod code_claims;
 pub mod group_commit;
 pub mod health;
 pub mod identities;

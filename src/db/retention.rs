@@ -77,7 +77,11 @@ pub fn start_login_code_sweeper(pool: DbPool) -> std::io::Result<Periodic> {
         LOGIN_CODES_EVERY,
         move || {
             let now = crate::clock::now();
-            if let Err(e) = in_batches(&pool, |c| login_codes::prune(c, now, BATCH)) {
+            let pruned = pool
+                .get()
+                .map_err(DbError::from)
+                .and_then(|mut c| login_codes::prune(&mut c, now));
+            if let Err(e) = pruned {
                 tracing::warn!(error = %e, "cannot delete old login codes yet; the next round tries again");
             }
         },

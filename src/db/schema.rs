@@ -143,7 +143,8 @@ diesel::table! {
 diesel::table! {
     login_codes (code_hash) {
         code_hash -> Binary,
-        sealed_token -> Nullable<Binary>,
+        sealed_token -> Binary,
+        claimed_at -> Timestamp,
         expires_at -> Timestamp,
     }
 }

@@ -52,6 +52,16 @@ pub fn find_active(
     Ok(found.map(|(session, identity, account)| (session, User::new(account, identity))))
 }
 
+/// Whether a session was ever made with this token, live or not.
+pub fn exists(conn: &mut DbConnection, hash: &TokenHash) -> Result<bool, DbError> {
+    let found: Option<i64> = on_backend!(conn, |c| sessions::table
+        .filter(sessions::token_hash.eq(&hash.0[..]))
+        .select(sessions::id)
+        .get_result(c)
+        .optional())?;
+    Ok(found.is_some())
+}
+
 /// The live sessions among these token hashes, with their users, for the
 /// token cache's refresh. Hashes that are unknown, revoked or expired are
 /// left out of the answer.

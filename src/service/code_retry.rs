@@ -5,8 +5,11 @@
 //! (the others with it, on any node, wait), and after, for the retry window,
 //! a login with it gets the same token back without asking WeChat.
 //!
-//! Only a keyed hash of the code is kept (`domain::login_code`), and the
-//! token sealed; both go when the window ends.
+//! A login writes its code's row as it starts, with the sealed token it is
+//! about to make (`db::code_claims`, in batches); it is done once that
+//! token's session exists, so nothing more is written. Only a keyed hash of
+//! the code is kept (`domain::login_code`), and the token sealed; both go
+//! when the window ends.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -14,9 +17,10 @@ use std::time::{Duration, Instant};
 use super::login::LoggedIn;
 use super::{sessions, ServiceError, ServiceResult};
 use crate::clock;
-use crate::db::login_codes::{self, Claim};
+use crate::db::login_codes::{self, Claim, HeldCode, NewCode};
 use crate::db::{self};
 use crate::domain::login_code::{CodeHash, CodeRetry};
+use crate::domain::token::SessionToken;
 use crate::state::AppState;
 use crate::wechat::WechatError;
 
@@ -27,82 +31,116 @@ fn after(now: chrono::NaiveDateTime, d: Duration) -> chrono::NaiveDateTime {
     now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Runs `login` for `code` of `appid` at most once per retry window: the
-/// other requests with the code get the token of the one that ran.
-pub async fn once(
+/// Runs `login` with a new token for `code` of `appid`, at most once per
+/// retry window: the other requests with the code get the token of the one
+/// that ran.
+pub async fn once<F>(
     state: &AppState,
     appid: &str,
     code: &str,
-    login: impl Future<Output = ServiceResult<LoggedIn>>,
-) -> ServiceResult<LoggedIn> {
+    login: impl FnOnce(SessionToken) -> F,
+) -> ServiceResult<LoggedIn>
+where
+    F: Future<Output = ServiceResult<LoggedIn>>,
+{
+    let token = SessionToken::generate();
     let Some(retry) = &state.code_retry else {
-        return login.await;
+        return login(token).await;
     };
     let hash = retry.keys.hash(appid, code);
+    let sealed = retry.keys.seal(&token, &hash);
+    let new_code = |now| NewCode {
+        code_hash: hash.0.to_vec(),
+        sealed_token: sealed.clone(),
+        claimed_at: now,
+        expires_at: after(now, retry.window),
+    };
     let waited_until = Instant::now() + retry.hold;
     loop {
-        let now = clock::now();
-        let (key, until) = (hash.0.to_vec(), after(now, retry.hold));
-        let claim = db::run_probing(&state.pool, move |c| {
-            login_codes::claim(c, &key, now, until)
-        })
-        .await?;
-        match claim {
+        let claim = state.code_claims.claim(new_code(clock::now())).await?;
+        let held = match claim {
             Claim::Mine => break,
-            Claim::Done(sealed) => return replay(state, retry, &hash, &sealed).await,
-            Claim::UnderWay if Instant::now() < waited_until => tokio::time::sleep(WAIT_STEP).await,
-            // The request that holds the code outlived its time: its node
-            // may have died; the next look takes the code over.
-            Claim::UnderWay => return Err(ServiceError::Wechat(WechatError::Timeout)),
+            Claim::Freed => continue,
+            Claim::Held(held) => held,
+        };
+        match look_at(state, retry, &hash, &held).await? {
+            Held::Done(done) => return Ok(done),
+            Held::UnderWay if Instant::now() < waited_until => {
+                tokio::time::sleep(WAIT_STEP).await
+            }
+            Held::UnderWay => return Err(ServiceError::Wechat(WechatError::Timeout)),
+            Held::Gone => {
+                let code = new_code(clock::now());
+                let taken = db::run_probing(&state.pool, move |c| {
+                    login_codes::take_over(c, &held, &code)
+                })
+                .await?;
+                if taken {
+                    break;
+                }
+            }
         }
     }
-    let result = login.await;
-    let key = hash.0.to_vec();
-    let written = match &result {
-        Ok(done) => {
-            let sealed = retry.keys.seal(&done.token, &hash);
-            let until = after(clock::now(), retry.window);
-            db::run_probing(&state.pool, move |c| {
-                login_codes::complete(c, &key, &sealed, until)
-            })
-            .await
-        }
+    let result = login(token).await;
+    if result.is_err() {
         // The code is free again: a retry asks WeChat, which knows whether
         // it was used.
-        Err(_) => db::run_probing(&state.pool, move |c| login_codes::release(c, &key)).await,
-    };
-    if let Err(e) = written {
-        // The login itself stands; only its retries will ask WeChat.
-        tracing::warn!(error = %e, "cannot record the login code for its retries");
+        let key = hash.0.to_vec();
+        let freed = db::run_probing(&state.pool, move |c| {
+            login_codes::release(c, &key, &sealed)
+        })
+        .await;
+        if let Err(e) = freed {
+            tracing::warn!(error = %e, "cannot free the login code; it frees itself when its window ends");
+        }
     }
     result
 }
 
-/// The token of the login made with this code, if its session still lives.
-async fn replay(
+/// What became of the login that holds a code.
+enum Held {
+    /// Done, and its session lives: the answer to give again.
+    Done(LoggedIn),
+    /// Still under way.
+    UnderWay,
+    /// It never finished (its node died, or the row is sealed under another
+    /// server key): the code may be taken over.
+    Gone,
+}
+
+async fn look_at(
     state: &AppState,
     retry: &CodeRetry,
     hash: &CodeHash,
-    sealed: &[u8],
-) -> ServiceResult<LoggedIn> {
-    // Sealed under another server key: as if the window had ended.
-    let token = retry
-        .keys
-        .open(sealed, hash)
-        .ok_or(ServiceError::CodeUsed)?;
-    let (session, user) = match sessions::authenticate(state, token.hash()).await {
-        Ok(live) => live,
-        Err(ServiceError::Unauthenticated(_)) => return Err(ServiceError::CodeUsed),
-        Err(e) => return Err(e),
+    held: &HeldCode,
+) -> ServiceResult<Held> {
+    let Some(token) = retry.keys.open(&held.sealed_token, hash) else {
+        return Ok(Held::Gone);
     };
-    tracing::info!(
-        account_id = user.account.id,
-        "login retried with its code: the same token"
-    );
-    Ok(LoggedIn {
-        token,
-        expires_at: session.expires_at,
-        user,
-        account_created: false,
-    })
+    match sessions::authenticate(state, token.hash()).await {
+        Ok((session, user)) => {
+            tracing::info!(
+                account_id = user.account.id,
+                "login retried with its code: the same token"
+            );
+            Ok(Held::Done(LoggedIn {
+                token,
+                expires_at: session.expires_at,
+                user,
+                account_created: false,
+            }))
+        }
+        Err(ServiceError::Unauthenticated(_)) => {
+            let hash = token.hash();
+            if db::run_probing(&state.pool, move |c| crate::db::sessions::exists(c, &hash)).await? {
+                // Made, then logged out or revoked: never handed out again.
+                Err(ServiceError::CodeUsed)
+            } else if clock::now() < after(held.claimed_at, retry.hold) {
+                Ok(Held::UnderWay)
+            } else {
+                Ok(Held::Gone)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -79,7 +79,10 @@ async fn login_unmetered(state: &AppState, input: LoginInput) -> ServiceResult<L
         .map_err(ServiceError::Invalid)?;
     let app = state.apps.choose(input.appid.as_deref())?;
     let code = input.code.clone();
-    super::code_retry::once(state, &app.appid, &code, exchange(state, app, input)).await
+    super::code_retry::once(state, &app.appid, &code, |token| {
+        exchange(state, app, input, token)
+    })
+    .await
 }
 
 /// The code exchanged with WeChat, the user data checked, the login written.
@@ -87,6 +90,7 @@ async fn exchange(
     state: &AppState,
     app: &crate::wechat::WechatApp,
     input: LoginInput,
+    token: SessionToken,
 ) -> ServiceResult<LoggedIn> {
     let wx = app
         .api
@@ -101,7 +105,6 @@ async fn exchange(
         false,
     )?;
     let unionid = wx.unionid.clone().or_else(|| checked.unionid.clone());
-    let token = SessionToken::generate();
     let now = clock::now();
     let expires_at = session_expiry(now, state.session_ttl);
     let recorded = state

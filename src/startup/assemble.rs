@@ -160,6 +160,8 @@ pub(super) async fn assemble_state(
         token_cache,
         service_cache,
         logins,
+        code_claims: db::code_claims::ClaimWriter::start(pool.clone())
+            .context("cannot start the login code writer")?,
         webhook_events: settings.webhook.is_some(),
         webhook_target: settings.webhook.as_ref().map(|w| {
             let url = &w.url;
