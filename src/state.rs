@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::background::Periodic;
-use crate::db::code_claims::ClaimWriter;
+use crate::db::code_claims::CodeStore;
 use crate::db::group_commit::LoginWriter;
 use crate::db::revocations::{Announcer, Listener};
 use crate::db::service_cache::ServiceCache;
@@ -42,8 +42,8 @@ pub struct AppState {
     pub service_cache: Arc<ServiceCache>,
     /// Writes logins in batches (group commit).
     pub logins: LoginWriter,
-    /// Claims login codes for their logins, in batches.
-    pub code_claims: ClaimWriter,
+    /// Login codes held for their retry window.
+    pub code_claims: Arc<CodeStore>,
     /// Whether changes record webhook events: a webhook is configured.
     pub webhook_events: bool,
     /// Where they go, without credentials or query, for the admin site.

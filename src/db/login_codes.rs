@@ -101,13 +101,14 @@ pub fn take_over(
     Ok(taken == 1)
 }
 
-fn replace(
-    code: &NewCode,
-) -> (
-    diesel::dsl::Eq<t::sealed_token, &[u8]>,
+/// The columns a new holder of a code sets.
+type Replacement<'a> = (
+    diesel::dsl::Eq<t::sealed_token, &'a [u8]>,
     diesel::dsl::Eq<t::claimed_at, NaiveDateTime>,
     diesel::dsl::Eq<t::expires_at, NaiveDateTime>,
-) {
+);
+
+fn replace(code: &NewCode) -> Replacement<'_> {
     (
         t::sealed_token.eq(&code.sealed_token[..]),
         t::claimed_at.eq(code.claimed_at),
@@ -117,7 +118,11 @@ fn replace(
 
 /// The login holding the code with this token failed: the code is free
 /// again, so that a retry asks WeChat (which knows whether it was used).
-pub fn release(conn: &mut DbConnection, code_hash: &[u8], sealed_token: &[u8]) -> Result<(), DbError> {
+pub fn release(
+    conn: &mut DbConnection,
+    code_hash: &[u8],
+    sealed_token: &[u8],
+) -> Result<(), DbError> {
     on_backend!(conn, |c| diesel::delete(
         t::table
             .find(code_hash)

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::{admins, login_codes, outbox, sessions, sign_in_throttle, DbError, DbPool};
+use super::{admins, outbox, sessions, sign_in_throttle, DbError, DbPool};
 use crate::background::Periodic;
 
 /// Rows deleted per statement.
@@ -70,18 +70,15 @@ fn in_batches(
 /// rate of logins, and live a minute.
 pub const LOGIN_CODES_EVERY: Duration = Duration::from_secs(10);
 
-/// The thread that deletes login codes past their retry window.
-pub fn start_login_code_sweeper(pool: DbPool) -> std::io::Result<Periodic> {
+/// The thread that forgets login codes past their retry window.
+pub fn start_login_code_sweeper(
+    codes: std::sync::Arc<super::code_claims::CodeStore>,
+) -> std::io::Result<Periodic> {
     Periodic::start(
         "login-codes",
         LOGIN_CODES_EVERY,
         move || {
-            let now = crate::clock::now();
-            let pruned = pool
-                .get()
-                .map_err(DbError::from)
-                .and_then(|mut c| login_codes::prune(&mut c, now));
-            if let Err(e) = pruned {
+            if let Err(e) = codes.prune(crate::clock::now()) {
                 tracing::warn!(error = %e, "cannot delete old login codes yet; the next round tries again");
             }
         },

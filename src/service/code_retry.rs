@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::login::LoggedIn;
 use super::{sessions, ServiceError, ServiceResult};
 use crate::clock;
-use crate::db::login_codes::{self, Claim, HeldCode, NewCode};
+use crate::db::login_codes::{Claim, HeldCode, NewCode};
 use crate::db::{self};
 use crate::domain::login_code::{CodeHash, CodeRetry};
 use crate::domain::token::SessionToken;
@@ -65,17 +65,11 @@ where
         };
         match look_at(state, retry, &hash, &held).await? {
             Held::Done(done) => return Ok(done),
-            Held::UnderWay if Instant::now() < waited_until => {
-                tokio::time::sleep(WAIT_STEP).await
-            }
+            Held::UnderWay if Instant::now() < waited_until => tokio::time::sleep(WAIT_STEP).await,
             Held::UnderWay => return Err(ServiceError::Wechat(WechatError::Timeout)),
             Held::Gone => {
-                let code = new_code(clock::now());
-                let taken = db::run_probing(&state.pool, move |c| {
-                    login_codes::take_over(c, &held, &code)
-                })
-                .await?;
-                if taken {
+                let taken = state.code_claims.take_over(held, new_code(clock::now()));
+                if taken.await? {
                     break;
                 }
             }
@@ -85,12 +79,7 @@ where
     if result.is_err() {
         // The code is free again: a retry asks WeChat, which knows whether
         // it was used.
-        let key = hash.0.to_vec();
-        let freed = db::run_probing(&state.pool, move |c| {
-            login_codes::release(c, &key, &sealed)
-        })
-        .await;
-        if let Err(e) = freed {
+        if let Err(e) = state.code_claims.release(hash.0.to_vec(), sealed).await {
             tracing::warn!(error = %e, "cannot free the login code; it frees itself when its window ends");
         }
     }

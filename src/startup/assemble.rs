@@ -109,7 +109,15 @@ pub(super) async fn assemble_state(
         settings.prune_every,
     )
     .context("cannot start the pruning thread")?;
-    let code_sweeper = db::retention::start_login_code_sweeper(pool.clone())
+    // SQLite holds them in memory: see db::code_claims.
+    let code_claims = Arc::new(
+        db::code_claims::CodeStore::start(
+            pool.clone(),
+            matches!(settings.db.url, crate::config::DatabaseUrl::Sqlite(_)),
+        )
+        .context("cannot start the login code writer")?,
+    );
+    let code_sweeper = db::retention::start_login_code_sweeper(code_claims.clone())
         .context("cannot start the login code sweeper")?;
     let service_cache = Arc::new(db::service_cache::ServiceCache::default());
     let service_calls = {
@@ -160,8 +168,7 @@ pub(super) async fn assemble_state(
         token_cache,
         service_cache,
         logins,
-        code_claims: db::code_claims::ClaimWriter::start(pool.clone())
-            .context("cannot start the login code writer")?,
+        code_claims,
         webhook_events: settings.webhook.is_some(),
         webhook_target: settings.webhook.as_ref().map(|w| {
             let url = &w.url;

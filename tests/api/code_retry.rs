@@ -59,7 +59,11 @@ async fn a_retry_within_the_window_gets_the_same_token(backend: Backend) {
     let (other, _) = app.login_ok("code-b").await;
     assert_ne!(other, token);
     assert_eq!(exchanges(&app).await, 2);
-    // Neither the code nor the token is stored in clear.
+    // PostgreSQL holds the codes in a table, which every node sees (SQLite,
+    // in memory); neither the code nor the token is stored in clear.
+    if backend == Backend::Sqlite {
+        return;
+    }
     let codes: Vec<(Vec<u8>, Vec<u8>)> = app
         .with_db(|conn| {
             use diesel::prelude::*;

@@ -1,9 +1,6 @@
--- Login codes within their retry window (see service/code_retry.rs): a
--- retried login with the same code gets the same token back. Keyed by an
--- HMAC of the app and the code; the token is sealed. A row is written once,
--- when its login starts, with the token that login will make; it is done
--- when that token's session exists. No index but the key: the sweep of old
--- rows scans a table of one minute of logins.
+-- Login codes within their retry window (see service/code_retry.rs). On
+-- SQLite wxlogin holds them in memory (db/code_claims.rs says why); the
+-- table is here so that both backends have one schema.
 CREATE TABLE login_codes (
     code_hash     BLOB      PRIMARY KEY,
     sealed_token  BLOB      NOT NULL,
