@@ -106,30 +106,45 @@ async fn look_at(
     let Some(token) = retry.keys.open(&held.sealed_token, hash) else {
         return Ok(Held::Gone);
     };
+    let token = match live(state, token).await? {
+        Ok(done) => return Ok(Held::Done(done)),
+        Err(token) => token,
+    };
+    let hash = token.hash();
+    if !db::run_probing(&state.pool, move |c| crate::db::sessions::exists(c, &hash)).await? {
+        return Ok(if clock::now() < after(held.claimed_at, retry.hold) {
+            Held::UnderWay
+        } else {
+            Held::Gone
+        });
+    }
+    // The session exists: it was committed since the first look, or it
+    // was made, then logged out or revoked, and is never handed out again.
+    match live(state, token).await? {
+        Ok(done) => Ok(Held::Done(done)),
+        Err(_) => Err(ServiceError::CodeUsed),
+    }
+}
+
+/// The login of `token` if its session lives, else the token back.
+async fn live(
+    state: &AppState,
+    token: SessionToken,
+) -> ServiceResult<Result<LoggedIn, SessionToken>> {
     match sessions::authenticate(state, token.hash()).await {
         Ok((session, user)) => {
             tracing::info!(
                 account_id = user.account.id,
                 "login retried with its code: the same token"
             );
-            Ok(Held::Done(LoggedIn {
+            Ok(Ok(LoggedIn {
                 token,
                 expires_at: session.expires_at,
                 user,
                 account_created: false,
             }))
         }
-        Err(ServiceError::Unauthenticated(_)) => {
-            let hash = token.hash();
-            if db::run_probing(&state.pool, move |c| crate::db::sessions::exists(c, &hash)).await? {
-                // Made, then logged out or revoked: never handed out again.
-                Err(ServiceError::CodeUsed)
-            } else if clock::now() < after(held.claimed_at, retry.hold) {
-                Ok(Held::UnderWay)
-            } else {
-                Ok(Held::Gone)
-            }
-        }
+        Err(ServiceError::Unauthenticated(_)) => Ok(Err(token)),
         Err(e) => Err(e),
     }
 }

@@ -36,6 +36,10 @@ macro_rules! backend_tests {
 }
 
 pub fn postgres_url() -> Option<String> {
+    // As the binary's main does, before libpq first sets OpenSSL up: no
+    // clean-up at exit, which would race the pools' threads and crash the
+    // test binary as it exits.
+    openssl_sys::init();
     match std::env::var(POSTGRES_ENV) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
