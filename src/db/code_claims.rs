@@ -17,10 +17,9 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use tokio::sync::oneshot;
@@ -30,8 +29,6 @@ use super::{DbError, DbPool};
 
 /// Most claims in one statement.
 const MAX_BATCH: usize = 256;
-/// How often an idle thread checks whether it should stop.
-const STOP_POLL: Duration = Duration::from_millis(100);
 
 struct Job {
     code: NewCode,
@@ -191,20 +188,7 @@ impl ClaimWriter {
 }
 
 fn claim_loop(pool: &DbPool, jobs: &mpsc::Receiver<Job>, stopping: &AtomicBool) {
-    loop {
-        let first = match jobs.recv_timeout(STOP_POLL) {
-            Ok(job) => job,
-            Err(RecvTimeoutError::Timeout) if stopping.load(Ordering::SeqCst) => return,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = super::group_commit::next_batch(jobs, stopping, MAX_BATCH) {
         // A panic in the driver answers this batch "unavailable" (the reply
         // senders are dropped), and the next one is claimed as usual.
         if catch_unwind(AssertUnwindSafe(|| claim_batch(pool, batch))).is_err() {
@@ -213,34 +197,25 @@ fn claim_loop(pool: &DbPool, jobs: &mpsc::Receiver<Job>, stopping: &AtomicBool) 
     }
 }
 
+/// Answers every claim of the batch with the same failure.
+fn fail_all(batch: Vec<Job>, cause: &dyn std::fmt::Display) {
+    let message = cause.to_string();
+    for job in batch {
+        let _ = job
+            .reply
+            .send(Err(DbError::Unavailable(message.clone().into())));
+    }
+}
+
 fn claim_batch(pool: &DbPool, batch: Vec<Job>) {
-    // While the database is known to be down, a short probe: a login must
-    // fail fast in an outage.
-    let wait = pool.health().wait_for_connection(pool.connection_timeout());
-    let mut conn = match pool.get_timeout(wait) {
+    let mut conn = match pool.get_probing() {
         Ok(conn) => conn,
-        Err(e) => {
-            let message = e.to_string();
-            for job in batch {
-                let _ = job
-                    .reply
-                    .send(Err(DbError::Unavailable(message.clone().into())));
-            }
-            return;
-        }
+        Err(e) => return fail_all(batch, &e),
     };
     let codes: Vec<&NewCode> = batch.iter().map(|j| &j.code).collect();
     let inserted: HashSet<Vec<u8>> = match login_codes::insert_new(&mut conn, &codes) {
         Ok(inserted) => inserted.into_iter().collect(),
-        Err(e) => {
-            let message = e.to_string();
-            for job in batch {
-                let _ = job
-                    .reply
-                    .send(Err(DbError::Unavailable(message.clone().into())));
-            }
-            return;
-        }
+        Err(e) => return fail_all(batch, &e),
     };
     let mut given: HashSet<&[u8]> = HashSet::new();
     let mut job_answers = Vec::with_capacity(batch.len());

@@ -159,24 +159,7 @@ fn write_loop(
     stopping: &AtomicBool,
     events: bool,
 ) {
-    loop {
-        let batch = {
-            let first = match jobs.recv_timeout(STOP_POLL) {
-                Ok(job) => job,
-                // Stops only once the queue is empty: what was queued is written.
-                Err(RecvTimeoutError::Timeout) if stopping.load(Ordering::SeqCst) => return,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return,
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            batch
-        };
+    while let Some(batch) = next_batch(jobs, stopping, MAX_BATCH) {
         if crate::telemetry::prometheus::is_installed() {
             metrics::histogram!("wxlogin_login_batch_size").record(batch.len() as f64);
         }
@@ -191,6 +174,33 @@ fn write_loop(
             notice.committed();
         }
     }
+}
+
+/// The jobs waiting now, at least one and at most `max`, once one comes.
+/// `None` once `stopping` is set and the queue is empty (what was queued is
+/// done first), or once every sender is gone. Shared by the writers that
+/// batch their work (`db::code_claims` too).
+pub(super) fn next_batch<J>(
+    jobs: &mpsc::Receiver<J>,
+    stopping: &AtomicBool,
+    max: usize,
+) -> Option<Vec<J>> {
+    let first = loop {
+        match jobs.recv_timeout(STOP_POLL) {
+            Ok(job) => break job,
+            Err(RecvTimeoutError::Timeout) if stopping.load(Ordering::SeqCst) => return None,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return None,
+        }
+    };
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }
 
 fn write_batch(pool: &DbPool, mut batch: Vec<Job>, events: bool) {

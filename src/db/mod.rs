@@ -374,8 +374,7 @@ where
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = if probing {
-            let wanted = pool.connection_timeout();
-            pool.get_timeout(pool.health().wait_for_connection(wanted))?
+            pool.get_probing()?
         } else {
             pool.get()?
         };

@@ -47,6 +47,14 @@ impl DbPool {
         self.get_timeout(self.pool.connection_timeout())
     }
 
+    /// A connection, waiting the pool's timeout, or only a short probe
+    /// while the database is known to be down: for the steps of a login,
+    /// which must fail fast in an outage.
+    pub fn get_probing(&self) -> Result<Pooled, r2d2::PoolError> {
+        let wanted = self.pool.connection_timeout();
+        self.get_timeout(self.health.wait_for_connection(wanted))
+    }
+
     /// A connection, waiting at most `timeout`. Whether one was had is
     /// recorded in [`DbPool::health`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<Pooled, r2d2::PoolError> {

@@ -711,3 +711,27 @@ async fn secrets_never_reach_the_log() {
         );
     }
 }
+
+/// A retry window past WeChat's 5 minutes, or not a number, is refused
+/// before anything starts, naming the setting.
+#[test]
+fn serve_refuses_a_code_retry_window_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    for (value, via_env) in [("301", false), ("-1", false), ("soon", true)] {
+        let mut command = wxlogin();
+        command.current_dir(dir.path()).args(["serve", "--dev"]);
+        if via_env {
+            command.env("WXLOGIN_CODE_RETRY_WINDOW", value);
+        } else {
+            command.arg(format!("--code-retry-window={value}"));
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{value}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("--code-retry-window"), "{value}: {err}");
+        assert!(
+            !dir.path().join("wxlogin.db").exists(),
+            "nothing was created"
+        );
+    }
+}
