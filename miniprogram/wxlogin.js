@@ -20,7 +20,7 @@ class WxLoginError extends Error {
     this.name = 'WxLoginError';
     /** HTTP status, or 0 when the server was not reached. */
     this.statusCode = statusCode;
-    /** The server's error code, e.g. `invalid_request` or `decrypt_failed`. */
+    /** The server's error code, e.g. `invalid_request` or `session_key_stale`. */
     this.code = code;
     /** The parsed answer body, when there was one. */
     this.data = data;
@@ -283,14 +283,32 @@ function createClient(options) {
 
   /**
    * Sends user data (from `wx.getUserInfo` or `wx.getUserProfile`) to be
-   * checked with the session key of the last login. If the key has changed
-   * since, this rejects with code `decrypt_failed` or `invalid_signature`:
-   * then call `login(getData)` to send fresh data with a fresh code.
+   * checked with the session key of the last login. Resolves to the user.
+   *
+   * Pass a function that gets the data (or a Promise of it) rather than the
+   * data itself, so that the data can be fetched anew. Any `wx.login()`
+   * may make WeChat replace the session key, and data made with the new key
+   * cannot be checked with the one the server holds: the server then
+   * answers 409 `session_key_stale`, and this heals it, once, in the one
+   * order that works: `wx.login()` and `POST /api/login` first (the server
+   * now holds the current key), then the function is called again for
+   * fresh data, then the data is sent again. Data given as an object is
+   * sent again as it is, which works only when the key did not change.
+   * `invalid_user_data` (the key is current, the data wrong) is not retried.
+   *
+   * @param {object|function} userData  `{encryptedData, iv, rawData?, signature?}`,
+   *   or a function returning it (or a Promise of it)
    */
-  function sendUserInfo(userData) {
-    return request({ url: '/api/me/userinfo', method: 'POST', data: pickUserData(userData) }).then(
-      (b) => b.user,
-    );
+  async function sendUserInfo(userData) {
+    const get = async () => pickUserData(typeof userData === 'function' ? await userData() : userData);
+    const post = (data) => request({ url: '/api/me/userinfo', method: 'POST', data });
+    try {
+      return (await post(await get())).user;
+    } catch (err) {
+      if (!(err instanceof WxLoginError) || err.code !== 'session_key_stale') throw err;
+    }
+    await login();
+    return (await post(await get())).user;
   }
 
   /** Ends the session on the server (when there is one) and forgets the token. */

@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const { createClient, WxLoginError } = require('../wxlogin.js');
-const { startServer, createWx } = require('../testing/harness.js');
+const { startServer, createWx, simulatorUserData } = require('../testing/harness.js');
 
 let server;
 
@@ -215,5 +215,47 @@ describe('profile', () => {
     assert.equal(answer.phone_country_code, '86');
     assert.equal((await auth.me()).phone_number, answer.phone_number);
     await assert.rejects(auth.bindPhone('fail-40029'), { statusCode: 400, code: 'invalid_phone_code' });
+  });
+});
+
+describe('user data and the session key', () => {
+  const profile = { nickName: '小红', gender: 2, language: 'zh_CN', city: 'Hangzhou', province: 'Zhejiang', country: 'China', avatarUrl: '' };
+
+  test('sendUserInfo() heals session_key_stale: wx.login(), /api/login, fresh data, one retry', async () => {
+    const { wx, auth } = client('stale-1');
+    const { user } = await auth.login();
+    // Data as WeChat makes it after the mini-program's latest wx.login().
+    const latest = () => simulatorUserData(wx.calls.codes[wx.calls.codes.length - 1], user.openid, profile);
+    // A wx.login() whose code WeChat exchanged but wxlogin never stored
+    // (that login was refused): WeChat's key is now newer than the server's.
+    await assert.rejects(auth.login(() => ({ ...latest(), signature: '0'.repeat(40) })), { code: 'invalid_signature' });
+    assert.equal(wx.calls.login, 2);
+    wx.calls.requests.length = 0;
+
+    let asked = 0;
+    const updated = await auth.sendUserInfo(() => {
+      asked += 1;
+      return latest();
+    });
+    assert.equal(updated.nickname, '小红');
+    assert.equal(updated.city, 'Hangzhou');
+    // The order that works: the refused data, then a login, then fresh data.
+    assert.deepEqual(wx.calls.requests, ['POST /api/me/userinfo', 'POST /api/login', 'POST /api/me/userinfo']);
+    assert.equal(wx.calls.login, 3);
+    assert.equal(asked, 2);
+    assert.equal((await auth.me()).nickname, '小红');
+  });
+
+  test('sendUserInfo() does not retry invalid_user_data: the key is current, the data wrong', async () => {
+    const { wx, auth } = client('wrong-1');
+    const { user } = await auth.login();
+    const last = wx.calls.codes[wx.calls.codes.length - 1];
+    const data = { ...simulatorUserData(last, user.openid, profile), signature: '0'.repeat(40) };
+    wx.calls.requests.length = 0;
+    await assert.rejects(auth.sendUserInfo(data), { statusCode: 400, code: 'invalid_user_data' });
+    assert.deepEqual(wx.calls.requests, ['POST /api/me/userinfo']);
+    // The right data under the same key is accepted.
+    const good = await auth.sendUserInfo(simulatorUserData(last, user.openid, profile));
+    assert.equal(good.nickname, '小红');
   });
 });

@@ -8,6 +8,7 @@
 'use strict';
 
 const { spawn, spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -122,7 +123,7 @@ function startServer() {
 function createWx({ user = 'demo-1', loginDelayMs = 20, appid = null, codes = [] } = {}) {
   const firstCodes = [...codes];
   const storage = new Map();
-  const calls = { login: 0, requests: [], uploadFile: 0, bodies: [] };
+  const calls = { login: 0, codes: [], requests: [], uploadFile: 0, bodies: [] };
   let n = 0;
   const account = appid ? { getAccountInfoSync: () => ({ miniProgram: { appId: appid } }) } : {};
   return {
@@ -134,6 +135,7 @@ function createWx({ user = 'demo-1', loginDelayMs = 20, appid = null, codes = []
       n += 1;
       // The simulator logs in `user` for `user-N`, whatever N is.
       const code = firstCodes.length ? firstCodes.shift() : `${user}-${n}`;
+      calls.codes.push(code);
       setTimeout(() => success({ code, errMsg: 'login:ok' }), loginDelayMs);
     },
     request({ url, method = 'GET', data, header = {}, dataType = 'json', success, fail }) {
@@ -194,4 +196,32 @@ function createWx({ user = 'demo-1', loginDelayMs = 20, appid = null, codes = []
   };
 }
 
-module.exports = { startServer, createWx, serverBinary };
+/** The first dev app of the simulator: the one of logins that name none. */
+const DEV_APPID = 'wx0000000000000dev';
+
+/**
+ * The session_key that the dev-mode simulator gives for a login code, as
+ * the README documents it: base64(sha256("wxlogin-simulator/session_key/APPID/CODE")[..16]).
+ */
+function simulatorSessionKey(code, appid = DEV_APPID) {
+  const digest = crypto.createHash('sha256').update(`wxlogin-simulator/session_key/${appid}/${code}`).digest();
+  return digest.subarray(0, 16).toString('base64');
+}
+
+/**
+ * User data as WeChat would hand it to the mini-program after the
+ * `wx.login()` that gave `code`: `info` (with `openId` and the watermark of
+ * `appid` added) encrypted with that code's session_key, and signed.
+ */
+function simulatorUserData(code, openId, info, appid = DEV_APPID) {
+  const sessionKey = simulatorSessionKey(code, appid);
+  const rawData = JSON.stringify(info);
+  const plain = JSON.stringify({ ...info, openId, watermark: { appid, timestamp: Math.floor(Date.now() / 1000) } });
+  const iv = crypto.randomBytes(16);
+  const cipher = crypto.createCipheriv('aes-128-cbc', Buffer.from(sessionKey, 'base64'), iv);
+  const encryptedData = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]).toString('base64');
+  const signature = crypto.createHash('sha1').update(rawData + sessionKey).digest('hex');
+  return { rawData, signature, encryptedData, iv: iv.toString('base64') };
+}
+
+module.exports = { startServer, createWx, serverBinary, simulatorSessionKey, simulatorUserData };

@@ -54,6 +54,9 @@ struct IdentityView {
     created_at: String,
     last_login_at: String,
     login_count: i64,
+    /// When the stored session_key was issued; the key itself never leaves
+    /// the server.
+    session_key_issued_at: String,
 }
 
 /// A user's or a session's id from the path; anything else is no page.
@@ -110,6 +113,7 @@ pub async fn detail(
             created_at: format_time(i.created_at),
             last_login_at: format_time(i.last_login_at),
             login_count: i.login_count,
+            session_key_issued_at: format_time(i.session_key_issued_at),
         })
         .collect();
     let account = found.account;

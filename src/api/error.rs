@@ -59,6 +59,8 @@ pub enum ErrorCode {
     InvalidSignature,
     WatermarkMismatch,
     DecryptFailed,
+    InvalidUserData,
+    SessionKeyStale,
     InvalidPhoneCode,
     InvalidCode,
     CodeUsed,
@@ -119,7 +121,9 @@ impl ApiError {
             Self::Service(e) => match e {
                 S::Invalid(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
                 S::UnknownApp(_) => (StatusCode::BAD_REQUEST, ErrorCode::UnknownApp),
-                S::UserData { error, .. } => match error {
+                S::InvalidUserData(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidUserData),
+                S::SessionKeyStale(_) => (StatusCode::CONFLICT, ErrorCode::SessionKeyStale),
+                S::UserData(error) => match error {
                     CryptoError::BadSignature => {
                         (StatusCode::BAD_REQUEST, ErrorCode::InvalidSignature)
                     }
@@ -161,16 +165,10 @@ impl ApiError {
     fn message(&self) -> String {
         use ServiceError as S;
         match self {
-            Self::Service(S::UserData { error, stored_key }) => {
-                if *stored_key && error.is_key_mismatch() {
-                    format!(
-                        "{error}: the session key has changed since this data was made (another wx.login() replaces it). \
-                         Log in again with fresh data: call wx.login(), get the user data anew, and send \
-                         the code with encryptedData and iv (and rawData and signature) to POST /api/login"
-                    )
-                } else {
-                    error.to_string()
-                }
+            Self::Service(S::SessionKeyStale(Some(_))) => {
+                "WeChat could not confirm the session key of your last login, so this data cannot be checked. \
+                 Call wx.login(), log in with the new code (POST /api/login), get the user data anew, then send it again"
+                    .into()
             }
             Self::Service(S::PhoneCode(e)) if is_phone_code_error(e) => {
                 "WeChat says the phone code is invalid, expired or already used; ask again with <button open-type=\"getPhoneNumber\">".into()
@@ -204,8 +202,16 @@ impl ApiError {
             Self::Service(S::Wechat(e) | S::PhoneCode(e)) => {
                 tracing::warn!(error = %e, "WeChat call failed");
             }
-            Self::Service(S::UserData { error, stored_key }) => {
-                tracing::info!(%error, stored_key, "user data refused");
+            Self::Service(S::UserData(error) | S::InvalidUserData(error)) => {
+                tracing::info!(%error, "user data refused");
+            }
+            Self::Service(S::SessionKeyStale(None)) => {
+                tracing::info!(
+                    "user data refused: WeChat says the stored session key was replaced"
+                );
+            }
+            Self::Service(S::SessionKeyStale(Some(e))) => {
+                tracing::warn!(error = %e, "user data refused: checksession failed");
             }
             Self::Service(S::Db(e)) => {
                 let cause = std::error::Error::source(e)
@@ -277,7 +283,8 @@ impl ResponseError for ApiError {
         let wechat_errcode = match self {
             Self::Service(
                 ServiceError::Wechat(WechatError::Api { errcode, .. })
-                | ServiceError::PhoneCode(WechatError::Api { errcode, .. }),
+                | ServiceError::PhoneCode(WechatError::Api { errcode, .. })
+                | ServiceError::SessionKeyStale(Some(WechatError::Api { errcode, .. })),
             ) => Some(*errcode),
             _ => None,
         };

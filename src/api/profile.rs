@@ -17,7 +17,10 @@ use crate::state::AppState;
 /// Fills in the profile from signed and encrypted user data.
 ///
 /// The data is checked against the session_key of the user's last login;
-/// `encryptedData` and `iv` are required.
+/// `encryptedData` and `iv` are required. When that key fails to open it,
+/// WeChat is asked whether the key is still the user's: if not, 409
+/// `session_key_stale` (log in again, get fresh data, send it again); if
+/// it is, 400 `invalid_user_data`.
 #[utoipa::path(
     post,
     path = "/api/me/userinfo",
@@ -26,7 +29,8 @@ use crate::state::AppState;
     request_body = UserDataBody,
     responses(
         (status = 200, description = "The user, updated", body = UserBody),
-        (status = 400, description = "`invalid_request`, or data that fails its check: `invalid_signature`, `watermark_mismatch`, `decrypt_failed`", body = ErrorBody),
+        (status = 400, description = "`invalid_request`; data that is malformed or not for this user and app (`decrypt_failed`, `watermark_mismatch`); or `invalid_user_data`: data that fails its check under a session key WeChat confirms is current", body = ErrorBody),
+        (status = 409, description = "`session_key_stale`: the session key of the last login has been replaced (or WeChat could not confirm it), so the data cannot be checked; call `wx.login()`, log in again, get the user data anew and send it again", body = ErrorBody),
     ),
 )]
 pub async fn userinfo(

@@ -43,6 +43,7 @@ pub struct BulkIdentity<'a> {
     pub created_at: NaiveDateTime,
     pub last_login_at: NaiveDateTime,
     pub login_count: i64,
+    pub session_key_issued_at: NaiveDateTime,
 }
 
 /// A session to insert.

@@ -24,6 +24,8 @@ pub struct Identity {
     pub created_at: NaiveDateTime,
     pub last_login_at: NaiveDateTime,
     pub login_count: i64,
+    /// When WeChat issued `session_key`.
+    pub session_key_issued_at: NaiveDateTime,
 }
 
 /// Every identity of an account, by app.

@@ -48,6 +48,7 @@ struct NewIdentity<'a> {
     created_at: NaiveDateTime,
     last_login_at: NaiveDateTime,
     login_count: i64,
+    session_key_issued_at: NaiveDateTime,
 }
 
 #[derive(Insertable)]
@@ -282,6 +283,7 @@ fn record_identities(
                 created_at: logins[group[0]].now,
                 last_login_at: login.now,
                 login_count: group.len() as i64,
+                session_key_issued_at: login.now,
             }
         })
         .collect();
@@ -291,6 +293,7 @@ fn record_identities(
         .do_update()
         .set((
             identities::session_key.eq(excluded(identities::session_key)),
+            identities::session_key_issued_at.eq(excluded(identities::session_key_issued_at)),
             identities::unionid.eq(coalesce(excluded(identities::unionid), identities::unionid)),
             identities::last_login_at.eq(excluded(identities::last_login_at)),
             identities::login_count.eq(identities::login_count + excluded(identities::login_count)),

@@ -35,6 +35,8 @@ diesel::table! {
         created_at -> Timestamp,
         last_login_at -> Timestamp,
         login_count -> BigInt,
+        /// When WeChat issued `session_key`: the login that brought it.
+        session_key_issued_at -> Timestamp,
     }
 }
 

@@ -435,6 +435,7 @@ mod tests {
                 created_at: t,
                 last_login_at: t,
                 login_count: 1,
+                session_key_issued_at: t,
             },
         )
     }

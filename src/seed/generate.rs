@@ -260,6 +260,7 @@ impl FakeUser {
             created_at: self.created_at,
             last_login_at: self.last_login_at,
             login_count: self.login_count,
+            session_key_issued_at: self.last_login_at,
         }];
         if let (Some((openid, session_key)), Some(second_appid)) = (&self.second, second_appid) {
             rows.push(BulkIdentity {
@@ -272,6 +273,7 @@ impl FakeUser {
                 created_at: self.last_login_at,
                 last_login_at: self.last_login_at,
                 login_count: 1,
+                session_key_issued_at: self.last_login_at,
             });
         }
         rows

@@ -12,14 +12,20 @@ pub enum ServiceError {
     /// Input that breaks a rule; the message says which and why.
     #[error("{0}")]
     Invalid(String),
-    /// Signed or encrypted user data that does not check out. `stored_key`
-    /// tells whether it was checked against the session_key stored at the
-    /// last login (rather than the one of the login being made).
-    #[error("{error}")]
-    UserData {
-        error: CryptoError,
-        stored_key: bool,
-    },
+    /// Signed or encrypted user data that does not check out: at a login,
+    /// or later for a reason that no session_key explains.
+    #[error("{0}")]
+    UserData(CryptoError),
+    /// User data checked later that fails with the stored session_key,
+    /// which WeChat says is still the user's: the data is wrong.
+    #[error("{0}; WeChat confirms that the session key it was checked with is current, so the data itself is wrong")]
+    InvalidUserData(CryptoError),
+    /// User data checked later that fails with the stored session_key,
+    /// which WeChat says a newer `wx.login()` has replaced; or WeChat could
+    /// not say (the cause). The client must log in again, then send fresh
+    /// data.
+    #[error("the session key of your last login has been replaced (another wx.login() does that), so this data cannot be checked. Call wx.login(), log in with the new code (POST /api/login), get the user data anew, then send it again")]
+    SessionKeyStale(Option<WechatError>),
     /// The login names an app this server does not serve, or none when it
     /// must.
     #[error(transparent)]

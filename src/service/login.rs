@@ -62,7 +62,7 @@ fn login_result(result: &ServiceResult<LoggedIn>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(ServiceError::Invalid(_)) => "invalid_request",
-        Err(ServiceError::UserData { .. }) => "invalid_user_data",
+        Err(ServiceError::UserData(_)) => "invalid_user_data",
         Err(ServiceError::UnknownApp(_)) => "unknown_app",
         Err(ServiceError::CodeUsed) => "code_used",
         Err(ServiceError::Wechat(WechatError::Api { .. })) => "refused_by_wechat",
@@ -97,13 +97,7 @@ async fn exchange(
         .code2session(&input.code)
         .await
         .map_err(ServiceError::Wechat)?;
-    let checked = user_data::verify(
-        &input.user_data,
-        &wx.session_key,
-        &app.appid,
-        &wx.openid,
-        false,
-    )?;
+    let checked = user_data::verify(&input.user_data, &wx.session_key, &app.appid, &wx.openid)?;
     let unionid = wx.unionid.clone().or_else(|| checked.unionid.clone());
     let now = clock::now();
     let expires_at = session_expiry(now, state.session_ttl);

@@ -63,13 +63,7 @@ pub async fn apply_user_data(
     fields.check_shape(true).map_err(ServiceError::Invalid)?;
     let identity = &user.identity;
     let app = state.apps.of_identity(&identity.appid)?;
-    let checked = user_data::verify(
-        fields,
-        &identity.session_key,
-        &app.appid,
-        &identity.openid,
-        true,
-    )?;
+    let checked = user_data::verify_with_stored_key(fields, identity, app).await?;
     let Some(unionid) = checked.unionid.filter(|_| user.account.unionid.is_none()) else {
         let id = user.account.id;
         let fields = checked.profile.field_names();

@@ -1,9 +1,21 @@
 //! Checking WeChat's signed and encrypted user data against a session_key.
+//!
+//! At a login, the data is checked with the key that the login's own code
+//! gave, so a failure is the data's fault. Later (`/api/me/userinfo`) it is
+//! checked with the key stored at the identity's last login, and a failure
+//! may only mean that the key has changed since: any `wx.login()` may make
+//! WeChat replace it, and the data the mini-program gets after that is made
+//! with the new key. So a failure that a wrong key explains is put to
+//! WeChat's `checksession`: a key it no longer holds is stale, and the
+//! client must log in again before it sends the data anew; a key it still
+//! holds means the data is wrong.
 
 use super::{ServiceError, ServiceResult};
+use crate::db::identities::Identity;
 use crate::domain::profile::{ProfileUpdate, SessionKey};
 use crate::domain::user_data::UserDataFields;
-use crate::wechat::crypto::{self, WechatUserInfo};
+use crate::wechat::crypto::{self, CryptoError, WechatUserInfo};
+use crate::wechat::{KeyCheck, WechatApp};
 
 /// What verified user data adds to the user.
 #[derive(Debug, Default)]
@@ -15,25 +27,63 @@ pub struct CheckedUserData {
 
 /// Verifies the signature, decrypts, checks the watermark and the openid,
 /// and returns what is worth storing; with no user data, nothing to store.
-/// `stored_key` says that `session_key` is the one stored at the user's
-/// last login, not the one of a login being made, so that a failure can
-/// say that the key has probably changed since.
+/// `session_key` is the key of the login being made.
 pub fn verify(
     fields: &UserDataFields,
     session_key: &SessionKey,
     appid: &str,
     openid: &str,
-    stored_key: bool,
 ) -> ServiceResult<CheckedUserData> {
-    let fail = |error| ServiceError::UserData { error, stored_key };
+    check(fields, session_key, appid, openid).map_err(ServiceError::UserData)
+}
+
+/// Verifies user data with the session_key stored on `identity`. When it
+/// fails in a way that a replaced key explains, WeChat is asked whether the
+/// stored key is still the user's: if not (or if WeChat cannot say), the
+/// answer is [`ServiceError::SessionKeyStale`]; if it is, the data is wrong,
+/// [`ServiceError::InvalidUserData`]. Other failures (data that is not
+/// base64, another app's watermark) need no question.
+pub async fn verify_with_stored_key(
+    fields: &UserDataFields,
+    identity: &Identity,
+    app: &WechatApp,
+) -> ServiceResult<CheckedUserData> {
+    let error = match check(fields, &identity.session_key, &app.appid, &identity.openid) {
+        Ok(checked) => return Ok(checked),
+        Err(error) if error.is_key_mismatch() => error,
+        Err(error) => return Err(ServiceError::UserData(error)),
+    };
+    match app
+        .api
+        .check_session_key(&identity.openid, &identity.session_key)
+        .await
+    {
+        Ok(KeyCheck::Current) => Err(ServiceError::InvalidUserData(error)),
+        Ok(KeyCheck::Replaced) => Err(ServiceError::SessionKeyStale(None)),
+        Err(unconfirmed) => Err(ServiceError::SessionKeyStale(Some(unconfirmed))),
+    }
+}
+
+fn check(
+    fields: &UserDataFields,
+    session_key: &SessionKey,
+    appid: &str,
+    openid: &str,
+) -> Result<CheckedUserData, CryptoError> {
     let mut info = None;
     if let Some((raw, signature)) = fields.signed() {
-        crypto::verify_signature(raw, signature, session_key).map_err(fail)?;
-        info = Some(WechatUserInfo::from_raw_data(raw).map_err(fail)?);
+        crypto::verify_signature(raw, signature, session_key)?;
+        info = Some(WechatUserInfo::from_raw_data(raw)?);
     }
     if let Some((data, iv)) = fields.encrypted() {
         // The decrypted data is the fuller one (it has the unionid).
-        info = Some(WechatUserInfo::decrypt(session_key, data, iv, appid, openid).map_err(fail)?);
+        info = Some(WechatUserInfo::decrypt(
+            session_key,
+            data,
+            iv,
+            appid,
+            openid,
+        )?);
     }
     Ok(
         info.map_or_else(CheckedUserData::default, |info| CheckedUserData {

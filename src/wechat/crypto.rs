@@ -62,6 +62,21 @@ impl CryptoError {
     }
 }
 
+/// The `signature` that proves the holding of a session_key to WeChat's
+/// `checksession` (and `resetusersessionkey`):
+/// `hex(hmac_sha256(key = the session_key's base64 text, message = ""))`.
+pub fn session_key_signature(session_key: &SessionKey) -> String {
+    hmac_sha256_hex(session_key.expose().as_bytes(), b"")
+}
+
+fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// Checks `signature == lowercase_hex(sha1(raw_data + session_key))`, in
 /// constant time.
 pub fn verify_signature(
@@ -216,6 +231,20 @@ pub fn is_placeholder_avatar(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn session_key_signatures_follow_wechats_hmac_convention() {
+        // The check vector of WeChat's documentation.
+        assert_eq!(
+            super::hmac_sha256_hex(b"o0q0otL8aEzpcZL/FT9WsQ==", br#"{"foo":"bar"}"#),
+            "654571f79995b2ce1e149e53c0a33dc39c0a74090db514261454e8dbe432aa0b"
+        );
+        let key = super::SessionKey::new("o0q0otL8aEzpcZL/FT9WsQ==".into());
+        assert_eq!(
+            super::session_key_signature(&key),
+            super::hmac_sha256_hex(b"o0q0otL8aEzpcZL/FT9WsQ==", b"")
+        );
+    }
+
     use super::*;
     use aes::cipher::BlockEncryptMut;
 

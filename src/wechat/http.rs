@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::access_token::{FetchedToken, SharedAccessToken, TokenSource, TokenStore};
-use super::{errcode, Code2Session, PhoneNumber, WechatApi, WechatError};
+use super::{crypto, errcode, Code2Session, KeyCheck, PhoneNumber, WechatApi, WechatError};
 use crate::domain::profile::SessionKey;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -73,6 +73,30 @@ impl HttpWechat {
                 .build()
                 .map_err(|e| WechatError::Transport(e.without_url()))
         })
+    }
+
+    /// Makes a call that needs the app's access token. When WeChat refuses
+    /// the token (40001, 40014, 42001), the token is replaced once, as the
+    /// fleet's limits allow, and the call made again.
+    async fn with_access_token<T, F, Fut>(&self, call: F) -> Result<T, WechatError>
+    where
+        F: Fn(SecretString) -> Fut,
+        Fut: std::future::Future<Output = Result<T, WechatError>>,
+    {
+        let token = self.access_token.get(self).await?;
+        let first = call(token.clone()).await;
+        match first {
+            Err(refused @ WechatError::Api { errcode: n, .. })
+                if errcode::TOKEN_ERRORS.contains(&n) =>
+            {
+                tracing::info!(errcode = n, "WeChat refused the access token; replacing it");
+                match self.access_token.replace(self, &token).await? {
+                    Some(fresh) => call(fresh).await,
+                    None => Err(refused),
+                }
+            }
+            other => other,
+        }
     }
 
     async fn get_phone_number(
@@ -250,18 +274,41 @@ impl TokenSource for HttpWechat {
 #[async_trait::async_trait]
 impl WechatApi for HttpWechat {
     async fn phone_number(&self, code: &str, openid: &str) -> Result<PhoneNumber, WechatError> {
-        let token = self.access_token.get(self).await?;
-        match self.get_phone_number(&token, code, openid).await {
-            Err(refused @ WechatError::Api { errcode: n, .. })
-                if errcode::TOKEN_ERRORS.contains(&n) =>
-            {
-                tracing::info!(errcode = n, "WeChat refused the access token; replacing it");
-                match self.access_token.replace(self, &token).await? {
-                    Some(token) => self.get_phone_number(&token, code, openid).await,
-                    None => Err(refused),
-                }
-            }
-            other => other,
+        self.with_access_token(
+            |token| async move { self.get_phone_number(&token, code, openid).await },
+        )
+        .await
+    }
+
+    async fn check_session_key(
+        &self,
+        openid: &str,
+        session_key: &SessionKey,
+    ) -> Result<KeyCheck, WechatError> {
+        let signature = crypto::session_key_signature(session_key);
+        let signature = signature.as_str();
+        let answer = self
+            .with_access_token(|token| async move {
+                let request = self
+                    .client()?
+                    .get(format!("{}/wxa/checksession", self.api_base))
+                    .query(&[
+                        ("access_token", token.expose_secret()),
+                        ("openid", openid),
+                        ("signature", signature),
+                        ("sig_method", "hmac_sha256"),
+                    ]);
+                self.get_json::<serde_json::Value>("checksession", request)
+                    .await
+            })
+            .await;
+        match answer {
+            Ok(_) => Ok(KeyCheck::Current),
+            Err(WechatError::Api {
+                errcode: errcode::INVALID_SIGNATURE,
+                ..
+            }) => Ok(KeyCheck::Replaced),
+            Err(e) => Err(e),
         }
     }
 

@@ -25,6 +25,10 @@ pub mod errcode {
     pub const CODE_USED: i64 = 40163;
     pub const MINUTE_QUOTA: i64 = 45011;
     pub const HIGH_RISK_USER: i64 = 40226;
+    /// `checksession`: the signature does not match WeChat's current
+    /// session_key of the user, so the key it was made with is no longer
+    /// valid.
+    pub const INVALID_SIGNATURE: i64 = 87009;
     /// The access token is invalid, not the latest, or expired: fetch a new
     /// one and retry once.
     pub const TOKEN_ERRORS: [i64; 3] = [40001, 40014, 42001];
@@ -95,6 +99,15 @@ impl WechatError {
     }
 }
 
+/// What WeChat says of a stored session_key (`checksession`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCheck {
+    /// It is the user's current key.
+    Current,
+    /// A newer `wx.login()` has replaced it.
+    Replaced,
+}
+
 #[async_trait::async_trait]
 pub trait WechatApi: Send + Sync {
     /// Exchanges a `wx.login()` code for the user's openid and session_key.
@@ -103,4 +116,12 @@ pub trait WechatApi: Send + Sync {
     /// Exchanges a code from `<button open-type="getPhoneNumber">` for the
     /// phone number of the user with this openid.
     async fn phone_number(&self, code: &str, openid: &str) -> Result<PhoneNumber, WechatError>;
+
+    /// Asks WeChat whether `session_key` is still the current key of the
+    /// user with this openid (`/wxa/checksession`).
+    async fn check_session_key(
+        &self,
+        openid: &str,
+        session_key: &SessionKey,
+    ) -> Result<KeyCheck, WechatError>;
 }

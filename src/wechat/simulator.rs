@@ -16,19 +16,32 @@
 //! Phone codes (`POST /api/me/phone`) follow the same `fail-…` rule. Any
 //! other phone code gives the user a fake mainland number, `1380013` and four
 //! digits taken from the openid, so one user always gets the same number.
+//!
+//! Each code gives its own session_key, derived from the appid and the code
+//! (see [`Simulator::session_key_of`]), so that a developer can make signed
+//! and encrypted user data for the dev apps. Like WeChat, the simulator
+//! holds one current key per user, the one of the last code it exchanged:
+//! `checksession` says an older one has been replaced.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use rand::rngs::OsRng;
-use rand::TryRngCore;
 use sha2::{Digest, Sha256};
 
-use super::{Code2Session, PhoneNumber, WechatApi, WechatError};
+use super::{Code2Session, KeyCheck, PhoneNumber, WechatApi, WechatError};
 use crate::domain::profile::SessionKey;
+
+/// Users whose current session_key the simulator remembers; past it, it
+/// forgets them all (a dev server, not a store).
+const REMEMBERED_KEYS: usize = 100_000;
 
 #[derive(Debug)]
 pub struct Simulator {
     appid: String,
+    /// The current session_key of each openid: that of its last exchange.
+    current_keys: Mutex<HashMap<String, String>>,
 }
 
 impl Simulator {
@@ -36,7 +49,25 @@ impl Simulator {
     pub fn new(appid: &str) -> Self {
         Self {
             appid: appid.to_owned(),
+            current_keys: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The session_key that a login code gives in this app:
+    /// `base64(sha256("wxlogin-simulator/session_key/APPID/CODE")[..16])`.
+    pub fn session_key_of(&self, code: &str) -> String {
+        let digest = Sha256::digest(format!(
+            "wxlogin-simulator/session_key/{}/{code}",
+            self.appid
+        ));
+        STANDARD.encode(&digest[..16])
+    }
+
+    fn current_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        // The map holds no invariant a panic could break.
+        self.current_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The openid that the name gets in this app.
@@ -96,14 +127,31 @@ impl WechatApi for Simulator {
             return Err(e);
         }
         let name = Self::user_name(code);
-        let mut key = [0u8; 16];
-        OsRng
-            .try_fill_bytes(&mut key)
-            .expect("the operating system's random generator failed");
+        let openid = self.openid_of(name);
+        let session_key = self.session_key_of(code);
+        let mut keys = self.current_keys();
+        if keys.len() >= REMEMBERED_KEYS {
+            keys.clear();
+        }
+        keys.insert(openid.clone(), session_key.clone());
+        drop(keys);
         Ok(Code2Session {
-            openid: self.openid_of(name),
-            session_key: SessionKey::new(STANDARD.encode(key)),
+            openid,
+            session_key: SessionKey::new(session_key),
             unionid: Some(Self::unionid_of(name)),
+        })
+    }
+
+    async fn check_session_key(
+        &self,
+        openid: &str,
+        session_key: &SessionKey,
+    ) -> Result<KeyCheck, WechatError> {
+        // A user it does not remember (the server restarted since) is
+        // taken to hold the key it shows.
+        Ok(match self.current_keys().get(openid) {
+            Some(current) if current != session_key.expose() => KeyCheck::Replaced,
+            _ => KeyCheck::Current,
         })
     }
 
@@ -160,6 +208,43 @@ mod tests {
         assert_ne!(a.openid, b.openid);
         // The first dev app's openids are those of the single-app simulator.
         assert_eq!(a.openid, Simulator::stable_id("openid", "demo-1"));
+    }
+
+    #[tokio::test]
+    async fn each_code_gives_its_key_and_replaces_the_users_last() {
+        let sim = Simulator::new(crate::config::DEV_APPID);
+        let first = sim.code2session("demo-1-a").await.unwrap();
+        assert_eq!(first.session_key.expose(), sim.session_key_of("demo-1-a"));
+        assert_eq!(
+            STANDARD.decode(first.session_key.expose()).unwrap().len(),
+            16
+        );
+        assert_eq!(
+            sim.check_session_key(&first.openid, &first.session_key)
+                .await
+                .unwrap(),
+            KeyCheck::Current
+        );
+        let second = sim.code2session("demo-1-b").await.unwrap();
+        assert_ne!(first.session_key, second.session_key);
+        assert_eq!(
+            sim.check_session_key(&first.openid, &first.session_key)
+                .await
+                .unwrap(),
+            KeyCheck::Replaced
+        );
+        assert_eq!(
+            sim.check_session_key(&second.openid, &second.session_key)
+                .await
+                .unwrap(),
+            KeyCheck::Current
+        );
+        // Another app derives other keys from the same code.
+        let other = Simulator::new(crate::config::DEV_APPID_2);
+        assert_ne!(
+            other.session_key_of("demo-1-a"),
+            sim.session_key_of("demo-1-a")
+        );
     }
 
     #[tokio::test]

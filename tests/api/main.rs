@@ -34,6 +34,7 @@ mod phone;
 mod profile;
 mod retention;
 mod seed;
+mod session_keys;
 mod sessions;
 mod sign_in_throttle;
 mod systemd;

@@ -15,7 +15,6 @@ backend_tests!(
     login_with_only_signed_raw_data_stores_it,
     placeholders_never_overwrite_real_values,
     bad_user_data_refuses_the_login_and_writes_nothing,
-    userinfo_after_a_session_key_rotation,
     userinfo_checks_its_input,
     hostile_user_data_is_not_stored,
 );
@@ -313,46 +312,6 @@ async fn bad_user_data_refuses_the_login_and_writes_nothing(backend: Backend) {
     let response = app.post_login(&login_body("c", &good)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(stored_key_and_count(&app).await, (KEY_2.to_owned(), 2));
-}
-
-async fn userinfo_after_a_session_key_rotation(backend: Backend) {
-    let app = spawn_app(backend).await;
-    app.wechat_answers(code2session_ok("oROT", KEY_1, None))
-        .await;
-    let (token, _) = app.login_ok("code-1").await;
-    // The mini-program gets user data under KEY_1 ...
-    let stale = user_data(KEY_1, &real_user("oROT", "oU"));
-    // ... but meanwhile another wx.login() replaced the key.
-    app.wechat_answers(code2session_ok("oROT", KEY_2, None))
-        .await;
-    app.login_ok("code-2").await;
-
-    let response = app.post_userinfo(&token, &stale).await;
-    let error = assert_error(response, 400, "invalid_signature").await;
-    let message = error["error"]["message"].as_str().unwrap();
-    assert!(message.contains("session key has changed"), "{message}");
-
-    let mut encrypted_only = stale.clone();
-    let map = encrypted_only.as_object_mut().unwrap();
-    map.remove("rawData");
-    map.remove("signature");
-    let response = app.post_userinfo(&token, &encrypted_only).await;
-    let error = assert_error(response, 400, "decrypt_failed").await;
-    let message = error["error"]["message"].as_str().unwrap();
-    assert!(message.contains("session key has changed"), "{message}");
-    assert!(message.contains("/api/login"), "{message}");
-    assert_eq!(app.me(&token).await["nickname"], "");
-
-    // Fresh data under the current key works, from any live session.
-    let user = user_of(
-        app.post_userinfo(&token, &user_data(KEY_2, &real_user("oROT", "oU-ROT")))
-            .await,
-    )
-    .await;
-    assert_eq!(user["nickname"], "小明");
-    assert_eq!(user["unionid"], "oU-ROT");
-    assert_eq!(user["province"], "Guangdong");
-    assert_eq!(app.me(&token).await, user);
 }
 
 async fn userinfo_checks_its_input(backend: Backend) {
