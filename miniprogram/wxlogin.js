@@ -12,6 +12,8 @@
 'use strict';
 
 const DEFAULT_STORAGE_KEY = 'wxlogin_session';
+/** The `errno` of `getPhoneNumber` when the paid quota is used up. */
+const PHONE_QUOTA_EXHAUSTED = 1400001;
 
 /** An answer of the wxlogin server that is not a success. */
 class WxLoginError extends Error {
@@ -273,12 +275,51 @@ function createClient(options) {
   }
 
   /**
-   * Binds the phone number, given the `e.detail.code` of
-   * `<button open-type="getPhoneNumber">`. Resolves to
+   * Binds the phone number. Give it the event of
+   * `<button open-type="getPhoneNumber" bindgetphonenumber="…">` (or its
+   * `e.detail`, or the code itself). Resolves to
    * `{phone_number, phone_country_code, user}`.
+   *
+   * WeChat bills every successful exchange; check `hasVerifiedPhone()`
+   * first and skip the button when the user has a number already. When the
+   * mini-program's paid quota is used up, the button gives `errno 1400001`
+   * and no code: this rejects with code `phone_quota_exhausted`, without
+   * calling the server. When the user declines (no code), with
+   * `phone_denied`.
    */
-  function bindPhone(code) {
+  function bindPhone(eventOrCode) {
+    let detail = eventOrCode;
+    if (detail && typeof detail === 'object' && detail.detail) detail = detail.detail;
+    let code = detail;
+    if (detail && typeof detail === 'object') {
+      if (Number(detail.errno) === PHONE_QUOTA_EXHAUSTED) {
+        return Promise.reject(
+          new WxLoginError(
+            'the phone-number quota of this mini-program is used up (errno 1400001): top it up in the WeChat console, or offer another way to give a number',
+            { code: 'phone_quota_exhausted', data: detail },
+          ),
+        );
+      }
+      code = detail.code;
+    }
+    if (typeof code !== 'string' || !code) {
+      const why = detail && detail.errMsg ? ` (${detail.errMsg})` : '';
+      return Promise.reject(
+        new WxLoginError(`no phone code: the user declined or the button failed${why}`, {
+          code: 'phone_denied',
+          data: detail && typeof detail === 'object' ? detail : null,
+        }),
+      );
+    }
     return request({ url: '/api/me/phone', method: 'POST', data: { code } });
+  }
+
+  /**
+   * Whether the user already has a phone number that WeChat verified
+   * (`user.phone_verified_at`): then the paid button can be skipped.
+   */
+  function hasVerifiedPhone() {
+    return me().then((user) => !!user.phone_verified_at);
   }
 
   /**
@@ -328,6 +369,7 @@ function createClient(options) {
     updateProfile,
     uploadAvatar,
     bindPhone,
+    hasVerifiedPhone,
     sendUserInfo,
     logout,
     getToken,

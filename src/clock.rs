@@ -12,3 +12,9 @@ pub fn now() -> chrono::NaiveDateTime {
 pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
+
+/// The calendar day in China (UTC+8, no daylight saving) at `at`: the day
+/// by which WeChat counts its quotas and bills.
+pub fn china_date(at: chrono::NaiveDateTime) -> chrono::NaiveDate {
+    (at + chrono::TimeDelta::hours(8)).date()
+}

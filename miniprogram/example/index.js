@@ -45,10 +45,17 @@ Page({
   },
 
   onPhoneNumber(e) {
-    // e.detail.code is missing when the user declines.
-    if (!e.detail.code) return Promise.resolve();
+    // The button is shown only while user.phone_verified_at is null: each
+    // number WeChat gives is billed.
     return this.run(() =>
-      auth.bindPhone(e.detail.code).then(({ user }) => this.setData({ user })),
+      auth.bindPhone(e).then(
+        ({ user }) => this.setData({ user }),
+        (err) => {
+          // The user declined: nothing to say.
+          if (err.code === 'phone_denied') return;
+          throw err;
+        },
+      ),
     );
   },
 

@@ -216,6 +216,31 @@ describe('profile', () => {
     assert.equal((await auth.me()).phone_number, answer.phone_number);
     await assert.rejects(auth.bindPhone('fail-40029'), { statusCode: 400, code: 'invalid_phone_code' });
   });
+
+  test('hasVerifiedPhone() tells when the paid button can be skipped; bindPhone() takes the button event', async () => {
+    const { auth } = client('phone-2');
+    assert.equal(await auth.hasVerifiedPhone(), false);
+    const answer = await auth.bindPhone({ detail: { code: 'button-code', errMsg: 'getPhoneNumber:ok' } });
+    assert.match(answer.phone_number, /^1380013\d{4}$/);
+    assert.ok(Date.parse(answer.user.phone_verified_at) > 0, answer.user.phone_verified_at);
+    assert.equal(await auth.hasVerifiedPhone(), true);
+  });
+
+  test('bindPhone() refuses the quota-exhausted and declined events without calling the server', async () => {
+    const { wx, auth } = client('phone-3');
+    await auth.login();
+    wx.calls.requests.length = 0;
+    await assert.rejects(auth.bindPhone({ detail: { errno: 1400001, errMsg: 'getPhoneNumber:fail no quota' } }), (err) => {
+      assert.equal(err.code, 'phone_quota_exhausted');
+      assert.match(err.message, /1400001/);
+      return true;
+    });
+    await assert.rejects(auth.bindPhone({ detail: { errMsg: 'getPhoneNumber:fail user deny' } }), {
+      code: 'phone_denied',
+    });
+    await assert.rejects(auth.bindPhone(''), { code: 'phone_denied' });
+    assert.deepEqual(wx.calls.requests, []);
+  });
 });
 
 describe('user data and the session key', () => {

@@ -18,6 +18,25 @@ struct HomePage {
     new_today: String,
     new_week: String,
     active_sessions: String,
+    phone_exchanges: Vec<PhoneLine>,
+}
+
+/// One app's line of the phone ledger.
+struct PhoneLine {
+    appid: String,
+    app_name: String,
+    today: String,
+    last_7_days: String,
+    last_30_days: String,
+    /// At the price of a quick verification.
+    cost_30_days: String,
+}
+
+/// WeChat's price of one successful quick phone verification, in fen.
+const FEN_PER_EXCHANGE: i64 = 3;
+
+fn yuan(fen: i64) -> String {
+    format!("¥{}.{:02}", fen / 100, fen % 100)
 }
 
 pub async fn overview(
@@ -33,6 +52,29 @@ pub async fn overview(
             new_today: count_text(totals.new_today),
             new_week: count_text(totals.new_this_week),
             active_sessions: count_text(totals.active_sessions),
+            phone_exchanges: totals
+                .phone_exchanges
+                .into_iter()
+                .map(|p| PhoneLine {
+                    today: p.today.to_string(),
+                    last_7_days: p.last_7_days.to_string(),
+                    last_30_days: p.last_30_days.to_string(),
+                    cost_30_days: yuan(p.last_30_days * FEN_PER_EXCHANGE),
+                    appid: p.appid,
+                    app_name: p.app_name,
+                })
+                .collect(),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn costs_are_shown_in_yuan() {
+        assert_eq!(super::yuan(0), "¥0.00");
+        assert_eq!(super::yuan(3), "¥0.03");
+        assert_eq!(super::yuan(3_000), "¥30.00");
+        assert_eq!(super::yuan(123_456), "¥1234.56");
+    }
 }

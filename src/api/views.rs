@@ -31,6 +31,9 @@ pub struct UserView<'a> {
     /// The number bound with `POST /api/me/phone`, without country code.
     pub phone_number: Option<&'a str>,
     pub phone_country_code: Option<&'a str>,
+    /// When WeChat last verified the phone number: `null` until one is
+    /// bound. A client can skip the paid phone button when it is set.
+    pub phone_verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub last_login_at: DateTime<Utc>,
 }
@@ -52,6 +55,7 @@ impl<'a> From<&'a users::User> for UserView<'a> {
             language: &u.language,
             phone_number: u.phone_number.as_deref(),
             phone_country_code: u.phone_country_code.as_deref(),
+            phone_verified_at: u.phone_verified_at.map(|t| t.and_utc()),
             created_at: u.created_at.and_utc(),
             last_login_at: u.last_login_at.and_utc(),
         }

@@ -27,6 +27,8 @@ pub struct Account {
     pub login_count: i64,
     pub phone_number: Option<String>,
     pub phone_country_code: Option<String>,
+    /// When WeChat last verified `phone_number`.
+    pub phone_verified_at: Option<NaiveDateTime>,
 }
 
 impl Account {
@@ -113,7 +115,7 @@ pub fn update_profile(
     .map_err(DbError::from)
 }
 
-/// Stores the account's phone number, as WeChat gave it.
+/// Stores the account's phone number, as WeChat gave it (and so verified).
 pub fn set_phone(
     conn: &mut DbConnection,
     id: i64,
@@ -125,6 +127,7 @@ pub fn set_phone(
         .set((
             accounts::phone_number.eq(phone_number),
             accounts::phone_country_code.eq(country_code),
+            accounts::phone_verified_at.eq(now),
             accounts::updated_at.eq(now),
         ))
         .returning(Account::as_returning())

@@ -246,6 +246,7 @@ struct MergedAccount {
     login_count: i64,
     phone_number: Option<String>,
     phone_country_code: Option<String>,
+    phone_verified_at: Option<NaiveDateTime>,
 }
 
 /// The kept account with its empty fields filled from the other, and the
@@ -272,13 +273,21 @@ fn fill(keep: &Account, other: Account, now: NaiveDateTime) -> (MergedAccount, V
     } else {
         keep.gender
     };
-    // The number and its country code go together.
-    let (phone_number, phone_country_code) =
+    // The number, its country code and when it was verified go together.
+    let (phone_number, phone_country_code, phone_verified_at) =
         if keep.phone_number.is_none() && other.phone_number.is_some() {
             filled.push("phone_number");
-            (other.phone_number, other.phone_country_code)
+            (
+                other.phone_number,
+                other.phone_country_code,
+                other.phone_verified_at,
+            )
         } else {
-            (keep.phone_number.clone(), keep.phone_country_code.clone())
+            (
+                keep.phone_number.clone(),
+                keep.phone_country_code.clone(),
+                keep.phone_verified_at,
+            )
         };
     let unionid = if keep.unionid.is_none() && other.unionid.is_some() {
         filled.push("unionid");
@@ -300,6 +309,7 @@ fn fill(keep: &Account, other: Account, now: NaiveDateTime) -> (MergedAccount, V
         login_count: keep.login_count + other.login_count,
         phone_number,
         phone_country_code,
+        phone_verified_at,
     };
     (merged, filled)
 }
@@ -394,4 +404,58 @@ pub fn merge(
         sessions_moved,
         filled,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(id: i64, phone: Option<(&str, &str, NaiveDateTime)>) -> Account {
+        let t = chrono::DateTime::from_timestamp(1_700_000_000 + id, 0)
+            .unwrap()
+            .naive_utc();
+        Account {
+            id,
+            unionid: None,
+            nickname: String::new(),
+            avatar_url: String::new(),
+            gender: 0,
+            country: String::new(),
+            province: String::new(),
+            city: String::new(),
+            language: String::new(),
+            created_at: t,
+            updated_at: t,
+            last_login_at: t,
+            login_count: 1,
+            phone_number: phone.map(|p| p.0.to_owned()),
+            phone_country_code: phone.map(|p| p.1.to_owned()),
+            phone_verified_at: phone.map(|p| p.2),
+        }
+    }
+
+    #[test]
+    fn a_phone_number_moves_with_its_country_code_and_verification_time() {
+        let verified = chrono::DateTime::from_timestamp(1_750_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let keep = account(1, None);
+        let other = account(2, Some(("2025550123", "1", verified)));
+        let (merged, filled) = fill(&keep, other.clone(), keep.updated_at);
+        assert_eq!(filled, vec!["phone_number"]);
+        assert_eq!(merged.phone_number.as_deref(), Some("2025550123"));
+        assert_eq!(merged.phone_country_code.as_deref(), Some("1"));
+        assert_eq!(merged.phone_verified_at, Some(verified));
+
+        // The kept account's own number wins, with its own time.
+        let mine = chrono::DateTime::from_timestamp(1_760_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let keep = account(1, Some(("13800138000", "86", mine)));
+        let (merged, filled) = fill(&keep, other, keep.updated_at);
+        assert!(filled.is_empty());
+        assert_eq!(merged.phone_number.as_deref(), Some("13800138000"));
+        assert_eq!(merged.phone_country_code.as_deref(), Some("86"));
+        assert_eq!(merged.phone_verified_at, Some(mine));
+    }
 }

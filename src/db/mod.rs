@@ -20,6 +20,7 @@ pub mod links;
 pub mod login_codes;
 pub mod logins;
 pub mod outbox;
+pub mod phone_ledger;
 mod pool;
 pub mod retention;
 pub mod revocations;

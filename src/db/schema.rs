@@ -20,6 +20,8 @@ diesel::table! {
         login_count -> BigInt,
         phone_number -> Nullable<Text>,
         phone_country_code -> Nullable<Text>,
+        /// When WeChat last verified `phone_number`.
+        phone_verified_at -> Nullable<Timestamp>,
     }
 }
 
@@ -148,5 +150,14 @@ diesel::table! {
         sealed_token -> Binary,
         claimed_at -> Timestamp,
         expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Successful (billed) phone-number exchanges per app and China day.
+    phone_exchanges (appid, day) {
+        appid -> Text,
+        day -> Date,
+        count -> BigInt,
     }
 }

@@ -424,6 +424,7 @@ mod tests {
                 login_count: 1,
                 phone_number: None,
                 phone_country_code: None,
+                phone_verified_at: None,
             },
             Identity {
                 id,

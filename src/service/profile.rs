@@ -13,7 +13,7 @@ use crate::clock;
 use crate::db::accounts::{self, Account};
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, DbError};
-use crate::db::{links, outbox};
+use crate::db::{links, outbox, phone_ledger};
 use crate::domain::event;
 use crate::domain::profile::{parse_profile_patch, ProfileUpdate};
 use crate::domain::user_data::UserDataFields;
@@ -118,28 +118,37 @@ pub async fn patch(
 }
 
 /// Asks WeChat for the user's phone number with a code from
-/// `<button open-type="getPhoneNumber">`, and stores it on the account.
+/// `<button open-type="getPhoneNumber">`, and stores it on the account as
+/// verified now. WeChat bills every successful exchange: each is counted
+/// in the phone ledger (per app and China day) in the same transaction as
+/// the number, and in the metrics.
 pub async fn bind_phone(
     state: &AppState,
     user: &User,
     code: &str,
 ) -> ServiceResult<(PhoneNumber, User)> {
+    let appid = user.identity.appid.clone();
     let phone = state
         .apps
-        .of_identity(&user.identity.appid)?
+        .of_identity(&appid)?
         .api
         .phone_number(code, &user.identity.openid)
         .await
         .map_err(ServiceError::PhoneCode)?;
+    if crate::telemetry::prometheus::is_installed() {
+        metrics::counter!("wxlogin_phone_exchanges_total", "app" => appid.clone()).increment(1);
+    }
     let id = user.account.id;
     let stored = phone.clone();
     let user = change_account(state, user, vec!["phone_number"], move |conn| {
+        let now = clock::now();
+        phone_ledger::count_exchange(conn, &appid, clock::china_date(now))?;
         accounts::set_phone(
             conn,
             id,
             &stored.pure_phone_number,
             &stored.country_code,
-            clock::now(),
+            now,
         )
     })
     .await?;

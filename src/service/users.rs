@@ -6,6 +6,7 @@ use super::{ServiceError, ServiceResult};
 use crate::clock;
 use crate::db::accounts::{self, Account};
 use crate::db::identities::{self, Identity};
+use crate::db::phone_ledger;
 use crate::db::sessions::{self, Session};
 use crate::db::user_list::{self, UserRow};
 use crate::db::{self, DbConnection, DbError};
@@ -38,12 +39,70 @@ impl Count {
 }
 
 /// The overview's totals.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Overview {
     pub users: Count,
     pub new_today: Count,
     pub new_this_week: Count,
     pub active_sessions: Count,
+    /// Billed phone-number exchanges, one line per served app.
+    pub phone_exchanges: Vec<PhoneExchanges>,
+}
+
+/// One app's billed phone-number exchanges, by China calendar day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneExchanges {
+    pub appid: String,
+    pub app_name: String,
+    pub today: i64,
+    pub last_7_days: i64,
+    pub last_30_days: i64,
+}
+
+/// The phone ledger's sums per app over the last 30 China days (today
+/// included): every served app, and any other app the ledger still holds.
+fn phone_exchanges(
+    apps: &[(String, String)],
+    conn: &mut DbConnection,
+    now: chrono::NaiveDateTime,
+) -> Result<Vec<PhoneExchanges>, DbError> {
+    let today = clock::china_date(now);
+    let first = today - chrono::Days::new(29);
+    let week_start = today - chrono::Days::new(6);
+    let mut lines: Vec<PhoneExchanges> = apps
+        .iter()
+        .map(|(appid, name)| PhoneExchanges {
+            appid: appid.clone(),
+            app_name: name.clone(),
+            today: 0,
+            last_7_days: 0,
+            last_30_days: 0,
+        })
+        .collect();
+    for row in phone_ledger::between(conn, first, today)? {
+        let i = match lines.iter().position(|l| l.appid == row.appid) {
+            Some(i) => i,
+            None => {
+                lines.push(PhoneExchanges {
+                    app_name: String::new(),
+                    appid: row.appid.clone(),
+                    today: 0,
+                    last_7_days: 0,
+                    last_30_days: 0,
+                });
+                lines.len() - 1
+            }
+        };
+        let line = &mut lines[i];
+        line.last_30_days += row.count;
+        if row.day >= week_start {
+            line.last_7_days += row.count;
+        }
+        if row.day == today {
+            line.today += row.count;
+        }
+    }
+    Ok(lines)
 }
 
 /// All users: exact while the table is small, else an estimate.
@@ -58,7 +117,12 @@ fn total_users(conn: &mut DbConnection) -> Result<Count, DbError> {
 }
 
 pub async fn overview(state: &AppState) -> ServiceResult<Overview> {
-    Ok(db::run(&state.pool, |conn| {
+    let apps: Vec<(String, String)> = state
+        .apps
+        .iter()
+        .map(|app| (app.appid.clone(), app.name.clone()))
+        .collect();
+    Ok(db::run(&state.pool, move |conn| {
         let now = clock::now();
         let today = now.date();
         let since = |days: u64| UserFilter {
@@ -79,6 +143,7 @@ pub async fn overview(state: &AppState) -> ServiceResult<Overview> {
                 sessions::count_active_up_to(conn, now, TOTAL_CAP)?,
                 TOTAL_CAP,
             ),
+            phone_exchanges: phone_exchanges(&apps, conn, now)?,
         })
     })
     .await?)

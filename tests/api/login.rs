@@ -75,6 +75,7 @@ async fn good_login_returns_a_token_and_the_user(backend: Backend) {
         "language",
         "phone_number",
         "phone_country_code",
+        "phone_verified_at",
         "created_at",
         "last_login_at",
     ] {
@@ -82,7 +83,7 @@ async fn good_login_returns_a_token_and_the_user(backend: Backend) {
     }
     assert_eq!(
         user.as_object().unwrap().len(),
-        15,
+        16,
         "unexpected user fields: {user}"
     );
 

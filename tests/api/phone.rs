@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use diesel::prelude::*;
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
@@ -14,6 +15,7 @@ backend_tests!(
     token_errors_refresh_the_token_once,
     phone_errors_store_nothing,
     short_lived_tokens_are_not_cached,
+    the_ledger_counts_billed_exchanges_per_app_and_day,
 );
 
 fn token_answer(token: &str, expires_in: u64) -> ResponseTemplate {
@@ -276,4 +278,108 @@ async fn short_lived_tokens_are_not_cached(backend: Backend) {
         assert_eq!(response.status(), 200);
     }
     app.wechat.verify().await;
+}
+
+/// Every successful exchange is billed by WeChat: the ledger counts it per
+/// app and China day, the metrics count it, and the user says when the
+/// number was verified. A failed exchange is not billed, nor counted.
+async fn the_ledger_counts_billed_exchanges_per_app_and_day(backend: Backend) {
+    // An app of its own, per backend: the metrics recorder is the process's.
+    let appid = match backend {
+        Backend::Sqlite => "wxledger00000000s1",
+        Backend::Postgres => "wxledger00000000p1",
+    };
+    let app = spawn_app_with(backend, |s| {
+        s.wechat.apps = vec![wxlogin::config::AppSettings::wechat(
+            appid,
+            secrecy::SecretString::from(SECRET),
+        )];
+        s.metrics_bind = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let billed = || async {
+        let text = reqwest::get(app.metrics_url.as_ref().unwrap())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| {
+                l.starts_with("wxlogin_phone_exchanges_total{")
+                    && l.contains(&format!("app=\"{appid}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let first = logged_in(&app, "oLEDGER1").await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/stable_token"))
+        .respond_with(token_answer("T", 7200))
+        .mount(&app.wechat)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wxa/business/getuserphonenumber"))
+        .and(body_json(json!({"code": "bad", "openid": "oLEDGER1"})))
+        .respond_with(wechat_error(40029))
+        .mount(&app.wechat)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wxa/business/getuserphonenumber"))
+        .respond_with(phone_answer("13800138000", json!("86")))
+        .mount(&app.wechat)
+        .await;
+
+    let china_today = || (chrono::Utc::now() + chrono::TimeDelta::hours(8)).date_naive();
+    let day_before = china_today();
+    let me = app.me(&first).await;
+    assert_eq!(me["phone_verified_at"], Value::Null, "{me}");
+    assert_error(
+        app.post_phone(&first, &json!({"code": "bad"})).await,
+        400,
+        "invalid_phone_code",
+    )
+    .await;
+    for code in ["p1", "p2"] {
+        let response = app.post_phone(&first, &json!({"code": code})).await;
+        assert_eq!(response.status(), 200);
+    }
+    let me = app.me(&first).await;
+    let verified = me["phone_verified_at"].as_str().expect("verified now");
+    assert!(verified.ends_with('Z'), "{verified}");
+
+    let ledger = || {
+        app.with_db(|c| {
+            use wxlogin::db::schema::phone_exchanges as p;
+            wxlogin::on_backend!(c, |c| p::table
+                .select((p::appid, p::day, p::count))
+                .load::<(String, chrono::NaiveDate, i64)>(c))
+            .unwrap()
+        })
+    };
+    let rows = ledger().await;
+    let day_after = china_today();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (ledger_appid, day, count) = rows[0].clone();
+    assert_eq!(
+        (ledger_appid.as_str(), count),
+        (appid, 2),
+        "failures are not billed"
+    );
+    // The China calendar day (UTC+8) of the exchanges.
+    assert!(day_before <= day && day <= day_after, "{day}");
+    assert_eq!(billed().await, 2.0);
+
+    // The overview shows the app's line: today, 7 and 30 days, the cost.
+    let html = app.admin().await.page("/admin").await;
+    let line = html
+        .split("<tr>")
+        .find(|row| row.contains(appid))
+        .unwrap_or_else(|| panic!("no ledger line for {appid}: {html}"));
+    assert_eq!(line.matches("<td>2</td>").count(), 3, "{line}");
+    assert!(line.contains("¥0.06"), "{line}");
+    assert!(
+        !html.contains("13800138000"),
+        "no phone number on the overview"
+    );
 }

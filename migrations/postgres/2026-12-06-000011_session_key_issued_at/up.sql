@@ -4,3 +4,6 @@
 ALTER TABLE identities ADD COLUMN session_key_issued_at TIMESTAMP;
 UPDATE identities SET session_key_issued_at = last_login_at;
 ALTER TABLE identities ALTER COLUMN session_key_issued_at SET NOT NULL;
+-- A node of the previous release, still running during a rolling upgrade,
+-- inserts identities without the column: its logins are issued now.
+ALTER TABLE identities ALTER COLUMN session_key_issued_at SET DEFAULT (now() AT TIME ZONE 'UTC');
