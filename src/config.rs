@@ -80,6 +80,36 @@ pub struct AppSettings {
     pub secret: AppSecret,
     /// A login that names no app is for this one.
     pub default: bool,
+    /// What to do with WeChat's risk rank of new users.
+    pub risk: RiskPolicy,
+}
+
+/// WeChat's risk rank (`getuserriskrank`, 0 lowest to 4 highest) at an
+/// identity's first login: off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RiskPolicy {
+    /// Ask WeChat for the rank of each new identity, and keep it.
+    pub check: bool,
+    /// Refuse sign-ups ranked at or above this (1 to 4); `None` refuses none.
+    pub refuse_at: Option<u8>,
+}
+
+/// The highest risk rank WeChat gives.
+pub const MAX_RISK_RANK: u8 = 4;
+
+impl RiskPolicy {
+    /// Checks a policy from the settings; the error says what is wrong.
+    pub fn new(check: bool, refuse_at: Option<u8>) -> Result<Self, String> {
+        match refuse_at {
+            Some(rank) if !(1..=MAX_RISK_RANK).contains(&rank) => Err(format!(
+                "the risk rank to refuse at must be 1 to {MAX_RISK_RANK}, not {rank} (WeChat's ranks run from 0, lowest risk, to {MAX_RISK_RANK})"
+            )),
+            Some(_) if !check => Err(
+                "a risk rank to refuse at needs the risk check on (risk_check = true, or --risk-check)".into(),
+            ),
+            _ => Ok(Self { check, refuse_at }),
+        }
+    }
 }
 
 /// How an app reaches WeChat.
@@ -99,6 +129,7 @@ impl AppSettings {
             name: None,
             secret: AppSecret::Wechat(secret),
             default: false,
+            risk: RiskPolicy::default(),
         }
     }
 
@@ -127,6 +158,7 @@ impl WechatSettings {
             name: Some(name.to_owned()),
             secret: AppSecret::Simulated,
             default,
+            risk: RiskPolicy::default(),
         };
         Self {
             apps: vec![

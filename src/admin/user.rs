@@ -57,6 +57,8 @@ struct IdentityView {
     /// When the stored session_key was issued; the key itself never leaves
     /// the server.
     session_key_issued_at: String,
+    /// WeChat's risk rank at its first login, or a dash.
+    risk_rank: String,
 }
 
 /// A user's or a session's id from the path; anything else is no page.
@@ -114,6 +116,9 @@ pub async fn detail(
             last_login_at: format_time(i.last_login_at),
             login_count: i.login_count,
             session_key_issued_at: format_time(i.session_key_issued_at),
+            risk_rank: i
+                .risk_rank
+                .map_or_else(|| "—".to_owned(), |r| r.to_string()),
         })
         .collect();
     let account = found.account;

@@ -21,6 +21,8 @@ struct UsersPage {
     form: UserListArgs,
     per_page: i64,
     per_page_choices: [i64; 4],
+    /// The risk filter's choices: (value, label).
+    risk_choices: Vec<(String, &'static str)>,
     provinces: Vec<String>,
     cities: Vec<String>,
     /// The configured apps, (appid, name), for the app filter.
@@ -88,6 +90,7 @@ pub async fn list(
         form: params.list.clone(),
         per_page,
         per_page_choices: PER_PAGE_CHOICES,
+        risk_choices: risk_choices(),
         provinces: found.places.provinces,
         cities: found.places.cities,
         apps: users::app_choices(&state),
@@ -108,6 +111,18 @@ pub async fn list(
     render(StatusCode::OK, &view)
 }
 
+/// The risk filter's choices: at least each rank, from WeChat's scale of 0
+/// (lowest risk) to 4.
+fn risk_choices() -> Vec<(String, &'static str)> {
+    vec![
+        ("0".into(), "ranked (0+)"),
+        ("1".into(), "1 or more"),
+        ("2".into(), "2 or more"),
+        ("3".into(), "3 or more"),
+        ("4".into(), "4 (highest)"),
+    ]
+}
+
 /// The page with its form, the default sort's headers and no rows.
 fn empty_page(
     admin: &AdminIdentity,
@@ -122,6 +137,7 @@ fn empty_page(
         form: params.list.clone(),
         per_page: DEFAULT_PER_PAGE,
         per_page_choices: PER_PAGE_CHOICES,
+        risk_choices: risk_choices(),
         provinces: places.provinces,
         cities: places.cities,
         apps,

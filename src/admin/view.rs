@@ -66,6 +66,8 @@ pub struct RowView {
     pub last_login_at: String,
     /// Masked: lists never show a whole phone number.
     pub phone: String,
+    /// WeChat's risk rank, or empty when none was asked.
+    pub risk_rank: String,
 }
 
 impl RowView {
@@ -90,6 +92,7 @@ impl RowView {
                 .as_deref()
                 .map(mask_phone)
                 .unwrap_or_default(),
+            risk_rank: r.risk_rank.map(|r| r.to_string()).unwrap_or_default(),
         }
     }
 }
@@ -122,6 +125,7 @@ pub fn canonical_args(raw: &UserListArgs, query: &UserQuery) -> UserListArgs {
         has_unionid: f
             .has_unionid
             .map(|b| if b { "yes" } else { "no" }.to_owned()),
+        risk_min: f.risk_min.map(|r| r.to_string()),
         created_from: f.created_from.map(|d| d.to_string()),
         created_to: f.created_to.map(|d| d.to_string()),
         sort: raw.sort.as_ref().map(|_| query.sort.name().to_owned()),
@@ -136,6 +140,7 @@ fn column_label(c: SortColumn) -> &'static str {
         SortColumn::Gender => "Gender",
         SortColumn::Province => "Province",
         SortColumn::City => "City",
+        SortColumn::RiskRank => "Risk",
         SortColumn::CreatedAt => "Created (UTC)",
         SortColumn::LastLoginAt => "Last login (UTC)",
     }

@@ -67,6 +67,7 @@ pub enum ErrorCode {
     Conflict,
     RateLimited,
     UserBlocked,
+    RiskyUser,
     WechatUnavailable,
     Unavailable,
     Draining,
@@ -146,6 +147,7 @@ impl ApiError {
                 }
                 S::PhoneCode(e) | S::Wechat(e) => wechat_status(e),
                 S::CodeUsed => (StatusCode::BAD_REQUEST, ErrorCode::CodeUsed),
+                S::RiskyUser => (StatusCode::FORBIDDEN, ErrorCode::RiskyUser),
                 S::Conflict(_) | S::Db(DbError::Conflict) => {
                     (StatusCode::CONFLICT, ErrorCode::Conflict)
                 }

@@ -6,6 +6,8 @@
 //! name = "商城"
 //! secret_env = "SHOP_SECRET"   # or secret_file = "PATH", or secret = "..."
 //! default = true               # optional: logins that name no app
+//! risk_check = true            # optional: WeChat's risk rank of new users
+//! risk_refuse_at = 4           # optional, with risk_check: refuse from this rank
 //! ```
 //!
 //! Every error names the file and the entry, and never shows a secret.
@@ -15,7 +17,7 @@ use std::path::Path;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::config::{check_appid, AppSecret, AppSettings};
+use crate::config::{check_appid, AppSecret, AppSettings, RiskPolicy};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +36,9 @@ struct AppEntry {
     secret: Option<String>,
     #[serde(default)]
     default: bool,
+    #[serde(default)]
+    risk_check: bool,
+    risk_refuse_at: Option<u8>,
 }
 
 /// Reads the apps of `path`. Secrets named by `secret_env` come from `env`,
@@ -134,11 +139,14 @@ impl AppEntry {
         if name.as_ref().is_some_and(|n| n.chars().count() > 64) {
             return Err("name is longer than 64 characters".into());
         }
+        let risk = RiskPolicy::new(self.risk_check, self.risk_refuse_at)
+            .map_err(|e| format!("risk_refuse_at: {e}"))?;
         Ok(AppSettings {
             appid: self.appid,
             name,
             secret: AppSecret::Wechat(SecretString::from(secret)),
             default: self.default,
+            risk,
         })
     }
 }
@@ -170,10 +178,14 @@ mod tests {
             [[apps]]
             appid = "wx2222222222222222"
             secret = "inline"
+            risk_check = true
+            risk_refuse_at = 4
             "#,
         )
         .unwrap();
         assert_eq!(apps.len(), 2);
+        assert_eq!(apps[0].risk, RiskPolicy::default());
+        assert_eq!(apps[1].risk, RiskPolicy::new(true, Some(4)).unwrap());
         assert_eq!(apps[0].display_name(), "商城");
         assert!(apps[0].default && !apps[1].default);
         assert_eq!(apps[1].display_name(), "wx2222222222222222");
@@ -209,6 +221,14 @@ mod tests {
             (
                 &*format!("[[apps]]\nappid = \"wx1111111111111111\"\nsecret = \"hidden-5\"\nname = \"{}\"\n", "名".repeat(65)),
                 "name is longer than 64 characters",
+            ),
+            (
+                "[[apps]]\nappid = \"wx1111111111111111\"\nsecret = \"hidden-6\"\nrisk_check = true\nrisk_refuse_at = 5\n",
+                "risk_refuse_at: the risk rank to refuse at must be 1 to 4",
+            ),
+            (
+                "[[apps]]\nappid = \"wx1111111111111111\"\nsecret = \"hidden-7\"\nrisk_refuse_at = 2\n",
+                "needs the risk check on",
             ),
         ];
         for (text, expected) in cases {

@@ -15,8 +15,9 @@ use super::values::{
     parse_grace, parse_retention, parse_seconds, Retention, DEFAULT_DRAIN_GRACE_SECONDS,
 };
 use crate::config::{
-    parse_public_url, AdminSettings, AppSettings, ConfigError, DatabaseUrl, DbSettings, Settings,
-    WebhookSettings, WechatSettings, ADMIN_IDLE_TIMEOUT, MIN_SECRET_KEY_BYTES, PRUNE_EVERY,
+    parse_public_url, AdminSettings, AppSettings, ConfigError, DatabaseUrl, DbSettings, RiskPolicy,
+    Settings, WebhookSettings, WechatSettings, ADMIN_IDLE_TIMEOUT, MIN_SECRET_KEY_BYTES,
+    PRUNE_EVERY,
 };
 
 /// Login server for WeChat mini-programs.
@@ -241,6 +242,19 @@ pub struct ServeArgs {
     #[arg(long, env = "WXLOGIN_CODE_RETRY_WINDOW", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=300))]
     pub code_retry_window: u64,
 
+    /// Ask WeChat for the risk rank (0 lowest to 4 highest) of every new
+    /// user, at their first login, and keep it (the admin table shows it).
+    /// For the app of --wechat-appid, or the simulator's apps; with --apps,
+    /// set `risk_check` per app in the file instead.
+    #[arg(long, env = "WXLOGIN_RISK_CHECK", value_parser = clap::builder::BoolishValueParser::new())]
+    pub risk_check: bool,
+
+    /// With --risk-check: refuse sign-ups that WeChat ranks at or above this
+    /// (1 to 4) with 403 risky_user. Off by default. With --apps, set
+    /// `risk_refuse_at` per app instead.
+    #[arg(long, env = "WXLOGIN_RISK_REFUSE_AT", value_parser = clap::value_parser!(u8))]
+    pub risk_refuse_at: Option<u8>,
+
     /// Development mode: without an AppID and secret, a built-in WeChat
     /// simulator answers instead of WeChat (see the README for its codes).
     /// Never use it in production.
@@ -361,6 +375,15 @@ fn wechat_settings(args: &ServeArgs) -> Result<WechatSettings, ConfigError> {
         )));
     }
     let timeout = Duration::from_secs_f64(args.wechat_timeout);
+    let risk_flags = args.risk_check || args.risk_refuse_at.is_some();
+    if risk_flags && args.apps.is_some() {
+        return Err(ConfigError::Invalid(
+            "--risk-check / --risk-refuse-at (WXLOGIN_RISK_CHECK / WXLOGIN_RISK_REFUSE_AT) apply to a single app: with --apps, set risk_check and risk_refuse_at per app in the apps file".into(),
+        ));
+    }
+    let risk = RiskPolicy::new(args.risk_check, args.risk_refuse_at).map_err(|e| {
+        ConfigError::Invalid(format!("--risk-refuse-at / WXLOGIN_RISK_REFUSE_AT: {e}"))
+    })?;
     let apps = match (&args.apps, appid, secret) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             return Err(ConfigError::Invalid(
@@ -371,16 +394,21 @@ fn wechat_settings(args: &ServeArgs) -> Result<WechatSettings, ConfigError> {
             super::apps_file::read(path, |var| std::env::var(var).ok())
                 .map_err(ConfigError::Invalid)?
         }
-        (None, Some(appid), Some(secret)) => {
-            vec![AppSettings::wechat(&appid, SecretString::from(secret))]
-        }
+        (None, Some(appid), Some(secret)) => vec![AppSettings {
+            risk,
+            ..AppSettings::wechat(&appid, SecretString::from(secret))
+        }],
         (None, appid, secret) if args.dev => {
             if appid.is_some() != secret.is_some() {
                 return Err(ConfigError::Invalid(
                     "--dev with only one of WECHAT_APPID and WECHAT_SECRET: give both to use WeChat, or neither to use the simulator".into(),
                 ));
             }
-            return Ok(WechatSettings::simulated());
+            let mut simulated = WechatSettings::simulated();
+            for app in &mut simulated.apps {
+                app.risk = risk;
+            }
+            return Ok(simulated);
         }
         (None, appid, secret) => {
             let mut missing = Vec::new();

@@ -29,6 +29,8 @@ pub struct Account {
     pub phone_country_code: Option<String>,
     /// When WeChat last verified `phone_number`.
     pub phone_verified_at: Option<NaiveDateTime>,
+    /// The highest risk rank WeChat gave any of its identities.
+    pub risk_rank: Option<i16>,
 }
 
 impl Account {
@@ -145,4 +147,33 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<Account, DbError> {
 
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     on_backend!(conn, |c| accounts::table.count().get_result(c)).map_err(DbError::from)
+}
+
+/// Raises the account's risk rank to `rank`, if it is lower or unknown.
+pub fn raise_risk_rank(conn: &mut DbConnection, id: i64, rank: i16) -> Result<(), DbError> {
+    on_backend!(conn, |c| diesel::update(
+        accounts::table.find(id).filter(
+            accounts::risk_rank
+                .is_null()
+                .or(accounts::risk_rank.lt(rank))
+        )
+    )
+    .set(accounts::risk_rank.eq(rank))
+    .execute(c))?;
+    Ok(())
+}
+
+/// Sets the account's risk rank to the highest of its identities' (after
+/// one of them left it).
+pub fn recompute_risk_rank(conn: &mut DbConnection, id: i64) -> Result<(), DbError> {
+    use super::schema::identities;
+    on_backend!(conn, |c| diesel::update(accounts::table.find(id))
+        .set(
+            accounts::risk_rank.eq(identities::table
+                .filter(identities::account_id.eq(id))
+                .select(diesel::dsl::max(identities::risk_rank))
+                .single_value())
+        )
+        .execute(c))?;
+    Ok(())
 }

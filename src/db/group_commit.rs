@@ -300,6 +300,7 @@ mod tests {
             client_ip: None,
             user_agent: None,
             profile: ProfileUpdate::default(),
+            risk_rank: None,
             now,
         }
     }

@@ -26,6 +26,8 @@ pub struct Identity {
     pub login_count: i64,
     /// When WeChat issued `session_key`.
     pub session_key_issued_at: NaiveDateTime,
+    /// WeChat's risk rank at the first login, when the app asked for it.
+    pub risk_rank: Option<i16>,
 }
 
 /// Every identity of an account, by app.
@@ -48,6 +50,8 @@ pub struct ListedIdentity {
     pub account_id: i64,
     pub appid: String,
     pub openid: String,
+    /// WeChat's risk rank at its first login, when its app asked.
+    pub risk_rank: Option<i16>,
 }
 
 /// The identities of these accounts, for a page of the admin's table.
@@ -63,4 +67,15 @@ pub fn of_accounts(
         .order((identities::account_id, identities::appid, identities::id))
         .select(ListedIdentity::as_select())
         .load(c))?)
+}
+
+/// Whether the identity `(appid, openid)` exists: one look-up of the unique
+/// index.
+pub fn exists(conn: &mut DbConnection, appid: &str, openid: &str) -> Result<bool, DbError> {
+    Ok(on_backend!(conn, |c| diesel::select(diesel::dsl::exists(
+        identities::table
+            .filter(identities::openid.eq(openid))
+            .filter(identities::appid.eq(appid))
+    ))
+    .get_result(c))?)
 }

@@ -247,6 +247,7 @@ struct MergedAccount {
     phone_number: Option<String>,
     phone_country_code: Option<String>,
     phone_verified_at: Option<NaiveDateTime>,
+    risk_rank: Option<i16>,
 }
 
 /// The kept account with its empty fields filled from the other, and the
@@ -310,6 +311,8 @@ fn fill(keep: &Account, other: Account, now: NaiveDateTime) -> (MergedAccount, V
         phone_number,
         phone_country_code,
         phone_verified_at,
+        // The riskier of the two: a rank is never lost to a merge.
+        risk_rank: keep.risk_rank.max(other.risk_rank),
     };
     (merged, filled)
 }
@@ -361,6 +364,10 @@ pub fn unlink(
     )
     .set(sessions::account_id.eq(account_id))
     .execute(c))?;
+    if let Some(rank) = identity.risk_rank {
+        super::accounts::raise_risk_rank(conn, account_id, rank)?;
+    }
+    super::accounts::recompute_risk_rank(conn, identity.account_id)?;
     Ok(account_id)
 }
 
@@ -431,6 +438,7 @@ mod tests {
             phone_number: phone.map(|p| p.0.to_owned()),
             phone_country_code: phone.map(|p| p.1.to_owned()),
             phone_verified_at: phone.map(|p| p.2),
+            risk_rank: None,
         }
     }
 
@@ -440,8 +448,10 @@ mod tests {
             .unwrap()
             .naive_utc();
         let keep = account(1, None);
-        let other = account(2, Some(("2025550123", "1", verified)));
+        let mut other = account(2, Some(("2025550123", "1", verified)));
+        other.risk_rank = Some(2);
         let (merged, filled) = fill(&keep, other.clone(), keep.updated_at);
+        assert_eq!(merged.risk_rank, Some(2), "the riskier rank is kept");
         assert_eq!(filled, vec!["phone_number"]);
         assert_eq!(merged.phone_number.as_deref(), Some("2025550123"));
         assert_eq!(merged.phone_country_code.as_deref(), Some("1"));

@@ -49,6 +49,7 @@ struct NewIdentity<'a> {
     last_login_at: NaiveDateTime,
     login_count: i64,
     session_key_issued_at: NaiveDateTime,
+    risk_rank: Option<i16>,
 }
 
 #[derive(Insertable)]
@@ -203,6 +204,9 @@ fn record_identities(
             .rev()
             .find_map(|&i| logins[i].unionid.as_deref())
     };
+    // Only a new identity's logins carry a rank; a known one keeps its own
+    // (the upsert leaves the column as it is).
+    let risk_of = |group: &[usize]| group.iter().find_map(|&i| logins[i].risk_rank);
     let openids: Vec<&str> = groups.iter().map(|g| last(g).openid.as_str()).collect();
     let known: Vec<(Identity, Account)> = on_backend!(conn, |c| identities::table
         .inner_join(accounts::table)
@@ -284,6 +288,7 @@ fn record_identities(
                 last_login_at: login.now,
                 login_count: group.len() as i64,
                 session_key_issued_at: login.now,
+                risk_rank: risk_of(group),
             }
         })
         .collect();
@@ -335,6 +340,16 @@ fn record_identities(
         }
         if uncounted > 0 {
             *logins_of.entry(identity.account_id).or_default() += uncounted;
+        }
+    }
+    // A ranked new identity raises its account's rank (the highest of its
+    // identities').
+    for (identity, group) in identities.iter().zip(groups) {
+        if let Some(rank) = risk_of(group) {
+            super::accounts::raise_risk_rank(conn, identity.account_id, rank)?;
+            if let Some(account) = accounts_by_id.get_mut(&identity.account_id) {
+                account.risk_rank = account.risk_rank.max(Some(rank));
+            }
         }
     }
     let latest = logins.iter().map(|l| l.now).max();

@@ -22,6 +22,8 @@ diesel::table! {
         phone_country_code -> Nullable<Text>,
         /// When WeChat last verified `phone_number`.
         phone_verified_at -> Nullable<Timestamp>,
+        /// The highest `risk_rank` of the account's identities.
+        risk_rank -> Nullable<SmallInt>,
     }
 }
 
@@ -39,6 +41,8 @@ diesel::table! {
         login_count -> BigInt,
         /// When WeChat issued `session_key`: the login that brought it.
         session_key_issued_at -> Timestamp,
+        /// WeChat's risk rank at the first login, when the app asks for it.
+        risk_rank -> Nullable<SmallInt>,
     }
 }
 

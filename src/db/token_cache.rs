@@ -425,6 +425,7 @@ mod tests {
                 phone_number: None,
                 phone_country_code: None,
                 phone_verified_at: None,
+                risk_rank: None,
             },
             Identity {
                 id,
@@ -437,6 +438,7 @@ mod tests {
                 last_login_at: t,
                 login_count: 1,
                 session_key_issued_at: t,
+                risk_rank: None,
             },
         )
     }

@@ -37,6 +37,7 @@ struct AccountColumns {
     login_count: i64,
     phone_number: Option<String>,
     phone_country_code: Option<String>,
+    risk_rank: Option<i16>,
 }
 
 /// An account as the admin table and the CSV show it, with its identities.
@@ -57,6 +58,8 @@ pub struct UserRow {
     pub login_count: i64,
     pub phone_number: Option<String>,
     pub phone_country_code: Option<String>,
+    /// The highest WeChat risk rank of its identities, when one was asked.
+    pub risk_rank: Option<i16>,
 }
 
 impl UserRow {
@@ -69,12 +72,17 @@ impl UserRow {
             SortColumn::Gender => KeyValue::Int(row.gender),
             SortColumn::Province => KeyValue::Text(row.province.clone()),
             SortColumn::City => KeyValue::Text(row.city.clone()),
+            SortColumn::RiskRank => KeyValue::Int(row.risk_rank.unwrap_or(UNRANKED)),
             SortColumn::CreatedAt => KeyValue::Time(row.created_at),
             SortColumn::LastLoginAt => KeyValue::Time(row.last_login_at),
         };
         SortKey { value, id: row.id }
     }
 }
+
+/// Where an unranked account sorts: below rank 0. The index
+/// `accounts_risk_rank_id` is on the same expression.
+const UNRANKED: i16 = -1;
 
 /// The SQL a sort and its keyset compare on. Each has an index `(expr, id)`.
 fn sort_sql(column: SortColumn) -> &'static str {
@@ -84,6 +92,7 @@ fn sort_sql(column: SortColumn) -> &'static str {
         SortColumn::Gender => "accounts.gender",
         SortColumn::Province => "accounts.province",
         SortColumn::City => "accounts.city",
+        SortColumn::RiskRank => "COALESCE(accounts.risk_rank, -1)",
         SortColumn::CreatedAt => "accounts.created_at",
         SortColumn::LastLoginAt => "accounts.last_login_at",
     }
@@ -155,6 +164,12 @@ macro_rules! filtered_users {
         }
         if let Some(city) = f.city.clone() {
             q = q.filter(accounts::city.eq(city));
+        }
+        if let Some(rank) = f.risk_min {
+            // The sort's expression, so that its index serves the filter too.
+            q = q.filter(
+                sql::<Bool>("COALESCE(accounts.risk_rank, -1) >= ").bind::<SmallInt, _>(rank),
+            );
         }
         match f.has_unionid {
             Some(true) => q = q.filter(accounts::unionid.is_not_null()),
@@ -280,6 +295,7 @@ pub fn list(
             login_count: r.login_count,
             phone_number: r.phone_number,
             phone_country_code: r.phone_country_code,
+            risk_rank: r.risk_rank,
         })
         .collect();
     Ok((rows, more))

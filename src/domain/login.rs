@@ -18,6 +18,8 @@ pub struct LoginRecord {
     pub user_agent: Option<String>,
     /// Verified profile data sent with the code; written in the same transaction.
     pub profile: ProfileUpdate,
+    /// WeChat's risk rank of a new identity, when its app asks for it.
+    pub risk_rank: Option<i16>,
     pub now: NaiveDateTime,
 }
 

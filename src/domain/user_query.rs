@@ -39,6 +39,11 @@ pub struct UserListArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "is_blank")]
     pub has_unionid: Option<String>,
+    /// Only accounts whose WeChat risk rank is at least this, 0 to 4 (see
+    /// the README's "Risky sign-ups").
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_blank")]
+    pub risk_min: Option<String>,
     /// First creation day included, YYYY-MM-DD (UTC).
     #[arg(long)]
     #[serde(skip_serializing_if = "is_blank")]
@@ -47,7 +52,7 @@ pub struct UserListArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "is_blank")]
     pub created_to: Option<String>,
-    /// Sort column: unionid, nickname, gender, province, city, created_at (default) or last_login_at.
+    /// Sort column: unionid, nickname, gender, province, city, risk_rank, created_at (default) or last_login_at.
     #[arg(long)]
     #[serde(skip_serializing_if = "is_blank")]
     pub sort: Option<String>,
@@ -112,6 +117,17 @@ impl UserListArgs {
             Some("no") => Some(false),
             Some(_) => return Err(InvalidParam("has_unionid must be yes or no".into())),
         };
+        let risk_min = match given(&self.risk_min) {
+            None => None,
+            Some(s) => Some(
+                s.parse::<i16>()
+                    .ok()
+                    .filter(|r| (0..=4).contains(r))
+                    .ok_or_else(|| {
+                        InvalidParam("risk_min must be a risk rank from 0 to 4".into())
+                    })?,
+            ),
+        };
         let created_from = date(&self.created_from, "created_from")?;
         let created_to = date(&self.created_to, "created_to")?;
         if let (Some(from), Some(to)) = (created_from, created_to) {
@@ -140,6 +156,7 @@ impl UserListArgs {
                 province: text(&self.province, "province", MAX_PLACE_CHARS)?,
                 city: text(&self.city, "city", MAX_PLACE_CHARS)?,
                 has_unionid,
+                risk_min,
                 created_from,
                 created_to,
                 ids_only: false,
@@ -159,18 +176,20 @@ pub enum SortColumn {
     Gender,
     Province,
     City,
+    RiskRank,
     #[default]
     CreatedAt,
     LastLoginAt,
 }
 
 impl SortColumn {
-    pub const ALL: [SortColumn; 7] = [
+    pub const ALL: [SortColumn; 8] = [
         Self::Unionid,
         Self::Nickname,
         Self::Gender,
         Self::Province,
         Self::City,
+        Self::RiskRank,
         Self::CreatedAt,
         Self::LastLoginAt,
     ];
@@ -182,6 +201,7 @@ impl SortColumn {
             Self::Gender => "gender",
             Self::Province => "province",
             Self::City => "city",
+            Self::RiskRank => "risk_rank",
             Self::CreatedAt => "created_at",
             Self::LastLoginAt => "last_login_at",
         }
@@ -234,6 +254,8 @@ pub struct UserFilter {
     pub province: Option<String>,
     pub city: Option<String>,
     pub has_unionid: Option<bool>,
+    /// Accounts whose risk rank is at least this.
+    pub risk_min: Option<i16>,
     /// First day included (UTC).
     pub created_from: Option<NaiveDate>,
     /// Last day included (UTC).

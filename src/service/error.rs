@@ -39,6 +39,9 @@ pub enum ServiceError {
         "this login code was already used; call wx.login() again and log in with the new code"
     )]
     CodeUsed,
+    /// A sign-up that WeChat ranks at or above the app's risk threshold.
+    #[error("this sign-up is refused: WeChat rates the account as high-risk")]
+    RiskyUser,
     /// WeChat refused or failed a phone number exchange.
     #[error("{0}")]
     PhoneCode(WechatError),

@@ -18,7 +18,7 @@ use crate::domain::user_query::{Page, UserQuery};
 use crate::state::AppState;
 
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
-pub const HEADER: [&str; 16] = [
+pub const HEADER: [&str; 17] = [
     "id",
     "account_id",
     "appid",
@@ -35,6 +35,7 @@ pub const HEADER: [&str; 16] = [
     "login_count",
     "phone",
     "phone_country_code",
+    "risk_rank",
 ];
 
 /// The chunks of a CSV download: the header first, then one chunk a batch;
@@ -132,6 +133,10 @@ fn write_row(
     let created = timestamp(row.created_at);
     let last_login = timestamp(row.last_login_at);
     let count = row.login_count.to_string();
+    let risk_rank = identity
+        .and_then(|i| i.risk_rank)
+        .map(|r| r.to_string())
+        .unwrap_or_default();
     let cells = [
         id.as_str(),
         &account_id,
@@ -149,6 +154,7 @@ fn write_row(
         &count,
         row.phone_number.as_deref().unwrap_or(""),
         row.phone_country_code.as_deref().unwrap_or(""),
+        &risk_rank,
     ];
     let record = cells.iter().map(|c| match defuse(c) {
         std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
@@ -243,6 +249,7 @@ mod tests {
                 account_id: 1,
                 appid: "wxa".into(),
                 openid: "o1".into(),
+                risk_rank: None,
             }],
             unionid: None,
             nickname: nickname.into(),
@@ -256,6 +263,7 @@ mod tests {
             login_count: 1,
             phone_number: None,
             phone_country_code: None,
+            risk_rank: None,
         };
         let mut w = new_writer();
         write_account(&mut w, &row("plain")).unwrap();
@@ -266,6 +274,7 @@ mod tests {
             account_id: 1,
             appid: "wxb".into(),
             openid: "o2".into(),
+            risk_rank: Some(3),
         });
         assert_eq!(write_account(&mut w, &two).unwrap(), 2);
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
@@ -277,13 +286,15 @@ mod tests {
         );
         assert!(lines[2].starts_with("7,1,wxa,o1,,after,"), "{text}");
         assert!(lines[3].starts_with("8,1,wxb,o2,,after,"), "{text}");
+        assert!(lines[3].ends_with(",3"), "{text}");
+        assert!(lines[2].ends_with(','), "unranked: {text}");
     }
 
     #[test]
     fn head_has_bom_and_crlf() {
         let h = head(true);
         assert!(h.starts_with(BOM));
-        assert!(h.ends_with(b"login_count,phone,phone_country_code\r\n"));
+        assert!(h.ends_with(b"login_count,phone,phone_country_code,risk_rank\r\n"));
         assert!(!head(false).starts_with(BOM));
     }
 }

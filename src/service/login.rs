@@ -65,6 +65,7 @@ fn login_result(result: &ServiceResult<LoggedIn>) -> &'static str {
         Err(ServiceError::UserData(_)) => "invalid_user_data",
         Err(ServiceError::UnknownApp(_)) => "unknown_app",
         Err(ServiceError::CodeUsed) => "code_used",
+        Err(ServiceError::RiskyUser) => "risky_user",
         Err(ServiceError::Wechat(WechatError::Api { .. })) => "refused_by_wechat",
         Err(ServiceError::Wechat(_)) => "wechat_unavailable",
         Err(ServiceError::Db(DbError::Unavailable(_))) => "unavailable",
@@ -98,6 +99,8 @@ async fn exchange(
         .await
         .map_err(ServiceError::Wechat)?;
     let checked = user_data::verify(&input.user_data, &wx.session_key, &app.appid, &wx.openid)?;
+    let risk_rank =
+        super::risk::rank_sign_up(state, app, &wx.openid, input.client_ip.as_deref()).await?;
     let unionid = wx.unionid.clone().or_else(|| checked.unionid.clone());
     let now = clock::now();
     let expires_at = session_expiry(now, state.session_ttl);
@@ -113,6 +116,7 @@ async fn exchange(
             client_ip: input.client_ip,
             user_agent: input.user_agent,
             profile: checked.profile,
+            risk_rank,
             now,
         })
         .await?;

@@ -12,6 +12,7 @@ pub mod export;
 pub mod health;
 pub mod login;
 pub mod profile;
+mod risk;
 pub mod services;
 pub mod sessions;
 pub mod user_data;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{HttpWechat, Simulator, TokenSharing, WechatApi, WechatError};
-use crate::config::{AppSecret, WechatSettings};
+use crate::config::{AppSecret, RiskPolicy, WechatSettings};
 
 /// One mini-program and its client.
 pub struct WechatApp {
@@ -14,6 +14,8 @@ pub struct WechatApp {
     pub name: String,
     /// Answered by the built-in simulator rather than WeChat.
     pub simulated: bool,
+    /// What to do with WeChat's risk rank of new users.
+    pub risk: RiskPolicy,
     pub api: Arc<dyn WechatApi>,
 }
 
@@ -62,6 +64,7 @@ impl WechatApps {
                 appid: app.appid.clone(),
                 name: app.display_name().to_owned(),
                 simulated,
+                risk: app.risk,
                 api,
             });
         }

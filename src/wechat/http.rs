@@ -235,6 +235,11 @@ struct StableTokenAnswer {
 }
 
 #[derive(Deserialize)]
+struct RiskAnswer {
+    risk_rank: Option<i64>,
+}
+
+#[derive(Deserialize)]
 struct PhoneAnswer {
     phone_info: Option<PhoneInfo>,
 }
@@ -310,6 +315,31 @@ impl WechatApi for HttpWechat {
             }) => Ok(KeyCheck::Replaced),
             Err(e) => Err(e),
         }
+    }
+
+    async fn user_risk_rank(&self, openid: &str, client_ip: &str) -> Result<u8, WechatError> {
+        let body = serde_json::json!({
+            "appid": self.appid,
+            "openid": openid,
+            "scene": 0,
+            "client_ip": client_ip,
+        });
+        let body = &body;
+        let answer: RiskAnswer = self
+            .with_access_token(|token| async move {
+                let request = self
+                    .client()?
+                    .post(format!("{}/wxa/getuserriskrank", self.api_base))
+                    .query(&[("access_token", token.expose_secret())])
+                    .json(body);
+                self.get_json("getuserriskrank", request).await
+            })
+            .await?;
+        answer
+            .risk_rank
+            .and_then(|rank| u8::try_from(rank).ok())
+            .filter(|rank| *rank <= crate::config::MAX_RISK_RANK)
+            .ok_or(WechatError::BadAnswer("no risk_rank from 0 to 4"))
     }
 
     async fn code2session(&self, code: &str) -> Result<Code2Session, WechatError> {

@@ -124,4 +124,8 @@ pub trait WechatApi: Send + Sync {
         openid: &str,
         session_key: &SessionKey,
     ) -> Result<KeyCheck, WechatError>;
+
+    /// WeChat's risk rank of the user with this openid at sign-up
+    /// (`/wxa/getuserriskrank`, scene 0), from 0 (lowest risk) to 4.
+    async fn user_risk_rank(&self, openid: &str, client_ip: &str) -> Result<u8, WechatError>;
 }

@@ -17,6 +17,9 @@
 //! other phone code gives the user a fake mainland number, `1380013` and four
 //! digits taken from the openid, so one user always gets the same number.
 //!
+//! A user whose name is `riskR-…` with R from 0 to 4 (e.g. the code
+//! `risk4-1`) has WeChat's risk rank R; every other user has rank 0.
+//!
 //! Each code gives its own session_key, derived from the appid and the code
 //! (see [`Simulator::session_key_of`]), so that a developer can make signed
 //! and encrypted user data for the dev apps. Like WeChat, the simulator
@@ -40,8 +43,15 @@ const REMEMBERED_KEYS: usize = 100_000;
 #[derive(Debug)]
 pub struct Simulator {
     appid: String,
-    /// The current session_key of each openid: that of its last exchange.
-    current_keys: Mutex<HashMap<String, String>>,
+    /// What the simulator knows of each openid since it started: its
+    /// current session_key (that of its last exchange) and its name.
+    current_keys: Mutex<HashMap<String, KnownUser>>,
+}
+
+#[derive(Debug)]
+struct KnownUser {
+    session_key: String,
+    name: String,
 }
 
 impl Simulator {
@@ -63,7 +73,7 @@ impl Simulator {
         STANDARD.encode(&digest[..16])
     }
 
-    fn current_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+    fn current_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, KnownUser>> {
         // The map holds no invariant a panic could break.
         self.current_keys
             .lock()
@@ -82,6 +92,15 @@ impl Simulator {
     /// The unionid that the name gets, the same in every app.
     pub fn unionid_of(name: &str) -> String {
         Self::stable_id("unionid", name)
+    }
+
+    /// The risk rank of a user name: R for `riskR-…` (R from 0 to 4), else 0.
+    pub fn risk_rank_of(name: &str) -> u8 {
+        name.strip_prefix("risk")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|digit| digit.parse::<u8>().ok())
+            .filter(|rank| *rank <= crate::config::MAX_RISK_RANK)
+            .unwrap_or(0)
     }
 
     /// The fake user that a code names.
@@ -133,13 +152,24 @@ impl WechatApi for Simulator {
         if keys.len() >= REMEMBERED_KEYS {
             keys.clear();
         }
-        keys.insert(openid.clone(), session_key.clone());
+        keys.insert(
+            openid.clone(),
+            KnownUser {
+                session_key: session_key.clone(),
+                name: name.to_owned(),
+            },
+        );
         drop(keys);
         Ok(Code2Session {
             openid,
             session_key: SessionKey::new(session_key),
             unionid: Some(Self::unionid_of(name)),
         })
+    }
+
+    async fn user_risk_rank(&self, openid: &str, _client_ip: &str) -> Result<u8, WechatError> {
+        let name = self.current_keys().get(openid).map(|k| k.name.clone());
+        Ok(name.as_deref().map_or(0, Self::risk_rank_of))
     }
 
     async fn check_session_key(
@@ -150,7 +180,7 @@ impl WechatApi for Simulator {
         // A user it does not remember (the server restarted since) is
         // taken to hold the key it shows.
         Ok(match self.current_keys().get(openid) {
-            Some(current) if current != session_key.expose() => KeyCheck::Replaced,
+            Some(known) if known.session_key != session_key.expose() => KeyCheck::Replaced,
             _ => KeyCheck::Current,
         })
     }
@@ -245,6 +275,24 @@ mod tests {
             other.session_key_of("demo-1-a"),
             sim.session_key_of("demo-1-a")
         );
+    }
+
+    #[tokio::test]
+    async fn risk_ranks_come_from_the_name() {
+        let sim = Simulator::new(crate::config::DEV_APPID);
+        for (code, rank) in [
+            ("risk4-1", 4),
+            ("risk2-7-x", 2),
+            ("risk9-1", 0),
+            ("demo-1", 0),
+        ] {
+            let user = sim.code2session(code).await.unwrap();
+            assert_eq!(
+                sim.user_risk_rank(&user.openid, "127.0.0.1").await.unwrap(),
+                rank,
+                "{code}"
+            );
+        }
     }
 
     #[tokio::test]

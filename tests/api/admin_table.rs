@@ -363,7 +363,7 @@ async fn csv_exports_exactly_the_filtered_rows(backend: Backend) {
         "{disposition}"
     );
     let body = response.bytes().await.unwrap();
-    assert!(body.starts_with(b"\xEF\xBB\xBFid,account_id,appid,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count,phone,phone_country_code\r\n"));
+    assert!(body.starts_with(b"\xEF\xBB\xBFid,account_id,appid,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count,phone,phone_country_code,risk_rank\r\n"));
     assert!(body.ends_with(b"\r\n"));
     let (ids, _) = csv_ids(&browser, "gender=1&sort=city&order=asc").await;
     assert_eq!(ids.len(), 30);
@@ -383,7 +383,10 @@ async fn csv_exports_exactly_the_filtered_rows(backend: Backend) {
     assert_eq!(all.len(), 90);
     let (none, raw) = csv_ids(&browser, "q=nobody").await;
     assert!(none.is_empty());
-    assert!(raw.ends_with(b"phone_country_code\r\n"), "just the header");
+    assert!(
+        raw.ends_with(b"phone_country_code,risk_rank\r\n"),
+        "just the header"
+    );
 
     // Each export is in the audit log with its filters and row count.
     let audit = browser.page("/admin/audit").await;

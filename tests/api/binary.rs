@@ -307,9 +307,9 @@ fn export_writes_the_same_csv_from_the_command_line() {
     let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
     assert_eq!(
         text,
-        "id,account_id,appid,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count,phone,phone_country_code\r\n\
-         1,1,wx1,oCLI0,,张三,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1,,\r\n\
-         2,2,wx1,oCLI1,,'=cmd|' /C calc'!A0,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1,,\r\n"
+        "id,account_id,appid,openid,unionid,nickname,gender,country,province,city,language,created_at,last_login_at,login_count,phone,phone_country_code,risk_rank\r\n\
+         1,1,wx1,oCLI0,,张三,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1,,,\r\n\
+         2,2,wx1,oCLI1,,'=cmd|' /C calc'!A0,1,,,,,2026-03-01T08:00:00Z,2026-03-01T08:00:00Z,1,,,\r\n"
     );
 
     // To standard output, without the BOM.

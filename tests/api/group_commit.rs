@@ -92,6 +92,7 @@ fn login(openid: &str, hash: u8) -> LoginRecord {
         client_ip: None,
         user_agent: None,
         profile: ProfileUpdate::default(),
+        risk_rank: None,
         now,
     }
 }

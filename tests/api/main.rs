@@ -33,6 +33,7 @@ mod openapi;
 mod phone;
 mod profile;
 mod retention;
+mod risk;
 mod seed;
 mod session_keys;
 mod sessions;
