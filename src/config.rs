@@ -82,6 +82,28 @@ pub struct AppSettings {
     pub default: bool,
     /// What to do with WeChat's risk rank of new users.
     pub risk: RiskPolicy,
+    /// Put nicknames and avatars to WeChat's content security APIs before
+    /// others see them: on by default, off for the simulator's apps.
+    pub content_check: bool,
+    /// The app's message-push settings, for the image check's results.
+    pub push: Option<PushSettings>,
+}
+
+/// The message push (消息推送) of an app, as set in WeChat's console: the
+/// Token that signs each push, and the EncodingAESKey of the compatible and
+/// safe modes (43 characters).
+#[derive(Clone)]
+pub struct PushSettings {
+    pub token: SecretString,
+    pub aes_key: Option<SecretString>,
+}
+
+impl std::fmt::Debug for PushSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushSettings")
+            .field("aes_key", &self.aes_key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// WeChat's risk rank (`getuserriskrank`, 0 lowest to 4 highest) at an
@@ -130,12 +152,59 @@ impl AppSettings {
             secret: AppSecret::Wechat(secret),
             default: false,
             risk: RiskPolicy::default(),
+            content_check: true,
+            push: None,
         }
     }
 
     /// The name shown to operators.
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.appid)
+    }
+}
+
+/// Checks an app's message-push settings: a Token of 3 to 32 letters and
+/// digits (as WeChat's console asks), and an EncodingAESKey of 43 letters
+/// and digits. The error never shows either.
+pub fn push_settings(
+    token: Option<&str>,
+    aes_key: Option<&str>,
+) -> Result<Option<PushSettings>, String> {
+    let token = token.map(str::trim).filter(|t| !t.is_empty());
+    let aes_key = aes_key.map(str::trim).filter(|k| !k.is_empty());
+    let Some(token) = token else {
+        return match aes_key {
+            Some(_) => Err("a push EncodingAESKey needs its push Token too".into()),
+            None => Ok(None),
+        };
+    };
+    if !(3..=32).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(
+            "the push Token must be 3 to 32 letters and digits, as set in WeChat's console".into(),
+        );
+    }
+    if let Some(key) = aes_key {
+        if key.len() != 43 || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(
+                "the push EncodingAESKey must be 43 letters and digits, as set in WeChat's console"
+                    .into(),
+            );
+        }
+    }
+    Ok(Some(PushSettings {
+        token: SecretString::from(token.to_owned()),
+        aes_key: aes_key.map(|k| SecretString::from(k.to_owned())),
+    }))
+}
+
+/// Parses a `content_check` setting: `on` or `off`.
+pub fn parse_content_check(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!(
+            "content_check must be \"on\" or \"off\", not \"{other}\""
+        )),
     }
 }
 
@@ -159,6 +228,8 @@ impl WechatSettings {
             secret: AppSecret::Simulated,
             default,
             risk: RiskPolicy::default(),
+            content_check: false,
+            push: None,
         };
         Self {
             apps: vec![
@@ -263,6 +334,9 @@ pub struct Settings {
     /// How long a retried login with a used code gets the same token back;
     /// zero: never (every login asks WeChat).
     pub code_retry_window: Duration,
+    /// How long an image check waits for WeChat's push before it is
+    /// submitted again (three tries), then sent to review.
+    pub image_check_wait: Duration,
     pub dev: bool,
     pub workers: usize,
     pub admin: AdminSettings,

@@ -209,6 +209,12 @@ impl MediaStore {
     pub fn avatar_url(base: &str, name: &str) -> String {
         format!("{base}/media/avatars/{name}")
     }
+
+    /// The stored avatar an avatar URL of ours points at, if it is one.
+    pub fn name_in(&self, url: &str) -> Option<String> {
+        let name = url.rsplit_once("/media/avatars/")?.1;
+        parse_stored_name(name).map(|_| name.to_owned())
+    }
 }
 
 #[cfg(test)]

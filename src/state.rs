@@ -36,6 +36,8 @@ pub struct AppState {
     pub password_checker: PasswordChecker,
     /// Uploaded avatars.
     pub media: MediaStore,
+    /// How long an image check waits for WeChat's push, per try.
+    pub image_check_wait: Duration,
     /// Checked tokens, so that Bearer requests skip the database.
     pub token_cache: Arc<TokenCache>,
     /// Backend services' credentials, and their calls not yet written.

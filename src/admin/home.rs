@@ -7,7 +7,7 @@ use askama::Template;
 use super::page::{render, Layout};
 use super::view::count_text;
 use super::{AdminError, AdminIdentity};
-use crate::service::users;
+use crate::service::{content, users};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -19,7 +19,12 @@ struct HomePage {
     new_week: String,
     active_sessions: String,
     phone_exchanges: Vec<PhoneLine>,
+    /// Nicknames and avatars waiting for an operator.
+    in_review: String,
 }
+
+/// The review queue is counted up to here on the overview.
+const REVIEW_COUNT_CAP: i64 = 1_000;
 
 /// One app's line of the phone ledger.
 struct PhoneLine {
@@ -44,6 +49,12 @@ pub async fn overview(
     admin: web::ReqData<AdminIdentity>,
 ) -> Result<HttpResponse, AdminError> {
     let totals = users::overview(&state).await?;
+    let in_review = content::review_count(&state, REVIEW_COUNT_CAP + 1).await?;
+    let in_review = if in_review > REVIEW_COUNT_CAP {
+        format!("{REVIEW_COUNT_CAP}+")
+    } else {
+        in_review.to_string()
+    };
     render(
         StatusCode::OK,
         &HomePage {
@@ -52,6 +63,7 @@ pub async fn overview(
             new_today: count_text(totals.new_today),
             new_week: count_text(totals.new_this_week),
             active_sessions: count_text(totals.active_sessions),
+            in_review,
             phone_exchanges: totals
                 .phone_exchanges
                 .into_iter()

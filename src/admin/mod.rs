@@ -10,6 +10,7 @@ mod export;
 mod home;
 mod page;
 pub mod params;
+mod review;
 mod services;
 mod signin;
 mod user;
@@ -118,6 +119,9 @@ pub fn scope(
                 .post(account_links::unlink),
         )
         .service(web::resource("/audit").get(audit::log))
+        .service(web::resource("/review").get(review::queue))
+        .service(web::resource("/review/{id}/approve").post(review::approve))
+        .service(web::resource("/review/{id}/reject").post(review::reject))
         .service(web::resource("/services").get(services::list))
         .service(web::resource("/webhooks").get(webhooks::list))
         .default_service(web::to(|| async {

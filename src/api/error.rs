@@ -11,6 +11,7 @@ use crate::db::DbError;
 use crate::media::MediaError;
 use crate::service::ServiceError;
 use crate::wechat::crypto::CryptoError;
+use crate::wechat::push::PushError;
 use crate::wechat::{errcode, WechatError};
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,9 @@ pub enum ErrorCode {
     RateLimited,
     UserBlocked,
     RiskyUser,
+    ContentRejected,
+    InvalidPush,
+    PushRefused,
     WechatUnavailable,
     Unavailable,
     Draining,
@@ -88,6 +92,10 @@ struct ErrorDetail {
     /// WeChat's own errcode, when WeChat refused the call.
     #[serde(skip_serializing_if = "Option::is_none")]
     wechat_errcode: Option<i64>,
+    /// WeChat's content label, when its content check refused the text
+    /// (`content_rejected`): 20002 pornography, 20006 crime, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<i64>,
 }
 
 fn is_phone_code_error(e: &WechatError) -> bool {
@@ -148,6 +156,20 @@ impl ApiError {
                 S::PhoneCode(e) | S::Wechat(e) => wechat_status(e),
                 S::CodeUsed => (StatusCode::BAD_REQUEST, ErrorCode::CodeUsed),
                 S::RiskyUser => (StatusCode::FORBIDDEN, ErrorCode::RiskyUser),
+                S::ContentRejected { .. } => (StatusCode::BAD_REQUEST, ErrorCode::ContentRejected),
+                S::Push(
+                    PushError::BadSignature
+                    | PushError::BadMsgSignature
+                    | PushError::MissingMsgSignature
+                    | PushError::WrongAppid
+                    | PushError::NotEncrypted
+                    | PushError::DecryptFailed,
+                ) => (StatusCode::FORBIDDEN, ErrorCode::PushRefused),
+                S::Push(PushError::TooLarge) => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
+                }
+                S::Push(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidPush),
+                S::PushReplayed => (StatusCode::CONFLICT, ErrorCode::Conflict),
                 S::Conflict(_) | S::Db(DbError::Conflict) => {
                     (StatusCode::CONFLICT, ErrorCode::Conflict)
                 }
@@ -306,11 +328,16 @@ impl ResponseError for ApiError {
         } else if status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
+        let label = match self {
+            Self::Service(ServiceError::ContentRejected { label }) => Some(*label),
+            _ => None,
+        };
         response.json(ErrorBody {
             error: ErrorDetail {
                 code,
                 message: self.message(),
                 wechat_errcode,
+                label,
             },
         })
     }
@@ -365,6 +392,7 @@ pub fn json_error_bodies<B>(
             code,
             message: message.to_owned(),
             wechat_errcode: None,
+            label: None,
         },
     });
     Ok(ErrorHandlerResponse::Response(

@@ -11,6 +11,7 @@ mod media;
 pub mod openapi;
 mod probes;
 mod profile;
+mod push;
 mod sessions;
 mod user_data;
 mod views;
@@ -44,6 +45,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/me/phone", "POST").post(profile::phone))
         .service(resource("/api/me/avatar", "POST").post(media::upload_avatar))
         .service(resource("/media/avatars/{name}", "GET").get(media::avatar))
+        .service(
+            resource("/wechat/push/{appid}", "GET, POST")
+                .app_data(web::PayloadConfig::new(crate::wechat::push::MAX_PUSH_BYTES))
+                .route(web::get().to(push::check_url))
+                .route(web::post().to(push::receive)),
+        )
         .service(resource("/api/logout", "POST").post(login::logout))
         .service(web::resource("/auth/verify").to(forward_auth::verify))
         .service(resource("/oauth/introspect", "POST").post(introspect::introspect))

@@ -17,7 +17,7 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode};
-use super::{forward_auth, introspect, login, media, probes, profile, sessions};
+use super::{forward_auth, introspect, login, media, probes, profile, push, sessions};
 
 /// The security scheme of `Authorization: Bearer <token from /api/login>`.
 pub const BEARER: &str = "bearer";
@@ -43,6 +43,8 @@ pub const SERVICE: &str = "service";
         profile::phone,
         media::upload_avatar,
         media::avatar,
+        push::check_url,
+        push::receive,
         sessions::list,
         sessions::revoke,
         login::logout,
@@ -61,6 +63,7 @@ pub const SERVICE: &str = "service";
         (name = "sessions", description = "The user's own sessions, in every app of the account"),
         (name = "services", description = "For other backend services and reverse proxies"),
         (name = "operations", description = "Probes and this description"),
+        (name = "wechat", description = "What WeChat itself sends: message pushes"),
     )
 )]
 pub struct ApiDoc;

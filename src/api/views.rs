@@ -21,8 +21,15 @@ pub struct UserView<'a> {
     pub openid: &'a str,
     /// The account's unionid, once WeChat has sent one.
     pub unionid: Option<&'a str>,
+    /// The user's nickname: a pending one (see `pending_review`) is shown
+    /// to its user, and to no one else.
     pub nickname: &'a str,
+    /// The avatar; a pending one too.
     pub avatar_url: &'a str,
+    /// The fields whose value WeChat's content check (or an operator) has
+    /// not passed yet: `nickname`, `avatar_url`. Until then, others see the
+    /// value before it.
+    pub pending_review: Vec<&'static str>,
     pub gender: i16,
     pub country: &'a str,
     pub province: &'a str,
@@ -46,8 +53,15 @@ impl<'a> From<&'a users::User> for UserView<'a> {
             appid: &identity.appid,
             openid: &identity.openid,
             unionid: u.unionid.as_deref(),
-            nickname: &u.nickname,
-            avatar_url: &u.avatar_url,
+            nickname: u.nickname_pending.as_deref().unwrap_or(&u.nickname),
+            avatar_url: u.avatar_pending.as_deref().unwrap_or(&u.avatar_url),
+            pending_review: [
+                ("nickname", u.nickname_pending.is_some()),
+                ("avatar_url", u.avatar_pending.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(field, pending)| pending.then_some(field))
+            .collect(),
             gender: u.gender,
             country: &u.country,
             province: &u.province,

@@ -8,6 +8,9 @@
 //! default = true               # optional: logins that name no app
 //! risk_check = true            # optional: WeChat's risk rank of new users
 //! risk_refuse_at = 4           # optional, with risk_check: refuse from this rank
+//! content_check = "on"         # optional: "on" (the default) or "off"
+//! push_token = "..."           # optional: message push, for image checks
+//! push_aes_key = "..."         # optional: its EncodingAESKey (safe mode)
 //! ```
 //!
 //! Every error names the file and the entry, and never shows a secret.
@@ -17,7 +20,9 @@ use std::path::Path;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::config::{check_appid, AppSecret, AppSettings, RiskPolicy};
+use crate::config::{
+    check_appid, parse_content_check, push_settings, AppSecret, AppSettings, RiskPolicy,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +44,9 @@ struct AppEntry {
     #[serde(default)]
     risk_check: bool,
     risk_refuse_at: Option<u8>,
+    content_check: Option<String>,
+    push_token: Option<String>,
+    push_aes_key: Option<String>,
 }
 
 /// Reads the apps of `path`. Secrets named by `secret_env` come from `env`,
@@ -141,12 +149,19 @@ impl AppEntry {
         }
         let risk = RiskPolicy::new(self.risk_check, self.risk_refuse_at)
             .map_err(|e| format!("risk_refuse_at: {e}"))?;
+        let content_check = self
+            .content_check
+            .as_deref()
+            .map_or(Ok(true), parse_content_check)?;
+        let push = push_settings(self.push_token.as_deref(), self.push_aes_key.as_deref())?;
         Ok(AppSettings {
             appid: self.appid,
             name,
             secret: AppSecret::Wechat(SecretString::from(secret)),
             default: self.default,
             risk,
+            content_check,
+            push,
         })
     }
 }

@@ -242,6 +242,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WXLOGIN_CODE_RETRY_WINDOW", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=300))]
     pub code_retry_window: u64,
 
+    /// Seconds an avatar's image check waits for WeChat's verdict (a message
+    /// push) before it is submitted again; after the third wait it goes to
+    /// the admin review queue.
+    #[arg(long, env = "WXLOGIN_IMAGE_CHECK_WAIT", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub image_check_wait: u64,
+
     /// Ask WeChat for the risk rank (0 lowest to 4 highest) of every new
     /// user, at their first login, and keep it (the admin table shows it).
     /// For the app of --wechat-appid, or the simulator's apps; with --apps,
@@ -254,6 +260,24 @@ pub struct ServeArgs {
     /// `risk_refuse_at` per app instead.
     #[arg(long, env = "WXLOGIN_RISK_REFUSE_AT", value_parser = clap::value_parser!(u8))]
     pub risk_refuse_at: Option<u8>,
+
+    /// Put nicknames and avatars to WeChat's content security checks before
+    /// others see them: `on` or `off`. On by default for the app of
+    /// --wechat-appid, off for the simulator's; with --apps, set
+    /// `content_check` per app. See the README's "Content security".
+    #[arg(long, env = "WXLOGIN_CONTENT_CHECK", value_parser = ["on", "off"])]
+    pub content_check: Option<String>,
+
+    /// The Token of the app's message push (WeChat console, 消息推送), with
+    /// --wechat-appid: it signs the pushes that bring image check results to
+    /// POST /wechat/push/APPID. Never printed or logged.
+    #[arg(long, env = "WECHAT_PUSH_TOKEN", hide_env_values = true)]
+    pub push_token: Option<String>,
+
+    /// The message push's EncodingAESKey (43 characters), for its compatible
+    /// and safe modes. Never printed or logged.
+    #[arg(long, env = "WECHAT_PUSH_AES_KEY", hide_env_values = true)]
+    pub push_aes_key: Option<String>,
 
     /// Development mode: without an AppID and secret, a built-in WeChat
     /// simulator answers instead of WeChat (see the README for its codes).
@@ -384,6 +408,21 @@ fn wechat_settings(args: &ServeArgs) -> Result<WechatSettings, ConfigError> {
     let risk = RiskPolicy::new(args.risk_check, args.risk_refuse_at).map_err(|e| {
         ConfigError::Invalid(format!("--risk-refuse-at / WXLOGIN_RISK_REFUSE_AT: {e}"))
     })?;
+    let per_app_flags =
+        args.content_check.is_some() || args.push_token.is_some() || args.push_aes_key.is_some();
+    if per_app_flags && args.apps.is_some() {
+        return Err(ConfigError::Invalid(
+            "--content-check / --push-token / --push-aes-key (WXLOGIN_CONTENT_CHECK / WECHAT_PUSH_TOKEN / WECHAT_PUSH_AES_KEY) apply to a single app: with --apps, set content_check, push_token and push_aes_key per app in the apps file".into(),
+        ));
+    }
+    let push =
+        crate::config::push_settings(args.push_token.as_deref(), args.push_aes_key.as_deref())
+            .map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "--push-token / --push-aes-key (WECHAT_PUSH_TOKEN / WECHAT_PUSH_AES_KEY): {e}"
+                ))
+            })?;
+    let content_check = args.content_check.as_deref().map(|v| v == "on");
     let apps = match (&args.apps, appid, secret) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             return Err(ConfigError::Invalid(
@@ -396,6 +435,8 @@ fn wechat_settings(args: &ServeArgs) -> Result<WechatSettings, ConfigError> {
         }
         (None, Some(appid), Some(secret)) => vec![AppSettings {
             risk,
+            content_check: content_check.unwrap_or(true),
+            push,
             ..AppSettings::wechat(&appid, SecretString::from(secret))
         }],
         (None, appid, secret) if args.dev => {
@@ -407,6 +448,7 @@ fn wechat_settings(args: &ServeArgs) -> Result<WechatSettings, ConfigError> {
             let mut simulated = WechatSettings::simulated();
             for app in &mut simulated.apps {
                 app.risk = risk;
+                app.content_check = content_check.unwrap_or(false);
             }
             return Ok(simulated);
         }
@@ -496,6 +538,7 @@ impl TryFrom<ServeArgs> for Settings {
             wechat,
             session_ttl: Duration::from_secs(args.session_ttl),
             code_retry_window: Duration::from_secs(args.code_retry_window),
+            image_check_wait: Duration::from_secs(args.image_check_wait),
             dev: args.dev,
             workers,
             admin: AdminSettings {

@@ -31,6 +31,11 @@ pub struct Account {
     pub phone_verified_at: Option<NaiveDateTime>,
     /// The highest risk rank WeChat gave any of its identities.
     pub risk_rank: Option<i16>,
+    /// A nickname that WeChat's content check has not passed yet: shown to
+    /// the user only.
+    pub nickname_pending: Option<String>,
+    /// An avatar URL that WeChat's content check has not passed yet.
+    pub avatar_pending: Option<String>,
 }
 
 impl Account {

@@ -119,6 +119,10 @@ pub enum AuditAction {
     AccountMerged,
     /// An identity moved out of its account into one of its own.
     AccountUnlinked,
+    /// A pending nickname or avatar approved, by an admin.
+    ContentApproved,
+    /// A pending nickname or avatar rejected, by an admin or by WeChat.
+    ContentRejected,
 }
 
 impl AuditAction {
@@ -136,6 +140,8 @@ impl AuditAction {
             Self::ServiceRevoked => "service_revoked",
             Self::AccountMerged => "account_merged",
             Self::AccountUnlinked => "account_unlinked",
+            Self::ContentApproved => "content_approved",
+            Self::ContentRejected => "content_rejected",
         }
     }
 }

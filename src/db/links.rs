@@ -439,6 +439,8 @@ mod tests {
             phone_country_code: phone.map(|p| p.1.to_owned()),
             phone_verified_at: phone.map(|p| p.2),
             risk_rank: None,
+            nickname_pending: None,
+            avatar_pending: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod bulk;
 pub mod checkpointer;
 pub mod clock;
 pub mod code_claims;
+pub mod content_checks;
 pub mod group_commit;
 pub mod health;
 pub mod identities;

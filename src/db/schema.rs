@@ -24,6 +24,10 @@ diesel::table! {
         phone_verified_at -> Nullable<Timestamp>,
         /// The highest `risk_rank` of the account's identities.
         risk_rank -> Nullable<SmallInt>,
+        /// A nickname WeChat's content check has not passed yet.
+        nickname_pending -> Nullable<Text>,
+        /// An avatar URL WeChat's content check has not passed yet.
+        avatar_pending -> Nullable<Text>,
     }
 }
 
@@ -103,7 +107,14 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(accounts, identities, sessions, admins, audit_log);
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    identities,
+    sessions,
+    admins,
+    audit_log,
+    content_checks
+);
 
 diesel::table! {
     services (id) {
@@ -163,5 +174,33 @@ diesel::table! {
         appid -> Text,
         day -> Date,
         count -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Pending nicknames and avatars, until they are decided.
+    content_checks (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        identity_id -> BigInt,
+        field -> Text,
+        value -> Text,
+        status -> Text,
+        trace_id -> Nullable<Text>,
+        label -> Nullable<BigInt>,
+        reason -> Text,
+        attempts -> Integer,
+        submitted_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(content_checks -> accounts (account_id));
+
+diesel::table! {
+    /// Digests of the message pushes received in the last ten minutes.
+    wechat_pushes_seen (digest) {
+        digest -> Binary,
+        seen_at -> Timestamp,
     }
 }

@@ -426,6 +426,8 @@ mod tests {
                 phone_country_code: None,
                 phone_verified_at: None,
                 risk_rank: None,
+                nickname_pending: None,
+                avatar_pending: None,
             },
             Identity {
                 id,

@@ -14,6 +14,7 @@ pub enum EventKind {
     ProfileUpdated,
     AccountMerged,
     SessionRevoked,
+    ContentReviewed,
 }
 
 impl EventKind {
@@ -24,6 +25,7 @@ impl EventKind {
             Self::ProfileUpdated => "profile.updated",
             Self::AccountMerged => "account.merged",
             Self::SessionRevoked => "session.revoked",
+            Self::ContentReviewed => "content.reviewed",
         }
     }
 }
@@ -78,6 +80,25 @@ pub fn session_revoked(
         EventKind::SessionRevoked,
         at,
         json!({"account_id": account_id, "session_ids": session_ids, "by": by, "reason": reason}),
+    )
+}
+
+/// `content.reviewed`: a pending nickname or avatar was decided, by WeChat's
+/// image check (`by: "wechat"`) or an operator (`by: "admin"`): `approved`
+/// (it is now the account's) or `rejected` (it was dropped). Never the
+/// value itself.
+pub fn content_reviewed(
+    account_id: i64,
+    field: &str,
+    decision: &str,
+    by: &str,
+    label: Option<i64>,
+    at: NaiveDateTime,
+) -> Event {
+    Event::new(
+        EventKind::ContentReviewed,
+        at,
+        json!({"account_id": account_id, "field": field, "decision": decision, "by": by, "label": label}),
     )
 }
 

@@ -5,7 +5,24 @@
 use crate::db::DbError;
 use crate::media::MediaError;
 use crate::wechat::crypto::CryptoError;
+use crate::wechat::push::PushError;
 use crate::wechat::{UnknownApp, WechatError};
+
+/// What WeChat's content-check labels mean.
+pub fn label_meaning(label: i64) -> &'static str {
+    match label {
+        100 => "normal",
+        10001 => "advertising",
+        20001 => "politics",
+        20002 => "pornography",
+        20003 => "abuse",
+        20006 => "crime",
+        20008 => "fraud",
+        20012 => "vulgarity",
+        20013 => "copyright",
+        _ => "other",
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -39,6 +56,16 @@ pub enum ServiceError {
         "this login code was already used; call wx.login() again and log in with the new code"
     )]
     CodeUsed,
+    /// Text that WeChat's content check calls risky, with its label.
+    #[error("WeChat's content check refuses this text ({}); choose another", label_meaning(*label))]
+    ContentRejected { label: i64 },
+    /// A message push that does not check out: forged, for another app,
+    /// stale or malformed.
+    #[error("the push was refused: {0}")]
+    Push(PushError),
+    /// A push whose verdict was applied already.
+    #[error("this push was received already; its verdict stands")]
+    PushReplayed,
     /// A sign-up that WeChat ranks at or above the app's risk threshold.
     #[error("this sign-up is refused: WeChat rates the account as high-risk")]
     RiskyUser,

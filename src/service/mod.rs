@@ -7,6 +7,7 @@ pub mod admin_sign_in;
 pub mod admins;
 pub mod audit;
 mod code_retry;
+pub mod content;
 mod error;
 pub mod export;
 pub mod health;
@@ -20,4 +21,4 @@ pub mod users;
 pub mod webhooks;
 pub mod wechat_tokens;
 
-pub use error::{ServiceError, ServiceResult};
+pub use error::{label_meaning, ServiceError, ServiceResult};

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::user_data;
+use super::{content, user_data};
 use super::{ServiceError, ServiceResult};
 use crate::clock;
 use crate::db::accounts::{self, Account};
+use crate::db::content_checks::{self, Field, NewCheck, Status};
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, DbError};
 use crate::db::{links, outbox, phone_ledger};
@@ -103,16 +104,54 @@ pub async fn apply_user_data(
 }
 
 /// The profile fill-in: only the fields sent change, and a bad one changes
-/// nothing.
+/// nothing. With the app's content check on, a new nickname is put to
+/// WeChat first: refused, nothing changes; to be reviewed, it is held
+/// pending (its user sees it, no one else) and the other fields change.
 pub async fn patch(
     state: &AppState,
     user: &User,
     body: &Map<String, Value>,
 ) -> ServiceResult<User> {
-    let update = parse_profile_patch(body).map_err(ServiceError::Invalid)?;
-    let id = user.account.id;
+    let mut update = parse_profile_patch(body).map_err(ServiceError::Invalid)?;
+    let app = state.apps.of_identity(&user.identity.appid)?;
+    let mut held = None;
+    if let Some(nickname) = update.nickname.clone().filter(|n| !n.is_empty()) {
+        if app.content_check {
+            if let content::TextVerdict::Review { reason, label } =
+                content::check_nickname(app, &user.identity.openid, &nickname).await?
+            {
+                update.nickname = None;
+                held = Some((nickname, reason, label));
+            }
+        }
+    }
+    // A nickname stored now replaces one still pending.
+    let nickname_stored = update.nickname.is_some();
+    let (id, identity_id) = (user.account.id, user.identity.id);
     change_account(state, user, update.field_names(), move |conn| {
-        accounts::update_profile(conn, id, &update, clock::now())
+        let now = clock::now();
+        let mut account = accounts::update_profile(conn, id, &update, now)?;
+        if nickname_stored && account.nickname_pending.is_some() {
+            content_checks::drop_pending(conn, id, Field::Nickname)?;
+            account = accounts::find(conn, id)?;
+        }
+        if let Some((value, reason, label)) = &held {
+            account = content_checks::hold(
+                conn,
+                &NewCheck {
+                    account_id: id,
+                    identity_id,
+                    field: Field::Nickname,
+                    value,
+                    status: Status::Review,
+                    trace_id: None,
+                    label: *label,
+                    reason,
+                    now,
+                },
+            )?;
+        }
+        Ok(account)
     })
     .await
 }
@@ -166,7 +205,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Stores an uploaded avatar and makes it the user's, at a URL under
-/// `base_url`. Nothing is kept when the user cannot be updated.
+/// `base_url`; with the app's content check on (and a public URL that
+/// WeChat can fetch), it is held pending until WeChat's verdict comes.
+/// Nothing is kept when the user cannot be updated.
 pub async fn set_avatar(
     state: &AppState,
     user: &User,
@@ -175,15 +216,31 @@ pub async fn set_avatar(
 ) -> ServiceResult<User> {
     let media = state.media.clone();
     let name = blocking(move || media.store_avatar(&image)).await?;
-    let update = ProfileUpdate {
-        avatar_url: Some(MediaStore::avatar_url(base_url, &name)),
-        ..Default::default()
+    let avatar_url = MediaStore::avatar_url(base_url, &name);
+    let updated = match content::submit_avatar(state, user, &avatar_url).await {
+        Ok(Some(account)) => Ok(User {
+            account: Arc::new(account),
+            identity: user.identity.clone(),
+        }),
+        Ok(None) => {
+            let update = ProfileUpdate {
+                avatar_url: Some(avatar_url),
+                ..Default::default()
+            };
+            let id = user.account.id;
+            change_account(state, user, vec!["avatar_url"], move |conn| {
+                let account = accounts::update_profile(conn, id, &update, clock::now())?;
+                // An avatar stored now replaces one still pending.
+                if account.avatar_pending.is_some() {
+                    content_checks::drop_pending(conn, id, Field::Avatar)?;
+                    return accounts::find(conn, id);
+                }
+                Ok(account)
+            })
+            .await
+        }
+        Err(e) => Err(e),
     };
-    let id = user.account.id;
-    let updated = change_account(state, user, vec!["avatar_url"], move |conn| {
-        accounts::update_profile(conn, id, &update, clock::now())
-    })
-    .await;
     if updated.is_err() {
         let media = state.media.clone();
         let _ = blocking(move || {
@@ -192,7 +249,7 @@ pub async fn set_avatar(
         })
         .await;
     } else {
-        tracing::info!(account_id = id, %name, "avatar uploaded");
+        tracing::info!(account_id = user.account.id, %name, "avatar uploaded");
     }
     updated
 }

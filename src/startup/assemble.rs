@@ -36,8 +36,9 @@ pub(super) async fn assemble_state(
             crate::domain::random::prefixed_text::<9>("")
         ),
     };
-    let wechat = WechatApps::from_settings(&settings.wechat, sharing)
-        .context("cannot set up the WeChat clients")?;
+    let wechat =
+        WechatApps::from_settings(&settings.wechat, sharing, settings.public_url.as_deref())
+            .context("cannot set up the WeChat clients")?;
     let dev_admin_password = if settings.dev {
         crate::service::admins::create_first(pool, DEV_ADMIN)
             .await
@@ -165,6 +166,7 @@ pub(super) async fn assemble_state(
         dummy_password_hash,
         password_checker,
         media,
+        image_check_wait: settings.image_check_wait,
         token_cache,
         service_cache,
         logins,

@@ -99,6 +99,7 @@ impl Application {
         .on_connect(move |io, data| connections::on_connect(&limits, io, data))
         .listen(listener)?
         .run();
+        warn_of_unchecked_avatars(&state);
         tracing::info!(
             %address,
             database = %settings.db.url.redacted(),
@@ -159,6 +160,9 @@ impl Application {
         });
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
+        let image_checks = tokio::spawn(crate::service::content::watch_image_checks(
+            self.state.clone().into_inner(),
+        ));
         crate::systemd::ready();
         crate::systemd::start_watchdog();
         let served = tokio::select! {
@@ -184,6 +188,7 @@ impl Application {
                 server.await
             }
         };
+        image_checks.abort();
         let served = served.map_err(std::io::Error::other)?;
         if let Some(metrics) = metrics {
             metrics.stop(true).await;
@@ -331,4 +336,36 @@ fn apps_summary(apps: &WechatApps) -> String {
         })
         .collect();
     described.join(", ")
+}
+
+/// Says at start-up which apps' avatars go unchecked: WeChat fetches an
+/// image to check it, which needs `--public-url`; and which apps will
+/// never hear the verdicts, having no message push set up.
+fn warn_of_unchecked_avatars(state: &AppState) {
+    let checked: Vec<&str> = state
+        .apps
+        .iter()
+        .filter(|app| app.content_check)
+        .map(|app| app.appid.as_str())
+        .collect();
+    if checked.is_empty() {
+        return;
+    }
+    if state.media.public_url.is_none() {
+        tracing::warn!(
+            apps = %checked.join(", "),
+            "avatars are not content-checked: WeChat fetches the image by its URL, so set --public-url (WXLOGIN_PUBLIC_URL); nicknames are checked"
+        );
+        return;
+    }
+    for app in state
+        .apps
+        .iter()
+        .filter(|a| a.content_check && a.push.is_none())
+    {
+        tracing::warn!(
+            appid = %app.appid,
+            "no message push is set up (push_token): WeChat's image verdicts cannot arrive, so every avatar goes to the review queue after --image-check-wait"
+        );
+    }
 }

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use super::{HttpWechat, Simulator, TokenSharing, WechatApi, WechatError};
+use secrecy::ExposeSecret;
+
+use super::{push, HttpWechat, Simulator, TokenSharing, WechatApi, WechatError};
 use crate::config::{AppSecret, RiskPolicy, WechatSettings};
 
 /// One mini-program and its client.
@@ -16,6 +18,11 @@ pub struct WechatApp {
     pub simulated: bool,
     /// What to do with WeChat's risk rank of new users.
     pub risk: RiskPolicy,
+    /// Nicknames and avatars go through WeChat's content checks.
+    pub content_check: bool,
+    /// The keys of its message push, which brings image verdicts; the
+    /// simulator's apps have the dev keys.
+    pub push: Option<push::PushKeys>,
     pub api: Arc<dyn WechatApi>,
 }
 
@@ -41,12 +48,31 @@ pub enum UnknownApp {
 impl WechatApps {
     /// Builds one client per app; their access tokens are kept as
     /// `sharing` says.
+    /// The simulator's apps push their image verdicts to `public_url`.
     pub fn from_settings(
         settings: &WechatSettings,
         sharing: TokenSharing,
+        public_url: Option<&str>,
     ) -> Result<Self, WechatError> {
         let mut apps = Vec::with_capacity(settings.apps.len());
         for app in &settings.apps {
+            let push = match (&app.secret, &app.push) {
+                (AppSecret::Simulated, _) => Some((
+                    super::simulator::DEV_PUSH_TOKEN.to_owned(),
+                    Some(super::simulator::DEV_PUSH_AES_KEY.to_owned()),
+                )),
+                (_, Some(p)) => Some((
+                    p.token.expose_secret().to_owned(),
+                    p.aes_key.as_ref().map(|k| k.expose_secret().to_owned()),
+                )),
+                (_, None) => None,
+            };
+            let push = push
+                .map(|(token, key)| push::PushKeys::new(&token, key.as_deref()))
+                .transpose()
+                .map_err(|_| {
+                    WechatError::BadAnswer("the push Token or EncodingAESKey is not valid")
+                })?;
             let (api, simulated): (Arc<dyn WechatApi>, bool) = match &app.secret {
                 AppSecret::Wechat(secret) => (
                     Arc::new(HttpWechat::new(
@@ -58,13 +84,18 @@ impl WechatApps {
                     )?),
                     false,
                 ),
-                AppSecret::Simulated => (Arc::new(Simulator::new(&app.appid)), true),
+                AppSecret::Simulated => (
+                    Arc::new(Simulator::pushing_to(&app.appid, public_url)),
+                    true,
+                ),
             };
             apps.push(WechatApp {
                 appid: app.appid.clone(),
                 name: app.display_name().to_owned(),
                 simulated,
                 risk: app.risk,
+                content_check: app.content_check,
+                push,
                 api,
             });
         }

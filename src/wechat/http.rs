@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use super::access_token::{FetchedToken, SharedAccessToken, TokenSource, TokenStore};
-use super::{crypto, errcode, Code2Session, KeyCheck, PhoneNumber, WechatApi, WechatError};
+use super::{
+    crypto, errcode, CheckResult, Code2Session, KeyCheck, PhoneNumber, Suggest, WechatApi,
+    WechatError,
+};
 use crate::domain::profile::SessionKey;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -97,6 +100,25 @@ impl HttpWechat {
             }
             other => other,
         }
+    }
+
+    /// POSTs `body` to the API at `path` with the access token, and reads
+    /// the JSON answer (see [`Self::with_access_token`]).
+    async fn post_with_token<T: serde::de::DeserializeOwned>(
+        &self,
+        api: &'static str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, WechatError> {
+        self.with_access_token(|token| async move {
+            let request = self
+                .client()?
+                .post(format!("{}{path}", self.api_base))
+                .query(&[("access_token", token.expose_secret())])
+                .json(body);
+            self.get_json(api, request).await
+        })
+        .await
     }
 
     async fn get_phone_number(
@@ -235,6 +257,22 @@ struct StableTokenAnswer {
 }
 
 #[derive(Deserialize)]
+struct TextCheckAnswer {
+    result: Option<TextCheckResult>,
+}
+
+#[derive(Deserialize)]
+struct TextCheckResult {
+    suggest: String,
+    label: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct MediaCheckAnswer {
+    trace_id: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct RiskAnswer {
     risk_rank: Option<i64>,
 }
@@ -317,6 +355,44 @@ impl WechatApi for HttpWechat {
         }
     }
 
+    async fn check_text(&self, openid: &str, content: &str) -> Result<CheckResult, WechatError> {
+        let body = serde_json::json!({
+            "content": content,
+            "version": 2,
+            "scene": 1,
+            "openid": openid,
+        });
+        let answer: TextCheckAnswer = self
+            .post_with_token("msg_sec_check", "/wxa/msg_sec_check", &body)
+            .await?;
+        let result = answer.result.ok_or(WechatError::BadAnswer("no result"))?;
+        let suggest = result
+            .suggest
+            .parse::<Suggest>()
+            .map_err(|_| WechatError::BadAnswer("an unknown suggest"))?;
+        Ok(CheckResult {
+            suggest,
+            label: result.label.unwrap_or(0),
+        })
+    }
+
+    async fn submit_image(&self, openid: &str, media_url: &str) -> Result<String, WechatError> {
+        let body = serde_json::json!({
+            "media_url": media_url,
+            "media_type": 2,
+            "version": 2,
+            "scene": 1,
+            "openid": openid,
+        });
+        let answer: MediaCheckAnswer = self
+            .post_with_token("media_check_async", "/wxa/media_check_async", &body)
+            .await?;
+        answer
+            .trace_id
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or(WechatError::BadAnswer("no trace_id"))
+    }
+
     async fn user_risk_rank(&self, openid: &str, client_ip: &str) -> Result<u8, WechatError> {
         let body = serde_json::json!({
             "appid": self.appid,
@@ -324,16 +400,8 @@ impl WechatApi for HttpWechat {
             "scene": 0,
             "client_ip": client_ip,
         });
-        let body = &body;
         let answer: RiskAnswer = self
-            .with_access_token(|token| async move {
-                let request = self
-                    .client()?
-                    .post(format!("{}/wxa/getuserriskrank", self.api_base))
-                    .query(&[("access_token", token.expose_secret())])
-                    .json(body);
-                self.get_json("getuserriskrank", request).await
-            })
+            .post_with_token("getuserriskrank", "/wxa/getuserriskrank", &body)
             .await?;
         answer
             .risk_rank

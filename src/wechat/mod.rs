@@ -8,12 +8,14 @@ pub mod access_token;
 mod apps;
 pub mod crypto;
 mod http;
+pub mod push;
 mod simulator;
 
 use std::fmt;
 
 pub use apps::{UnknownApp, WechatApp, WechatApps};
 pub use http::{HttpWechat, TokenSharing};
+pub use push::{CheckResult, Suggest};
 pub use simulator::Simulator;
 
 use crate::domain::profile::SessionKey;
@@ -124,6 +126,15 @@ pub trait WechatApi: Send + Sync {
         openid: &str,
         session_key: &SessionKey,
     ) -> Result<KeyCheck, WechatError>;
+
+    /// WeChat's verdict on text the user wrote into their profile
+    /// (`/wxa/msg_sec_check` version 2, scene 1 资料, with their openid).
+    async fn check_text(&self, openid: &str, content: &str) -> Result<CheckResult, WechatError>;
+
+    /// Submits the image at `media_url`, which WeChat fetches itself, to
+    /// `/wxa/media_check_async` (version 2, scene 1); returns the trace id
+    /// under which the verdict comes later, by message push.
+    async fn submit_image(&self, openid: &str, media_url: &str) -> Result<String, WechatError>;
 
     /// WeChat's risk rank of the user with this openid at sign-up
     /// (`/wxa/getuserriskrank`, scene 0), from 0 (lowest risk) to 4.

@@ -17,6 +17,15 @@
 //! other phone code gives the user a fake mainland number, `1380013` and four
 //! digits taken from the openid, so one user always gets the same number.
 //!
+//! Content checks: text holding `违禁` or `risky` is risky (label 20006),
+//! text holding `待审` or `review` goes to review (label 21000), text
+//! holding `超时` or `timeout` gets no answer in time; anything else passes.
+//! An image is fetched from its URL, as WeChat does, and judged the same
+//! way by the words in its bytes (`risky`, `review`); its verdict comes as
+//! a signed, encrypted message push to the server's own push endpoint, as
+//! WeChat's would, with the dev push keys [`DEV_PUSH_TOKEN`] and
+//! [`DEV_PUSH_AES_KEY`].
+//!
 //! A user whose name is `riskR-…` with R from 0 to 4 (e.g. the code
 //! `risk4-1`) has WeChat's risk rank R; every other user has rank 0.
 //!
@@ -33,16 +42,59 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::{Code2Session, KeyCheck, PhoneNumber, WechatApi, WechatError};
+use rand::TryRngCore;
+
+use super::{
+    push, CheckResult, Code2Session, KeyCheck, PhoneNumber, Suggest, WechatApi, WechatError,
+};
 use crate::domain::profile::SessionKey;
 
 /// Users whose current session_key the simulator remembers; past it, it
 /// forgets them all (a dev server, not a store).
 const REMEMBERED_KEYS: usize = 100_000;
 
+/// The message-push Token of the simulator's apps.
+pub const DEV_PUSH_TOKEN: &str = "wxlogindevpush";
+/// The message-push EncodingAESKey of the simulator's apps.
+pub const DEV_PUSH_AES_KEY: &str = "wxloginDevPushAesKeyForTheSimulator00000000";
+
+/// The verdict the simulator gives content that holds these words.
+fn verdict_of(content: &[u8]) -> Result<CheckResult, WechatError> {
+    let holds = |words: &[&str]| {
+        words.iter().any(|w| {
+            content
+                .windows(w.len())
+                .any(|window| window == w.as_bytes())
+        })
+    };
+    if holds(&["超时", "timeout"]) {
+        return Err(WechatError::Timeout);
+    }
+    Ok(if holds(&["违禁", "risky"]) {
+        CheckResult {
+            suggest: Suggest::Risky,
+            label: 20006,
+        }
+    } else if holds(&["待审", "review"]) {
+        CheckResult {
+            suggest: Suggest::Review,
+            label: 21000,
+        }
+    } else {
+        CheckResult {
+            suggest: Suggest::Pass,
+            label: 100,
+        }
+    })
+}
+
 #[derive(Debug)]
 pub struct Simulator {
     appid: String,
+    /// Where the server's push endpoints are (its public URL): image
+    /// verdicts are pushed there. `None`: no push comes, as from a WeChat
+    /// whose message push is not set up.
+    push_base: Option<String>,
     /// What the simulator knows of each openid since it started: its
     /// current session_key (that of its last exchange) and its name.
     current_keys: Mutex<HashMap<String, KnownUser>>,
@@ -59,7 +111,96 @@ impl Simulator {
     pub fn new(appid: &str) -> Self {
         Self {
             appid: appid.to_owned(),
+            push_base: None,
             current_keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The simulator of `appid`, pushing image verdicts to the server at
+    /// `public_url`.
+    pub fn pushing_to(appid: &str, public_url: Option<&str>) -> Self {
+        Self {
+            push_base: public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            ..Self::new(appid)
+        }
+    }
+
+    /// Fetches the image as WeChat would, judges it, and pushes the verdict
+    /// under `trace_id` to the server, signed and encrypted with the dev
+    /// push keys. A fetch that fails sends nothing, as WeChat would not.
+    async fn push_image_verdict(
+        appid: String,
+        openid: String,
+        push_base: String,
+        media_url: String,
+        trace_id: String,
+    ) {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build();
+        let Ok(client) = client else { return };
+        let image = match client.get(&media_url).send().await {
+            Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+            _ => None,
+        };
+        let Some(image) = image else {
+            tracing::warn!(%trace_id, "simulator: the image could not be fetched; no push is sent");
+            return;
+        };
+        let result = verdict_of(&image).unwrap_or(CheckResult {
+            suggest: Suggest::Review,
+            label: 21000,
+        });
+        let suggest = match result.suggest {
+            Suggest::Pass => "pass",
+            Suggest::Review => "review",
+            Suggest::Risky => "risky",
+        };
+        let message = serde_json::json!({
+            "ToUserName": "gh_wxlogin_dev",
+            "FromUserName": openid,
+            "CreateTime": crate::clock::unix_now(),
+            "MsgType": "event",
+            "Event": "wxa_media_check",
+            "appid": appid,
+            "trace_id": trace_id,
+            "version": 2,
+            "errcode": 0,
+            "errmsg": "ok",
+            "result": {"suggest": suggest, "label": result.label},
+        })
+        .to_string();
+        let Ok(keys) = push::PushKeys::new(DEV_PUSH_TOKEN, Some(DEV_PUSH_AES_KEY)) else {
+            return;
+        };
+        let mut random = [0u8; 16];
+        let mut nonce = [0u8; 8];
+        if rand::rngs::OsRng.try_fill_bytes(&mut random).is_err()
+            || rand::rngs::OsRng.try_fill_bytes(&mut nonce).is_err()
+        {
+            return;
+        }
+        let Ok(encrypt) = push::seal(&keys, &appid, &message, random) else {
+            return;
+        };
+        let timestamp = crate::clock::unix_now().to_string();
+        let nonce = hex::encode(nonce);
+        let signature = push::signature(DEV_PUSH_TOKEN, &[&timestamp, &nonce]);
+        let msg_signature = push::signature(DEV_PUSH_TOKEN, &[&timestamp, &nonce, &encrypt]);
+        let sent = client
+            .post(format!("{push_base}/wechat/push/{appid}"))
+            .query(&[
+                ("signature", signature.as_str()),
+                ("timestamp", &timestamp),
+                ("nonce", &nonce),
+                ("encrypt_type", "aes"),
+                ("msg_signature", &msg_signature),
+            ])
+            .json(&serde_json::json!({"ToUserName": "gh_wxlogin_dev", "Encrypt": encrypt}))
+            .send()
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e.without_url(), "simulator: the push could not be sent");
         }
     }
 
@@ -165,6 +306,28 @@ impl WechatApi for Simulator {
             session_key: SessionKey::new(session_key),
             unionid: Some(Self::unionid_of(name)),
         })
+    }
+
+    async fn check_text(&self, _openid: &str, content: &str) -> Result<CheckResult, WechatError> {
+        verdict_of(content.as_bytes())
+    }
+
+    async fn submit_image(&self, openid: &str, media_url: &str) -> Result<String, WechatError> {
+        let mut id = [0u8; 12];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut id)
+            .map_err(|_| WechatError::BadAnswer("no randomness for a trace id"))?;
+        let trace_id = format!("sim-{}", hex::encode(id));
+        if let Some(base) = &self.push_base {
+            tokio::spawn(Self::push_image_verdict(
+                self.appid.clone(),
+                openid.to_owned(),
+                base.clone(),
+                media_url.to_owned(),
+                trace_id.clone(),
+            ));
+        }
+        Ok(trace_id)
     }
 
     async fn user_risk_rank(&self, openid: &str, _client_ip: &str) -> Result<u8, WechatError> {

@@ -68,7 +68,7 @@ async fn forwarded_hosts_count_only_behind_a_trusted_proxy(backend: Backend) {
 const MIB: usize = 1024 * 1024;
 
 /// A PNG of `width`×`height` pixels, as its header says, `len` bytes long.
-fn png_sized(width: u32, height: u32, len: usize) -> Vec<u8> {
+pub fn png_sized(width: u32, height: u32, len: usize) -> Vec<u8> {
     let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
     bytes.extend(width.to_be_bytes());
     bytes.extend(height.to_be_bytes());
@@ -77,7 +77,7 @@ fn png_sized(width: u32, height: u32, len: usize) -> Vec<u8> {
     bytes
 }
 
-fn png(len: usize) -> Vec<u8> {
+pub fn png(len: usize) -> Vec<u8> {
     png_sized(64, 64, len)
 }
 
@@ -96,7 +96,7 @@ fn webp(len: usize) -> Vec<u8> {
     bytes
 }
 
-fn file_form(bytes: Vec<u8>, file_name: &str, mime: &str) -> Form {
+pub fn file_form(bytes: Vec<u8>, file_name: &str, mime: &str) -> Form {
     Form::new().part(
         "file",
         Part::bytes(bytes)
@@ -107,7 +107,7 @@ fn file_form(bytes: Vec<u8>, file_name: &str, mime: &str) -> Form {
 }
 
 impl TestApp {
-    async fn upload(&self, token: &str, form: Form) -> reqwest::Response {
+    pub async fn upload(&self, token: &str, form: Form) -> reqwest::Response {
         self.client
             .post(self.url("/api/me/avatar"))
             .bearer_auth(token)
@@ -118,7 +118,7 @@ impl TestApp {
     }
 
     /// The names of the files in the avatar directory.
-    fn stored_files(&self) -> Vec<String> {
+    pub fn stored_files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.data_dir.path().join("avatars"))
             .expect("the avatar directory exists")
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -12,6 +12,7 @@ mod avatar;
 mod binary;
 mod clock_skew;
 mod code_retry;
+mod content;
 mod crash;
 mod db_outage;
 mod disk_full;

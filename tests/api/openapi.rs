@@ -36,6 +36,7 @@ const ENDPOINTS: &[(&str, &[&str])] = &[
     ("/api/me/phone", &["post"]),
     ("/api/me/avatar", &["post"]),
     ("/media/avatars/{name}", &["get"]),
+    ("/wechat/push/{appid}", &["get", "post"]),
     ("/api/logout", &["post"]),
     (
         "/auth/verify",

@@ -32,7 +32,12 @@ pub struct TestApp {
 /// WeChat as the fake at `base` answers it.
 pub fn fake_wechat(base: &str) -> WechatSettings {
     WechatSettings {
-        apps: vec![AppSettings::wechat(APPID, SecretString::from(SECRET))],
+        // Content checks off: the tests of other things do not answer them
+        // (tests/api/content.rs turns them on).
+        apps: vec![AppSettings {
+            content_check: false,
+            ..AppSettings::wechat(APPID, SecretString::from(SECRET))
+        }],
         api_base: base.to_owned(),
         timeout: Duration::from_secs(2),
     }
@@ -55,6 +60,7 @@ pub fn settings_with(url: DatabaseUrl, wechat: WechatSettings) -> Settings {
         wechat,
         session_ttl: Duration::from_secs(3600),
         code_retry_window: Duration::from_secs(60),
+        image_check_wait: Duration::from_secs(600),
         dev: false,
         workers: 2,
         admin: AdminSettings {
