@@ -455,8 +455,8 @@ async fn home_page_totals(backend: Backend) {
         .collect();
     assert_eq!(
         totals,
-        ["15", "3", "3", "4"],
-        "users, new today, new this week, active sessions"
+        ["15", "3", "3", "4", "0"],
+        "users, new today, new this week, active sessions, waiting for review"
     );
 }
 

@@ -21,6 +21,12 @@ pub fn wxlogin() -> Command {
         "WECHAT_TIMEOUT",
         "WXLOGIN_SESSION_TTL",
         "WXLOGIN_CODE_RETRY_WINDOW",
+        "WXLOGIN_IMAGE_CHECK_WAIT",
+        "WXLOGIN_RISK_CHECK",
+        "WXLOGIN_RISK_REFUSE_AT",
+        "WXLOGIN_CONTENT_CHECK",
+        "WECHAT_PUSH_TOKEN",
+        "WECHAT_PUSH_AES_KEY",
         "WXLOGIN_DEV",
         "WXLOGIN_WORKERS",
         "WXLOGIN_DB_POOL_SIZE",
@@ -440,7 +446,12 @@ pub fn start_dev_server_on(
     }
     let mut child = command
         .current_dir(dir)
-        .args(["serve", "--dev", "--bind", "127.0.0.1:0"])
+        .args(["serve", "--dev"])
+        .args(if extra_args.contains(&"--bind") {
+            &[][..]
+        } else {
+            &["--bind", "127.0.0.1:0"][..]
+        })
         .args(extra_args)
         .stderr(Stdio::piped())
         .stdout(Stdio::piped())

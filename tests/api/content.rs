@@ -22,6 +22,7 @@ backend_tests!(
     bad_pushes_are_refused_and_change_nothing,
     a_push_that_never_comes_is_asked_for_again_then_reviewed,
     plaintext_pushes_in_xml_are_read_too,
+    the_simulator_checks_text_and_pushes_image_verdicts,
 );
 
 const PUSH_TOKEN: &str = "pushToken123";
@@ -497,4 +498,108 @@ async fn plaintext_pushes_in_xml_are_read_too(backend: Backend) {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(app.me(&token).await["pending_review"], json!([]));
+}
+
+/// `serve --dev --content-check on` through the real binary: the
+/// simulator's trigger words for text, and image verdicts that come as
+/// real signed, encrypted pushes from the simulator to the server's own
+/// push endpoint, after it fetched the image by its public URL.
+async fn the_simulator_checks_text_and_pushes_image_verdicts(backend: Backend) {
+    let (_db, url) = TestDb::create(backend);
+    let database = match &url {
+        wxlogin::config::DatabaseUrl::Postgres(u) => u.clone(),
+        wxlogin::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let bind = format!("127.0.0.1:{port}");
+    let public = format!("http://{bind}");
+    let (_server, base, _, _) = crate::binary::start_dev_server_on(
+        dir.path(),
+        Some(&database),
+        &[
+            "--bind",
+            &bind,
+            "--public-url",
+            &public,
+            "--content-check",
+            "on",
+        ],
+    );
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{base}/api/login"))
+        .json(&json!({"code": "demo-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let patch = |nickname: &str| {
+        client
+            .patch(format!("{base}/api/me"))
+            .bearer_auth(&token)
+            .json(&json!({"nickname": nickname}))
+            .send()
+    };
+    assert_error(patch("有违禁内容").await.unwrap(), 400, "content_rejected").await;
+    let held: Value = patch("等待待审").await.unwrap().json().await.unwrap();
+    assert_eq!(held["user"]["pending_review"], json!(["nickname"]));
+    let passed: Value = patch("小明").await.unwrap().json().await.unwrap();
+    assert_eq!(passed["user"]["pending_review"], json!([]));
+    assert_eq!(passed["user"]["nickname"], "小明");
+
+    let upload = |image: Vec<u8>| {
+        client
+            .post(format!("{base}/api/me/avatar"))
+            .bearer_auth(&token)
+            .multipart(file_form(image, "a.png", "image/png"))
+            .send()
+    };
+    let me = || async {
+        let body: Value = client
+            .get(format!("{base}/api/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["user"].clone()
+    };
+    let settled = |wanted: &'static str| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let user = me().await;
+            if user["pending_review"] == json!([]) {
+                return user;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no verdict for the {wanted} image: {user}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let clean: Value = upload(png(300)).await.unwrap().json().await.unwrap();
+    let clean_url = clean["user"]["avatar_url"].as_str().unwrap().to_owned();
+    assert_eq!(clean["user"]["pending_review"], json!(["avatar_url"]));
+    assert_eq!(settled("clean").await["avatar_url"], clean_url.as_str());
+
+    let mut risky = png(300);
+    risky.extend_from_slice(b"risky");
+    let sent: Value = upload(risky).await.unwrap().json().await.unwrap();
+    assert_ne!(sent["user"]["avatar_url"], clean_url.as_str());
+    assert_eq!(
+        settled("risky").await["avatar_url"],
+        clean_url.as_str(),
+        "the risky one is dropped"
+    );
 }

@@ -68,6 +68,7 @@ async fn good_login_returns_a_token_and_the_user(backend: Backend) {
         "unionid",
         "nickname",
         "avatar_url",
+        "pending_review",
         "gender",
         "country",
         "province",
@@ -83,7 +84,7 @@ async fn good_login_returns_a_token_and_the_user(backend: Backend) {
     }
     assert_eq!(
         user.as_object().unwrap().len(),
-        16,
+        17,
         "unexpected user fields: {user}"
     );
 
