@@ -217,6 +217,9 @@ pub struct WechatSettings {
     pub api_base: String,
     /// How long to wait for WeChat.
     pub timeout: Duration,
+    /// The simulator refuses a code it exchanged before, as WeChat does
+    /// (`--dev-strict-codes`).
+    pub dev_strict_codes: bool,
 }
 
 impl WechatSettings {
@@ -238,6 +241,7 @@ impl WechatSettings {
             ],
             api_base: String::new(),
             timeout: Duration::from_secs(5),
+            dev_strict_codes: false,
         }
     }
 
@@ -505,6 +509,7 @@ mod tests {
             apps,
             api_base: "https://api.weixin.qq.com".into(),
             timeout: Duration::from_secs(5),
+            dev_strict_codes: false,
         };
         let one = settings(vec![app("wx1111111111111111", false)]);
         assert!(one.check().is_ok());

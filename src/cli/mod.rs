@@ -7,6 +7,7 @@ pub mod export;
 pub mod seed;
 pub mod service;
 mod values;
+pub mod wechat_args;
 
 use anyhow::Context;
 

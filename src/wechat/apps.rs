@@ -85,7 +85,10 @@ impl WechatApps {
                     false,
                 ),
                 AppSecret::Simulated => (
-                    Arc::new(Simulator::pushing_to(&app.appid, public_url)),
+                    Arc::new(
+                        Simulator::pushing_to(&app.appid, public_url)
+                            .with_strict_codes(settings.dev_strict_codes),
+                    ),
                     true,
                 ),
             };

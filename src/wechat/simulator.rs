@@ -26,6 +26,10 @@
 //! WeChat's would, with the dev push keys [`DEV_PUSH_TOKEN`] and
 //! [`DEV_PUSH_AES_KEY`].
 //!
+//! Like WeChat, it answers 45011 (minute quota) past 100 logins of one user
+//! within a minute. With `--dev-strict-codes` it also refuses a code it
+//! exchanged before (40163); otherwise, unlike WeChat, it takes a code again.
+//!
 //! A user whose name is `riskR-…` with R from 0 to 4 (e.g. the code
 //! `risk4-1`) has WeChat's risk rank R; every other user has rank 0.
 //!
@@ -52,6 +56,9 @@ use crate::domain::profile::SessionKey;
 /// Users whose current session_key the simulator remembers; past it, it
 /// forgets them all (a dev server, not a store).
 const REMEMBERED_KEYS: usize = 100_000;
+
+/// Logins of one user a minute before the simulator answers 45011.
+const LOGINS_PER_MINUTE: u32 = 100;
 
 /// The message-push Token of the simulator's apps.
 pub const DEV_PUSH_TOKEN: &str = "wxlogindevpush";
@@ -98,6 +105,11 @@ pub struct Simulator {
     /// What the simulator knows of each openid since it started: its
     /// current session_key (that of its last exchange) and its name.
     current_keys: Mutex<HashMap<String, KnownUser>>,
+    /// Codes exchanged, refused when seen again; `None`: codes are taken
+    /// again.
+    used_codes: Option<Mutex<std::collections::HashSet<String>>>,
+    /// Each user's logins in the current minute: when it began, how many.
+    minute_logins: Mutex<HashMap<String, (std::time::Instant, u32)>>,
 }
 
 #[derive(Debug)]
@@ -113,6 +125,8 @@ impl Simulator {
             appid: appid.to_owned(),
             push_base: None,
             current_keys: Mutex::new(HashMap::new()),
+            used_codes: None,
+            minute_logins: Mutex::new(HashMap::new()),
         }
     }
 
@@ -123,6 +137,50 @@ impl Simulator {
             push_base: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             ..Self::new(appid)
         }
+    }
+
+    /// Refuses codes it exchanged before, as WeChat does.
+    pub fn with_strict_codes(mut self, strict: bool) -> Self {
+        self.used_codes = strict.then(|| Mutex::new(std::collections::HashSet::new()));
+        self
+    }
+
+    /// WeChat's answer to a code that cannot be exchanged now: one used
+    /// before (strict mode), or a user past their minute quota.
+    fn refusal(&self, code: &str, name: &str) -> Option<WechatError> {
+        let refuse = |errcode: i64| {
+            Some(WechatError::Api {
+                errcode,
+                errmsg: "simulated error".into(),
+            })
+        };
+        if let Some(used) = &self.used_codes {
+            let mut used = used
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if used.len() >= REMEMBERED_KEYS {
+                used.clear();
+            }
+            if !used.insert(code.to_owned()) {
+                return refuse(super::errcode::CODE_USED);
+            }
+        }
+        let mut logins = self
+            .minute_logins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if logins.len() >= REMEMBERED_KEYS {
+            logins.clear();
+        }
+        let now = std::time::Instant::now();
+        let (since, count) = logins.entry(name.to_owned()).or_insert((now, 0));
+        if now.duration_since(*since) >= std::time::Duration::from_secs(60) {
+            (*since, *count) = (now, 0);
+        }
+        *count += 1;
+        (*count > LOGINS_PER_MINUTE)
+            .then_some(())
+            .and_then(|()| refuse(super::errcode::MINUTE_QUOTA))
     }
 
     /// Fetches the image as WeChat would, judges it, and pushes the verdict
@@ -287,6 +345,9 @@ impl WechatApi for Simulator {
             return Err(e);
         }
         let name = Self::user_name(code);
+        if let Some(refused) = self.refusal(code, name) {
+            return Err(refused);
+        }
         let openid = self.openid_of(name);
         let session_key = self.session_key_of(code);
         let mut keys = self.current_keys();
@@ -438,6 +499,30 @@ mod tests {
             other.session_key_of("demo-1-a"),
             sim.session_key_of("demo-1-a")
         );
+    }
+
+    #[tokio::test]
+    async fn strict_codes_are_taken_once_and_a_user_100_times_a_minute() {
+        let lenient = Simulator::new(crate::config::DEV_APPID);
+        assert!(lenient.code2session("twice-1").await.is_ok());
+        assert!(lenient.code2session("twice-1").await.is_ok());
+        let strict = Simulator::new(crate::config::DEV_APPID).with_strict_codes(true);
+        assert!(strict.code2session("once-1").await.is_ok());
+        assert!(matches!(
+            strict.code2session("once-1").await,
+            Err(WechatError::Api { errcode: 40163, .. })
+        ));
+        for n in 0..100 {
+            assert!(
+                lenient.code2session(&format!("busy-1-{n}")).await.is_ok(),
+                "{n}"
+            );
+        }
+        assert!(matches!(
+            lenient.code2session("busy-1-100").await,
+            Err(WechatError::Api { errcode: 45011, .. })
+        ));
+        assert!(lenient.code2session("calm-1").await.is_ok(), "another user");
     }
 
     #[tokio::test]

@@ -161,3 +161,70 @@ backend_tests!(
     a_failed_exchange_frees_the_code,
     a_zero_window_asks_wechat_every_time,
 );
+
+/// `serve --dev --dev-strict-codes`: the simulator refuses a code it has
+/// exchanged, as WeChat does; within the retry window wxlogin never asks it
+/// twice, past it (here: no window) the reuse is `code_used`. The simulator
+/// also answers 45011 past 100 logins of one user in a minute.
+#[tokio::test]
+async fn the_strict_simulator_refuses_reused_codes_like_wechat() {
+    let client = reqwest::Client::new();
+    let login = |base: String, code: String| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .post(format!("{base}/api/login"))
+                .json(&json!({"code": code}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, _, _) =
+        crate::binary::start_dev_server(dir.path(), &["--dev-strict-codes"]);
+    let (status, first) = login(base.clone(), "strict-1-a".into()).await;
+    assert_eq!(status, 200);
+    let (status, again) = login(base.clone(), "strict-1-a".into()).await;
+    assert_eq!(status, 200, "within the window: {again}");
+    assert_eq!(again["token"], first["token"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, _, _) = crate::binary::start_dev_server(
+        dir.path(),
+        &["--dev-strict-codes", "--code-retry-window", "0"],
+    );
+    assert_eq!(login(base.clone(), "strict-1-a".into()).await.0, 200);
+    let (status, body) = login(base.clone(), "strict-1-a".into()).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "code_used");
+    assert_eq!(body["error"]["wechat_errcode"], 40163);
+    for n in 0..99 {
+        assert_eq!(
+            login(base.clone(), format!("strict-1-{n}")).await.0,
+            200,
+            "{n}"
+        );
+    }
+    let (status, body) = login(base.clone(), "strict-1-100".into()).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+
+    // Without --dev there is no simulator to make strict.
+    let out = crate::binary::wxlogin()
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--dev-strict-codes",
+            "--database-url",
+            "sqlite://refused.db",
+        ])
+        .env("WECHAT_APPID", "wx1111111111111111")
+        .env("WECHAT_SECRET", "s")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dev-strict-codes"));
+    assert!(!dir.path().join("refused.db").exists());
+}

@@ -40,6 +40,7 @@ pub fn fake_wechat(base: &str) -> WechatSettings {
         }],
         api_base: base.to_owned(),
         timeout: Duration::from_secs(2),
+        dev_strict_codes: false,
     }
 }
 
