@@ -23,6 +23,7 @@ backend_tests!(
     a_push_that_never_comes_is_asked_for_again_then_reviewed,
     plaintext_pushes_in_xml_are_read_too,
     the_simulator_checks_text_and_pushes_image_verdicts,
+    decisions_are_sent_as_webhooks_without_their_values,
 );
 
 const PUSH_TOKEN: &str = "pushToken123";
@@ -602,4 +603,82 @@ async fn the_simulator_checks_text_and_pushes_image_verdicts(backend: Backend) {
         clean_url.as_str(),
         "the risky one is dropped"
     );
+}
+
+/// With a webhook, each decision records `content.reviewed` (and
+/// `profile.updated` when the value is taken) in the outbox, without the
+/// value; a held nickname records no `profile.updated` for it.
+async fn decisions_are_sent_as_webhooks_without_their_values(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.wechat.apps[0].content_check = true;
+        s.wechat.apps[0].push = push_keys(true);
+        s.public_url = Some("https://login.example.com".into());
+        // A receiver that never answers: the events wait in the outbox.
+        let mut hook = wxlogin::config::WebhookSettings::new(
+            "http://127.0.0.1:9/hooks",
+            "webhook-secret-0123456789",
+        )
+        .unwrap();
+        hook.first_retry = Duration::from_secs(3600);
+        s.webhook = Some(hook);
+    })
+    .await;
+    let token = logged_in(&app, "oHOOK").await;
+    let admin = app.admin().await;
+    let events = |kind: &'static str| app.count_rows("webhook_events", kind);
+
+    text_verdict(&app, "oHOOK", "秘密名字", verdict("review", 21000)).await;
+    user_of(app.patch_me(&token, &json!({"nickname": "秘密名字"})).await).await;
+    assert_eq!(
+        events("kind = 'profile.updated'").await,
+        0,
+        "held: not updated"
+    );
+    let ids = queued(&admin).await;
+    assert_eq!(decide(&admin, ids[0], "approve").await.status(), 303);
+    assert_eq!(events("kind = 'content.reviewed'").await, 1);
+    assert_eq!(events("kind = 'profile.updated'").await, 1);
+
+    image_trace(&app, "trace-hook").await;
+    app.upload(&token, file_form(png(200), "a.png", "image/png"))
+        .await;
+    let (query, body) = safe_push(
+        APPID,
+        &media_verdict("trace-hook", "risky", 20002),
+        wxlogin::clock::unix_now(),
+    );
+    assert_eq!(push(&app, APPID, &query, &body).await.status(), 200);
+    assert_eq!(events("kind = 'content.reviewed'").await, 2);
+    assert_eq!(
+        events("kind = 'profile.updated'").await,
+        1,
+        "rejected: not updated"
+    );
+    let payloads: Vec<String> = app
+        .with_db(|c| {
+            use diesel::prelude::*;
+            use wxlogin::db::schema::webhook_events as w;
+            wxlogin::on_backend!(c, |c| w::table
+                .filter(w::kind.eq("content.reviewed"))
+                .order(w::id)
+                .select(w::payload)
+                .load(c))
+            .unwrap()
+        })
+        .await;
+    let first: Value = serde_json::from_str(&payloads[0]).unwrap();
+    assert_eq!(
+        first["data"],
+        json!({"account_id": 1, "field": "nickname", "decision": "approved", "by": "admin", "label": 21000})
+    );
+    let second: Value = serde_json::from_str(&payloads[1]).unwrap();
+    assert_eq!(second["data"]["decision"], "rejected");
+    assert_eq!(second["data"]["by"], "wechat");
+    assert_eq!(second["data"]["label"], 20002);
+    for payload in &payloads {
+        assert!(
+            !payload.contains("秘密名字") && !payload.contains("/media/avatars/"),
+            "{payload}"
+        );
+    }
 }
