@@ -160,6 +160,29 @@ impl SharedAccessToken {
         self.timeout + Duration::from_secs(5)
     }
 
+    /// Makes a call that needs the token. When WeChat refuses the token
+    /// (40001, 40014, 42001), it is replaced once, as the fleet's limits
+    /// allow, and the call made again with the new one.
+    pub async fn call<T, F, Fut>(&self, source: &dyn TokenSource, call: F) -> Result<T, WechatError>
+    where
+        F: Fn(SecretString) -> Fut,
+        Fut: std::future::Future<Output = Result<T, WechatError>>,
+    {
+        let token = self.get(source).await?;
+        match call(token.clone()).await {
+            Err(refused @ WechatError::Api { errcode: n, .. })
+                if super::errcode::TOKEN_ERRORS.contains(&n) =>
+            {
+                tracing::info!(errcode = n, "WeChat refused the access token; replacing it");
+                match self.replace(source, &token).await? {
+                    Some(fresh) => call(fresh).await,
+                    None => Err(refused),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// A token to call WeChat with.
     pub async fn get(&self, source: &dyn TokenSource) -> Result<SecretString, WechatError> {
         let mut copy = self.copy.lock().await;

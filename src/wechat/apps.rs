@@ -87,7 +87,8 @@ impl WechatApps {
                 AppSecret::Simulated => (
                     Arc::new(
                         Simulator::pushing_to(&app.appid, public_url)
-                            .with_strict_codes(settings.dev_strict_codes),
+                            .with_strict_codes(settings.dev_strict_codes)
+                            .with_token_sharing(sharing.clone(), settings.timeout),
                     ),
                     true,
                 ),

@@ -78,28 +78,14 @@ impl HttpWechat {
         })
     }
 
-    /// Makes a call that needs the app's access token. When WeChat refuses
-    /// the token (40001, 40014, 42001), the token is replaced once, as the
-    /// fleet's limits allow, and the call made again.
+    /// Makes a call that needs the app's access token (see
+    /// [`SharedAccessToken::call`]).
     async fn with_access_token<T, F, Fut>(&self, call: F) -> Result<T, WechatError>
     where
         F: Fn(SecretString) -> Fut,
         Fut: std::future::Future<Output = Result<T, WechatError>>,
     {
-        let token = self.access_token.get(self).await?;
-        let first = call(token.clone()).await;
-        match first {
-            Err(refused @ WechatError::Api { errcode: n, .. })
-                if errcode::TOKEN_ERRORS.contains(&n) =>
-            {
-                tracing::info!(errcode = n, "WeChat refused the access token; replacing it");
-                match self.access_token.replace(self, &token).await? {
-                    Some(fresh) => call(fresh).await,
-                    None => Err(refused),
-                }
-            }
-            other => other,
-        }
+        self.access_token.call(self, call).await
     }
 
     /// POSTs `body` to the API at `path` with the access token, and reads

@@ -30,6 +30,13 @@
 //! within a minute. With `--dev-strict-codes` it also refuses a code it
 //! exchanged before (40163); otherwise, unlike WeChat, it takes a code again.
 //!
+//! Phone numbers need an access token, as with WeChat: the simulator has
+//! its own, which wxlogin fetches, shares with its fleet and refreshes like
+//! WeChat's. The phone code `stale-token` first replaces the simulator's
+//! current token, as if another client had forced a refresh, so that the
+//! call sees WeChat's 40001 and wxlogin's forced refresh runs (within
+//! WeChat's limits: one per 30 s, 20 a day).
+//!
 //! A user whose name is `riskR-…` with R from 0 to 4 (e.g. the code
 //! `risk4-1`) has WeChat's risk rank R; every other user has rank 0.
 //!
@@ -48,8 +55,12 @@ use sha2::{Digest, Sha256};
 
 use rand::TryRngCore;
 
+use secrecy::{ExposeSecret, SecretString};
+
+use super::access_token::{FetchedToken, SharedAccessToken, TokenSource};
 use super::{
-    push, CheckResult, Code2Session, KeyCheck, PhoneNumber, Suggest, WechatApi, WechatError,
+    push, CheckResult, Code2Session, KeyCheck, PhoneNumber, Suggest, TokenSharing, WechatApi,
+    WechatError,
 };
 use crate::domain::profile::SessionKey;
 
@@ -95,7 +106,6 @@ fn verdict_of(content: &[u8]) -> Result<CheckResult, WechatError> {
     })
 }
 
-#[derive(Debug)]
 pub struct Simulator {
     appid: String,
     /// Where the server's push endpoints are (its public URL): image
@@ -110,6 +120,20 @@ pub struct Simulator {
     used_codes: Option<Mutex<std::collections::HashSet<String>>>,
     /// Each user's logins in the current minute: when it began, how many.
     minute_logins: Mutex<HashMap<String, (std::time::Instant, u32)>>,
+    /// The access token the simulator takes now; it changes at each
+    /// forced refresh, and at a `stale-token` phone code.
+    current_access_token: Mutex<u64>,
+    /// wxlogin's copy of it, shared and refreshed as WeChat's is.
+    access_token: SharedAccessToken,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("appid", &self.appid)
+            .field("push_base", &self.push_base)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -127,6 +151,13 @@ impl Simulator {
             current_keys: Mutex::new(HashMap::new()),
             used_codes: None,
             minute_logins: Mutex::new(HashMap::new()),
+            current_access_token: Mutex::new(1),
+            access_token: SharedAccessToken::new(
+                appid.to_owned(),
+                None,
+                "simulator".into(),
+                std::time::Duration::from_secs(5),
+            ),
         }
     }
 
@@ -137,6 +168,22 @@ impl Simulator {
             push_base: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             ..Self::new(appid)
         }
+    }
+
+    /// Keeps wxlogin's copy of the simulator's access token as `sharing`
+    /// says: in the fleet's store, as a real app's.
+    pub fn with_token_sharing(
+        mut self,
+        sharing: TokenSharing,
+        timeout: std::time::Duration,
+    ) -> Self {
+        self.access_token =
+            SharedAccessToken::new(self.appid.clone(), sharing.store, sharing.holder, timeout);
+        self
+    }
+
+    fn access_token_text(generation: u64) -> String {
+        format!("simulated-access-token-{generation}")
     }
 
     /// Refuses codes it exchanged before, as WeChat does.
@@ -270,6 +317,12 @@ impl Simulator {
             self.appid
         ));
         STANDARD.encode(&digest[..16])
+    }
+
+    fn current_access_token(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.current_access_token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn current_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, KnownUser>> {
@@ -413,9 +466,41 @@ impl WechatApi for Simulator {
         if let Some(e) = Self::simulated_failure(code) {
             return Err(e);
         }
-        Ok(PhoneNumber {
-            pure_phone_number: Self::phone_of(openid),
-            country_code: "86".into(),
+        if code == "stale-token" {
+            *self.current_access_token() += 1;
+        }
+        self.access_token
+            .call(self, |token| async move {
+                let current = Self::access_token_text(*self.current_access_token());
+                if token.expose_secret() != current {
+                    return Err(WechatError::Api {
+                        errcode: 40001,
+                        errmsg:
+                            "simulated: invalid credential, access_token is invalid or not latest"
+                                .into(),
+                    });
+                }
+                Ok(PhoneNumber {
+                    pure_phone_number: Self::phone_of(openid),
+                    country_code: "86".into(),
+                })
+            })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenSource for Simulator {
+    /// `stable_token`: the current token, or with `force_refresh` a new one
+    /// that replaces it.
+    async fn fetch(&self, force_refresh: bool) -> Result<FetchedToken, WechatError> {
+        let mut current = self.current_access_token();
+        if force_refresh {
+            *current += 1;
+        }
+        Ok(FetchedToken {
+            token: SecretString::from(Self::access_token_text(*current)),
+            expires_in: std::time::Duration::from_secs(7200),
         })
     }
 }
@@ -555,5 +640,17 @@ mod tests {
             sim.phone_number("fail-40029", "oA").await,
             Err(WechatError::Api { errcode: 40029, .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_stale_access_token_is_refreshed_once() {
+        let sim = Simulator::new(crate::config::DEV_APPID);
+        assert!(sim.phone_number("any", "oA").await.is_ok());
+        // Another client forced a refresh: ours is stale, WeChat says
+        // 40001, and one forced refresh heals it.
+        assert!(sim.phone_number("stale-token", "oA").await.is_ok());
+        assert_eq!(*sim.current_access_token(), 3, "rotated, then forced");
+        assert!(sim.phone_number("any", "oA").await.is_ok());
+        assert_eq!(*sim.current_access_token(), 3, "no refresh needed");
     }
 }

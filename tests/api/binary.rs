@@ -66,6 +66,13 @@ fn help_documents_every_setting() {
         "WECHAT_SECRET",
         "--code-retry-window",
         "WXLOGIN_CODE_RETRY_WINDOW",
+        "--image-check-wait",
+        "WXLOGIN_IMAGE_CHECK_WAIT",
+        "--content-check",
+        "WXLOGIN_CONTENT_CHECK",
+        "--risk-check",
+        "--risk-refuse-at",
+        "--dev-strict-codes",
         "--wechat-api-base",
         "WECHAT_API_BASE",
         "--wechat-timeout",
@@ -101,9 +108,17 @@ fn help_never_shows_the_secret() {
             "cookie-key-value-that-must-stay-hidden",
         )
         .env("DATABASE_URL", "postgres://u:dbpassword@h/db")
+        .env("WECHAT_PUSH_TOKEN", "pushTokenValue9")
+        .env(
+            "WECHAT_PUSH_AES_KEY",
+            "AesKeyValueThatMustStayHidden00000000000000",
+        )
         .output()
         .unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("--push-token") && help.contains("--push-aes-key"));
+    assert!(!help.contains("pushTokenValue9"));
+    assert!(!help.contains("AesKeyValueThatMustStayHidden"));
     assert!(!help.contains("top-secret-value-123"));
     assert!(!help.contains("dbpassword"));
     assert!(!help.contains("cookie-key-value"));

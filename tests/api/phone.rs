@@ -16,6 +16,7 @@ backend_tests!(
     phone_errors_store_nothing,
     short_lived_tokens_are_not_cached,
     the_ledger_counts_billed_exchanges_per_app_and_day,
+    the_simulators_stale_access_token_is_refreshed_within_the_limits,
 );
 
 fn token_answer(token: &str, expires_in: u64) -> ResponseTemplate {
@@ -382,4 +383,61 @@ async fn the_ledger_counts_billed_exchanges_per_app_and_day(backend: Backend) {
         !html.contains("13800138000"),
         "no phone number on the overview"
     );
+}
+
+/// `serve --dev`: the simulator's access token goes through wxlogin's real
+/// refresh protocol, shared through the database. The phone code
+/// `stale-token` makes the token wxlogin holds stale: WeChat's 40001, one
+/// forced refresh, and the number. A second one within 30 seconds finds the
+/// fleet's forced refresh used up: 502 with WeChat's 40001.
+async fn the_simulators_stale_access_token_is_refreshed_within_the_limits(backend: Backend) {
+    let (_db, url) = TestDb::create(backend);
+    let database = match &url {
+        wxlogin::config::DatabaseUrl::Postgres(u) => u.clone(),
+        wxlogin::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, _, _) =
+        crate::binary::start_dev_server_on(dir.path(), Some(&database), &[]);
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{base}/api/login"))
+        .json(&json!({"code": "tokens-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let phone = |code: &'static str| {
+        client
+            .post(format!("{base}/api/me/phone"))
+            .bearer_auth(&token)
+            .json(&json!({"code": code}))
+            .send()
+    };
+    assert_eq!(phone("first").await.unwrap().status(), 200);
+    let healed = phone("stale-token").await.unwrap();
+    assert_eq!(healed.status(), 200, "{}", healed.text().await.unwrap());
+    let refused = phone("stale-token").await.unwrap();
+    let body = assert_error(refused, 502, "wechat_unavailable").await;
+    assert_eq!(body["error"]["wechat_errcode"], 40001);
+    // The forced refresh is the fleet's: counted in the shared row.
+    let settings = test_settings(url, "http://127.0.0.1:9");
+    let pool = wxlogin::startup::open_database(&settings.db, wxlogin::db::PoolUse::Server)
+        .await
+        .expect("open database");
+    let forced: i64 = with_db(&pool, |c| {
+        use diesel::prelude::*;
+        use wxlogin::db::schema::wechat_access_tokens as t;
+        wxlogin::on_backend!(c, |c| t::table
+            .filter(t::appid.eq(wxlogin::config::DEV_APPID))
+            .select(t::forced_count)
+            .first::<i32>(c))
+        .unwrap()
+        .into()
+    })
+    .await;
+    assert_eq!(forced, 1);
 }
