@@ -74,67 +74,43 @@ pub struct ContentCheck {
     pub updated_at: NaiveDateTime,
 }
 
-type Row = (
-    i64,
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<i64>,
-    String,
-    i32,
-    NaiveDateTime,
-    NaiveDateTime,
-);
-
-const COLUMNS: (
-    content_checks::id,
-    content_checks::account_id,
-    content_checks::identity_id,
-    content_checks::field,
-    content_checks::value,
-    content_checks::status,
-    content_checks::trace_id,
-    content_checks::label,
-    content_checks::reason,
-    content_checks::attempts,
-    content_checks::submitted_at,
-    content_checks::updated_at,
-) = (
-    content_checks::id,
-    content_checks::account_id,
-    content_checks::identity_id,
-    content_checks::field,
-    content_checks::value,
-    content_checks::status,
-    content_checks::trace_id,
-    content_checks::label,
-    content_checks::reason,
-    content_checks::attempts,
-    content_checks::submitted_at,
-    content_checks::updated_at,
-);
+/// A row as stored; [`ContentCheck`] is it with its field and status
+/// parsed.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = content_checks)]
+struct Row {
+    id: i64,
+    account_id: i64,
+    identity_id: i64,
+    field: String,
+    value: String,
+    status: String,
+    trace_id: Option<String>,
+    label: Option<i64>,
+    reason: String,
+    attempts: i32,
+    submitted_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
 
 fn from_row(r: Row) -> Result<ContentCheck, DbError> {
     Ok(ContentCheck {
-        id: r.0,
-        account_id: r.1,
-        identity_id: r.2,
-        field: Field::parse(&r.3)?,
-        value: r.4,
-        status: if r.5 == "checking" {
+        id: r.id,
+        account_id: r.account_id,
+        identity_id: r.identity_id,
+        field: Field::parse(&r.field)?,
+        value: r.value,
+        status: if r.status == Status::Checking.name() {
             Status::Checking
         } else {
             Status::Review
         },
-        trace_id: r.6,
-        label: r.7,
-        reason: r.8,
-        attempts: r.9,
-        submitted_at: r.10,
-        updated_at: r.11,
+        trace_id: r.trace_id,
+        label: r.label,
+        reason: r.reason,
+        attempts: r.attempts,
+        submitted_at: r.submitted_at,
+        updated_at: r.updated_at,
     })
 }
 
@@ -231,7 +207,7 @@ fn set_pending(
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<ContentCheck, DbError> {
     let row: Row = on_backend!(conn, |c| content_checks::table
         .find(id)
-        .select(COLUMNS)
+        .select(Row::as_select())
         .get_result(c))?;
     from_row(row)
 }
@@ -240,7 +216,7 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<ContentCheck, DbError> {
 pub fn by_trace(conn: &mut DbConnection, trace_id: &str) -> Result<ContentCheck, DbError> {
     let row: Row = on_backend!(conn, |c| content_checks::table
         .filter(content_checks::trace_id.eq(trace_id))
-        .select(COLUMNS)
+        .select(Row::as_select())
         .get_result(c))?;
     from_row(row)
 }
@@ -257,7 +233,7 @@ pub fn review_queue(
         .filter(content_checks::id.gt(after.unwrap_or(0)))
         .order(content_checks::id)
         .limit(limit)
-        .select((COLUMNS, Account::as_select()))
+        .select((Row::as_select(), Account::as_select()))
         .load(c))?;
     rows.into_iter()
         .map(|(row, account)| Ok((from_row(row)?, account)))
@@ -285,7 +261,7 @@ pub fn overdue(
         .filter(content_checks::updated_at.lt(before))
         .order(content_checks::updated_at)
         .limit(limit)
-        .select(COLUMNS)
+        .select(Row::as_select())
         .load(c))?;
     rows.into_iter().map(from_row).collect()
 }

@@ -507,10 +507,7 @@ async fn plaintext_pushes_in_xml_are_read_too(backend: Backend) {
 /// push endpoint, after it fetched the image by its public URL.
 async fn the_simulator_checks_text_and_pushes_image_verdicts(backend: Backend) {
     let (_db, url) = TestDb::create(backend);
-    let database = match &url {
-        wxlogin::config::DatabaseUrl::Postgres(u) => u.clone(),
-        wxlogin::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
-    };
+    let database = database_url(&url);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -10,7 +10,6 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use wxlogin::config::DatabaseUrl;
 
 use crate::backend_tests;
 use crate::binary::wxlogin;
@@ -19,13 +18,6 @@ use crate::common::*;
 backend_tests!(a_login_in_flight_at_sigterm_gets_its_answer_and_its_row);
 
 const KEY: &str = "drain-test-key-0123456789-0123456789-0123456789-0123456789-0123456789";
-
-fn database_url(url: &DatabaseUrl) -> String {
-    match url {
-        DatabaseUrl::Postgres(u) => u.clone(),
-        DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
-    }
-}
 
 /// Starts `wxlogin serve` against `wechat`; returns it, its address, and a
 /// thread that collects the rest of its log.

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use wxlogin::config::DatabaseUrl;
 
 use crate::backend_tests;
 use crate::binary::{start_dev_server_on, wxlogin};
@@ -50,13 +49,6 @@ const ENDPOINTS: &[(&str, &[&str])] = &[
     ("/readyz", &["get"]),
     ("/api/openapi.json", &["get"]),
 ];
-
-fn database_url(url: &DatabaseUrl) -> String {
-    match url {
-        DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
-        DatabaseUrl::Postgres(url) => url.clone(),
-    }
-}
 
 async fn document(base: &str) -> Value {
     let response = reqwest::get(format!("{base}/api/openapi.json"))

@@ -392,10 +392,7 @@ async fn the_ledger_counts_billed_exchanges_per_app_and_day(backend: Backend) {
 /// fleet's forced refresh used up: 502 with WeChat's 40001.
 async fn the_simulators_stale_access_token_is_refreshed_within_the_limits(backend: Backend) {
     let (_db, url) = TestDb::create(backend);
-    let database = match &url {
-        wxlogin::config::DatabaseUrl::Postgres(u) => u.clone(),
-        wxlogin::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
-    };
+    let database = database_url(&url);
     let dir = tempfile::tempdir().unwrap();
     let (_server, base, _, _) =
         crate::binary::start_dev_server_on(dir.path(), Some(&database), &[]);

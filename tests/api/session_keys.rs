@@ -328,10 +328,7 @@ async fn a_login_records_when_its_key_was_issued(backend: Backend) {
 /// its bad user data) leaves the stored key replaced.
 async fn the_simulator_tells_replaced_keys_from_current_ones(backend: Backend) {
     let (_db, url) = TestDb::create(backend);
-    let database = match &url {
-        wxlogin::config::DatabaseUrl::Postgres(u) => u.clone(),
-        wxlogin::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
-    };
+    let database = database_url(&url);
     let dir = tempfile::tempdir().unwrap();
     let (_server, base, _, _) = start_dev_server_on(dir.path(), Some(&database), &[]);
     let client = reqwest::Client::new();

@@ -143,3 +143,11 @@ pub async fn with_db<T: Send + 'static>(
         .await
         .expect("db task")
 }
+
+/// The `DATABASE_URL` of a test database, for the binary.
+pub fn database_url(url: &DatabaseUrl) -> String {
+    match url {
+        DatabaseUrl::Postgres(u) => u.clone(),
+        DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
+    }
+}
