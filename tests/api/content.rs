@@ -679,3 +679,39 @@ async fn decisions_are_sent_as_webhooks_without_their_values(backend: Backend) {
         );
     }
 }
+
+/// Without `--public-url`, WeChat cannot fetch an avatar to check it: the
+/// start-up log says that avatars go unchecked, and an upload is the
+/// user's at once (nicknames are still checked).
+#[tokio::test]
+async fn without_a_public_url_avatars_go_unchecked_and_the_log_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, log, _) =
+        crate::binary::start_dev_server(dir.path(), &["--content-check", "on"]);
+    let log = log.join("\n");
+    assert!(log.contains("avatars are not content-checked"), "{log}");
+    assert!(log.contains("--public-url"), "{log}");
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{base}/api/login"))
+        .json(&json!({"code": "unchecked-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = client
+        .post(format!("{base}/api/me/avatar"))
+        .bearer_auth(login["token"].as_str().unwrap())
+        .multipart(file_form(png(200), "a.png", "image/png"))
+        .send()
+        .await
+        .unwrap();
+    let user = user_of(response).await;
+    assert_eq!(user["pending_review"], json!([]));
+    assert!(user["avatar_url"]
+        .as_str()
+        .unwrap()
+        .contains("/media/avatars/"));
+}
