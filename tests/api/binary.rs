@@ -496,6 +496,24 @@ pub fn start_dev_server_on(
     panic!("the server did not start: {lines:#?}");
 }
 
+/// Logs in to the dev server at `base` with a simulator code; returns the
+/// token.
+pub async fn dev_login(base: &str, code: &str) -> String {
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/login"))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {body}"))
+        .to_owned()
+}
+
 #[tokio::test]
 async fn dev_mode_login_me_logout_with_the_real_binary() {
     let dir = tempfile::tempdir().unwrap();

@@ -529,16 +529,7 @@ async fn the_simulator_checks_text_and_pushes_image_verdicts(backend: Backend) {
         ],
     );
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{base}/api/login"))
-        .json(&json!({"code": "demo-1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
+    let token = crate::binary::dev_login(&base, "demo-1").await;
     let patch = |nickname: &str| {
         client
             .patch(format!("{base}/api/me"))
@@ -692,18 +683,10 @@ async fn without_a_public_url_avatars_go_unchecked_and_the_log_says_so() {
     assert!(log.contains("avatars are not content-checked"), "{log}");
     assert!(log.contains("--public-url"), "{log}");
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{base}/api/login"))
-        .json(&json!({"code": "unchecked-1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = crate::binary::dev_login(&base, "unchecked-1").await;
     let response = client
         .post(format!("{base}/api/me/avatar"))
-        .bearer_auth(login["token"].as_str().unwrap())
+        .bearer_auth(&token)
         .multipart(file_form(png(200), "a.png", "image/png"))
         .send()
         .await

@@ -397,16 +397,7 @@ async fn the_simulators_stale_access_token_is_refreshed_within_the_limits(backen
     let (_server, base, _, _) =
         crate::binary::start_dev_server_on(dir.path(), Some(&database), &[]);
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{base}/api/login"))
-        .json(&json!({"code": "tokens-1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
+    let token = crate::binary::dev_login(&base, "tokens-1").await;
     let phone = |code: &'static str| {
         client
             .post(format!("{base}/api/me/phone"))

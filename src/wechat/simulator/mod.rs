@@ -59,10 +59,13 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::access_token::{FetchedToken, SharedAccessToken, TokenSource};
 use super::{
-    push, CheckResult, Code2Session, KeyCheck, PhoneNumber, Suggest, TokenSharing, WechatApi,
-    WechatError,
+    CheckResult, Code2Session, KeyCheck, PhoneNumber, TokenSharing, WechatApi, WechatError,
 };
 use crate::domain::profile::SessionKey;
+
+mod content;
+
+pub use content::{DEV_PUSH_AES_KEY, DEV_PUSH_TOKEN};
 
 /// Users whose current session_key the simulator remembers; past it, it
 /// forgets them all (a dev server, not a store).
@@ -70,41 +73,6 @@ const REMEMBERED_KEYS: usize = 100_000;
 
 /// Logins of one user a minute before the simulator answers 45011.
 const LOGINS_PER_MINUTE: u32 = 100;
-
-/// The message-push Token of the simulator's apps.
-pub const DEV_PUSH_TOKEN: &str = "wxlogindevpush";
-/// The message-push EncodingAESKey of the simulator's apps.
-pub const DEV_PUSH_AES_KEY: &str = "wxloginDevPushAesKeyForTheSimulator00000000";
-
-/// The verdict the simulator gives content that holds these words.
-fn verdict_of(content: &[u8]) -> Result<CheckResult, WechatError> {
-    let holds = |words: &[&str]| {
-        words.iter().any(|w| {
-            content
-                .windows(w.len())
-                .any(|window| window == w.as_bytes())
-        })
-    };
-    if holds(&["超时", "timeout"]) {
-        return Err(WechatError::Timeout);
-    }
-    Ok(if holds(&["违禁", "risky"]) {
-        CheckResult {
-            suggest: Suggest::Risky,
-            label: 20006,
-        }
-    } else if holds(&["待审", "review"]) {
-        CheckResult {
-            suggest: Suggest::Review,
-            label: 21000,
-        }
-    } else {
-        CheckResult {
-            suggest: Suggest::Pass,
-            label: 100,
-        }
-    })
-}
 
 pub struct Simulator {
     appid: String,
@@ -230,85 +198,6 @@ impl Simulator {
             .and_then(|()| refuse(super::errcode::MINUTE_QUOTA))
     }
 
-    /// Fetches the image as WeChat would, judges it, and pushes the verdict
-    /// under `trace_id` to the server, signed and encrypted with the dev
-    /// push keys. A fetch that fails sends nothing, as WeChat would not.
-    async fn push_image_verdict(
-        appid: String,
-        openid: String,
-        push_base: String,
-        media_url: String,
-        trace_id: String,
-    ) {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .build();
-        let Ok(client) = client else { return };
-        let image = match client.get(&media_url).send().await {
-            Ok(r) if r.status().is_success() => r.bytes().await.ok(),
-            _ => None,
-        };
-        let Some(image) = image else {
-            tracing::warn!(%trace_id, "simulator: the image could not be fetched; no push is sent");
-            return;
-        };
-        let result = verdict_of(&image).unwrap_or(CheckResult {
-            suggest: Suggest::Review,
-            label: 21000,
-        });
-        let suggest = match result.suggest {
-            Suggest::Pass => "pass",
-            Suggest::Review => "review",
-            Suggest::Risky => "risky",
-        };
-        let message = serde_json::json!({
-            "ToUserName": "gh_wxlogin_dev",
-            "FromUserName": openid,
-            "CreateTime": crate::clock::unix_now(),
-            "MsgType": "event",
-            "Event": "wxa_media_check",
-            "appid": appid,
-            "trace_id": trace_id,
-            "version": 2,
-            "errcode": 0,
-            "errmsg": "ok",
-            "result": {"suggest": suggest, "label": result.label},
-        })
-        .to_string();
-        let Ok(keys) = push::PushKeys::new(DEV_PUSH_TOKEN, Some(DEV_PUSH_AES_KEY)) else {
-            return;
-        };
-        let mut random = [0u8; 16];
-        let mut nonce = [0u8; 8];
-        if rand::rngs::OsRng.try_fill_bytes(&mut random).is_err()
-            || rand::rngs::OsRng.try_fill_bytes(&mut nonce).is_err()
-        {
-            return;
-        }
-        let Ok(encrypt) = push::seal(&keys, &appid, &message, random) else {
-            return;
-        };
-        let timestamp = crate::clock::unix_now().to_string();
-        let nonce = hex::encode(nonce);
-        let signature = push::signature(DEV_PUSH_TOKEN, &[&timestamp, &nonce]);
-        let msg_signature = push::signature(DEV_PUSH_TOKEN, &[&timestamp, &nonce, &encrypt]);
-        let sent = client
-            .post(format!("{push_base}/wechat/push/{appid}"))
-            .query(&[
-                ("signature", signature.as_str()),
-                ("timestamp", &timestamp),
-                ("nonce", &nonce),
-                ("encrypt_type", "aes"),
-                ("msg_signature", &msg_signature),
-            ])
-            .json(&serde_json::json!({"ToUserName": "gh_wxlogin_dev", "Encrypt": encrypt}))
-            .send()
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e.without_url(), "simulator: the push could not be sent");
-        }
-    }
-
     /// The session_key that a login code gives in this app:
     /// `base64(sha256("wxlogin-simulator/session_key/APPID/CODE")[..16])`.
     pub fn session_key_of(&self, code: &str) -> String {
@@ -423,7 +312,7 @@ impl WechatApi for Simulator {
     }
 
     async fn check_text(&self, _openid: &str, content: &str) -> Result<CheckResult, WechatError> {
-        verdict_of(content.as_bytes())
+        content::verdict_of(content.as_bytes())
     }
 
     async fn submit_image(&self, openid: &str, media_url: &str) -> Result<String, WechatError> {
@@ -433,7 +322,7 @@ impl WechatApi for Simulator {
             .map_err(|_| WechatError::BadAnswer("no randomness for a trace id"))?;
         let trace_id = format!("sim-{}", hex::encode(id));
         if let Some(base) = &self.push_base {
-            tokio::spawn(Self::push_image_verdict(
+            tokio::spawn(content::push_image_verdict(
                 self.appid.clone(),
                 openid.to_owned(),
                 base.clone(),
