@@ -310,21 +310,47 @@ pub const MIN_SECRET_KEY_BYTES: usize = 64;
 
 /// An admin's session ends after 8 hours without a request.
 pub const ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 60 * 60);
+/// An admin's session ends 24 hours after sign-in, however busy.
+pub const ADMIN_SESSION_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The admin site's cookie settings.
+/// The admin site's cookie settings and rules.
 #[derive(Clone)]
 pub struct AdminSettings {
     pub cookie_key: actix_web::cookie::Key,
     pub secure_cookies: bool,
-    /// A signed-in session ends after this long without a request.
-    pub idle_timeout: Duration,
+    pub policy: AdminPolicy,
 }
 
 impl std::fmt::Debug for AdminSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminSettings")
             .field("secure_cookies", &self.secure_cookies)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
+    }
+}
+
+/// The admin site's rules, which the service layer applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminPolicy {
+    /// A signed-in session ends after this long without a request.
+    pub idle_timeout: Duration,
+    /// A signed-in session ends this long after sign-in.
+    pub session_lifetime: Duration,
+    /// Whether exports carry whole phone numbers (operators and owners).
+    pub export_phone: bool,
+    /// Whether every admin must sign in with a second factor.
+    pub require_second_factor: bool,
+}
+
+impl Default for AdminPolicy {
+    fn default() -> Self {
+        Self {
+            idle_timeout: ADMIN_IDLE_TIMEOUT,
+            session_lifetime: ADMIN_SESSION_LIFETIME,
+            export_phone: false,
+            require_second_factor: false,
+        }
     }
 }
 

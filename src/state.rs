@@ -29,6 +29,8 @@ pub struct AppState {
     pub ready_timeout: Duration,
     /// Whether `X-Forwarded-For` names the client.
     pub trust_proxy: bool,
+    /// The admin site's session lifetimes, export and second-factor rules.
+    pub admin_policy: crate::config::AdminPolicy,
     /// Checked against when an unknown admin name signs in, so that it costs
     /// as much as a wrong password.
     pub dummy_password_hash: String,

@@ -187,7 +187,8 @@ async fn start_app(dir: &Path) -> (String, DbPool, Vec<Seeded>) {
 
     with_db(&pool, |c| {
         let hash = wxlogin::domain::password::hash(ADMIN_PASSWORD);
-        wxlogin::db::admins::create(c, ADMIN, &hash, wxlogin::clock::now()).expect("create admin");
+        wxlogin::db::admins::create(c, ADMIN, &hash, "owner", wxlogin::clock::now())
+            .expect("create admin");
     })
     .await;
 

@@ -66,8 +66,17 @@ fn other_id(raw: &str) -> Result<i64, AdminError> {
     })
 }
 
-fn fields(kept: &Account, other: &Account, filled: &[&'static str]) -> Vec<FieldView> {
-    let phone = |a: &Account| a.phone_number.clone().unwrap_or_default();
+fn fields(
+    kept: &Account,
+    other: &Account,
+    filled: &[&'static str],
+    see_phone: bool,
+) -> Vec<FieldView> {
+    let phone = |a: &Account| match &a.phone_number {
+        Some(p) if see_phone => p.clone(),
+        Some(p) => crate::domain::profile::mask_phone(p),
+        None => String::new(),
+    };
     let rows: [(&'static str, String, String); 9] = [
         (
             "unionid",
@@ -137,7 +146,12 @@ pub async fn preview(
         from: id,
         kept: preview.kept.id,
         removed: preview.removed.id,
-        fields: fields(&preview.kept, &preview.removed, &preview.filled),
+        fields: fields(
+            &preview.kept,
+            &preview.removed,
+            &preview.filled,
+            admin.can(crate::domain::admin_role::Permission::SeePhone),
+        ),
         moving: preview
             .moving
             .into_iter()

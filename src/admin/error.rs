@@ -48,7 +48,7 @@ impl ResponseError for AdminError {
             }
             Self::NotFound | Self::Service(ServiceError::NotFound) => StatusCode::NOT_FOUND,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Csrf | Self::Service(ServiceError::Forbidden { .. }) => StatusCode::FORBIDDEN,
             Self::Service(ServiceError::Conflict(_)) => StatusCode::CONFLICT,
             Self::Service(e) if unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Service(_) | Self::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -60,6 +60,7 @@ impl ResponseError for AdminError {
         let message = match self {
             Self::Service(ServiceError::NotFound) => AdminError::NotFound.to_string(),
             Self::Service(ServiceError::Invalid(m) | ServiceError::Conflict(m)) => m.clone(),
+            Self::Service(e @ ServiceError::Forbidden { .. }) => e.to_string(),
             Self::Service(e) if unavailable(e) => {
                 "the database is unavailable; try again shortly".to_owned()
             }

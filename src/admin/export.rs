@@ -6,10 +6,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::params::TableParams;
 use super::view::canonical_args;
 use super::{AdminError, AdminIdentity};
-use crate::service::audit::Actor;
 use crate::service::export;
 use crate::state::AppState;
-use crate::web::client_ip;
 
 pub async fn csv(
     state: web::Data<AppState>,
@@ -25,13 +23,8 @@ pub async fn csv(
     let bom = params.bom().map_err(|e| AdminError::BadRequest(e.0))?;
     let filters = serde_urlencoded::to_string(canonical_args(&params.list, &query))
         .expect("encoding strings");
-    let admin = admin.into_inner();
-    let actor = Actor {
-        admin_id: admin.id,
-        username: admin.username,
-        ip: client_ip(&req, state.trust_proxy),
-    };
-    let chunks = export::stream(&state, query, bom, filters, actor);
+    let actor = admin.actor(&state, &req);
+    let chunks = export::stream(&state, query, bom, filters, actor).await?;
     let body = futures_util::stream::unfold(chunks, |mut chunks| async move {
         chunks.recv().await.map(|item| (item, chunks))
     });

@@ -3,6 +3,7 @@
 //! `error.rs` maps every error to a page, once.
 
 mod account_links;
+mod admins;
 mod audit;
 mod csrf;
 mod error;
@@ -12,13 +13,12 @@ mod page;
 pub mod params;
 mod review;
 mod services;
+mod sessions_page;
 mod signin;
 mod user;
 mod users;
 mod view;
 mod webhooks;
-
-use std::time::Duration;
 
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_session::storage::CookieSessionStore;
@@ -31,25 +31,63 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpMessage, HttpResponse};
 
 pub use self::error::AdminError;
-use crate::clock::unix_now;
 use crate::config::AdminSettings;
-use crate::service::admins;
+use crate::domain::admin_role::{AdminRole, Permission};
+use crate::service::admin_sessions::{self, SessionAdmin, SessionCheck};
+use crate::service::audit::Actor;
 use crate::state::AppState;
 
 pub const COOKIE_NAME: &str = "wxlogin_admin";
 
-const KEY_ADMIN_ID: &str = "admin_id";
-/// Named "admin" in the cookie since the first release; kept so sessions survive upgrades.
-const KEY_ADMIN_NAME: &str = "admin";
-const KEY_CSRF: &str = "csrf";
-const KEY_SEEN: &str = "seen";
+/// The cookie's one value once signed in: the session's random id.
+const KEY_SESSION: &str = "sid";
+/// Before sign-in, the cookie holds only the sign-in form's CSRF token.
+const KEY_LOGIN_CSRF: &str = "csrf";
 
 /// The signed-in admin of a request, put there by the sign-in guard.
 #[derive(Debug, Clone)]
 pub struct AdminIdentity {
+    pub session_id: i64,
     pub id: i64,
     pub username: String,
+    pub role: AdminRole,
+    pub locale: Option<String>,
+    /// This session's CSRF token, in every form.
     pub csrf: String,
+}
+
+impl From<SessionAdmin> for AdminIdentity {
+    fn from(a: SessionAdmin) -> Self {
+        Self {
+            session_id: a.session_id,
+            id: a.admin_id,
+            username: a.username,
+            role: a.role,
+            locale: a.locale,
+            csrf: a.csrf,
+        }
+    }
+}
+
+impl AdminIdentity {
+    /// The admin as the service layer's actor, acting from the request's address.
+    pub fn actor(&self, state: &AppState, req: &actix_web::HttpRequest) -> Actor {
+        Actor {
+            admin_id: self.id,
+            username: self.username.clone(),
+            role: self.role,
+            ip: crate::web::client_ip(req, state.trust_proxy),
+        }
+    }
+
+    pub fn can(&self, permission: Permission) -> bool {
+        self.role.can(permission)
+    }
+
+    /// Whether the navigation shows the admins page.
+    pub fn manages_admins(&self) -> bool {
+        self.can(Permission::ManageAdmins)
+    }
 }
 
 /// Everything under `/admin`.
@@ -74,9 +112,7 @@ pub fn scope(
             .cookie_content_security(CookieContentSecurity::Private)
             .session_lifecycle(BrowserSession::default())
             .build();
-    let idle_timeout = settings.idle_timeout;
     web::scope("/admin")
-        .app_data(web::Data::new(IdleTimeout(idle_timeout)))
         .app_data(web::QueryConfig::default().error_handler(|err, _| {
             AdminError::BadRequest(format!("the address has malformed parameters: {err}")).into()
         }))
@@ -119,6 +155,10 @@ pub fn scope(
                 .post(account_links::unlink),
         )
         .service(web::resource("/audit").get(audit::log))
+        .service(web::resource("/sessions").get(sessions_page::list))
+        .service(web::resource("/sessions/{id}/end").post(sessions_page::end))
+        .service(web::resource("/admins").get(admins::list))
+        .service(web::resource("/admins/role").post(admins::set_role))
         .service(web::resource("/review").get(review::queue))
         .service(web::resource("/review/{id}/approve").post(review::approve))
         .service(web::resource("/review/{id}/reject").post(review::reject))
@@ -138,8 +178,8 @@ pub async fn stylesheet() -> HttpResponse {
 }
 
 /// Sends anonymous visitors to the sign-in page (and back afterwards), ends
-/// idle sessions and sessions of deleted admins, and hands the signed-in
-/// admin to the handlers.
+/// the cookies of ended sessions, and hands the signed-in admin to the
+/// handlers.
 async fn require_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -187,47 +227,36 @@ async fn require_admin(
     }
 }
 
-/// How long a signed-in session may sit unused.
-struct IdleTimeout(Duration);
-
 /// Who is visiting.
 enum Visitor {
     Admin(AdminIdentity),
     Anonymous,
-    /// Was signed in, until the idle limit passed.
+    /// Was signed in, until the session's idle or absolute limit passed.
     Expired,
 }
 
-/// The admin signed in to this session, if any. Updates the idle clock.
+/// The admin signed in to this session, if any. Ends the cookie of a
+/// session that has ended.
 async fn identity(session: &Session, req: &ServiceRequest) -> Result<Visitor, AdminError> {
-    let read = |key: &str| session.get::<serde_json::Value>(key).ok().flatten();
-    let (Some(id), Some(username), Some(csrf), Some(seen)) = (
-        read(KEY_ADMIN_ID).and_then(|v| v.as_i64()),
-        read(KEY_ADMIN_NAME).and_then(|v| v.as_str().map(str::to_owned)),
-        read(KEY_CSRF).and_then(|v| v.as_str().map(str::to_owned)),
-        read(KEY_SEEN).and_then(|v| v.as_i64()),
-    ) else {
+    let Some(session_id) = session.get::<String>(KEY_SESSION).ok().flatten() else {
         return Ok(Visitor::Anonymous);
     };
-    let now = unix_now();
-    let idle = req
-        .app_data::<web::Data<IdleTimeout>>()
-        .map_or(crate::config::ADMIN_IDLE_TIMEOUT, |t| t.0);
-    if now.saturating_sub(seen) > idle.as_secs() as i64 {
-        session.purge();
-        return Ok(Visitor::Expired);
-    }
     let state = req
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered");
-    if !admins::exists(&state.pool, id).await? {
-        session.purge();
-        return Ok(Visitor::Anonymous);
-    }
-    // Re-issuing the cookie on every request would be wasteful: a minute's
-    // precision is plenty for an 8-hour idle limit.
-    if now - seen >= 60 {
-        let _ = session.insert(KEY_SEEN, now);
-    }
-    Ok(Visitor::Admin(AdminIdentity { id, username, csrf }))
+    let checked = admin_sessions::check(&state.pool, state.admin_policy, &session_id).await?;
+    Ok(match checked {
+        SessionCheck::SignedIn(admin) => Visitor::Admin(AdminIdentity::from(admin)),
+        SessionCheck::Expired => {
+            session.purge();
+            Visitor::Expired
+        }
+        // Half-way through sign-in is not signed in; the sign-in pages
+        // take it from here.
+        SessionCheck::SecondFactorPending(_) => Visitor::Anonymous,
+        SessionCheck::Unknown => {
+            session.purge();
+            Visitor::Anonymous
+        }
+    })
 }

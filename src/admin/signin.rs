@@ -9,10 +9,9 @@ use serde::Deserialize;
 use super::csrf::{self, CsrfForm};
 use super::page::{render, safe_next, see_other, Layout};
 use super::{AdminError, AdminIdentity};
-use super::{KEY_ADMIN_ID, KEY_ADMIN_NAME, KEY_CSRF, KEY_SEEN};
-use crate::clock::unix_now;
+use super::{KEY_LOGIN_CSRF, KEY_SESSION};
+use crate::service::admin_sessions::{self, Origin, SessionCheck};
 use crate::service::admin_sign_in::{self, SignInAttempt, SignInContext, SignInOutcome};
-use crate::service::audit::{self, Actor};
 use crate::state::AppState;
 use crate::web::client_ip;
 
@@ -39,13 +38,32 @@ pub struct LoginQuery {
 
 /// The session's CSRF token, made if it has none yet.
 fn session_csrf(session: &Session) -> String {
-    match session.get::<String>(KEY_CSRF).ok().flatten() {
+    match session.get::<String>(KEY_LOGIN_CSRF).ok().flatten() {
         Some(t) => t,
         None => {
             let t = csrf::new_token();
-            let _ = session.insert(KEY_CSRF, &t);
+            let _ = session.insert(KEY_LOGIN_CSRF, &t);
             t
         }
+    }
+}
+
+/// Whether the cookie belongs to a signed-in session.
+async fn signed_in(state: &AppState, session: &Session) -> Result<bool, AdminError> {
+    let Some(id) = session.get::<String>(KEY_SESSION).ok().flatten() else {
+        return Ok(false);
+    };
+    let checked = admin_sessions::check(&state.pool, state.admin_policy, &id).await?;
+    Ok(matches!(checked, SessionCheck::SignedIn(_)))
+}
+
+/// How the idle and absolute limits read in the notice of an ended session.
+fn hours(d: std::time::Duration) -> String {
+    let hours = d.as_secs() as f64 / 3600.0;
+    if hours >= 1.0 {
+        format!("{} hours", (hours * 10.0).round() / 10.0)
+    } else {
+        format!("{} minutes", d.as_secs().div_ceil(60))
     }
 }
 
@@ -71,17 +89,23 @@ fn login_page(
 
 /// `GET /admin/login`.
 pub async fn form(
+    state: web::Data<AppState>,
     session: Session,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let next = safe_next(query.next.as_deref());
-    if session.get::<i64>(KEY_ADMIN_ID).ok().flatten().is_some() {
+    if signed_in(&state, &session).await? {
         return Ok(see_other(&next));
     }
+    let policy = state.admin_policy;
     let notice = if query.signed_out.is_some() {
         Some("You have signed out.".to_owned())
     } else if query.expired.is_some() {
-        Some("Your session ended after 8 hours without activity. Please sign in again.".to_owned())
+        Some(format!(
+            "Your session has ended: sessions end after {} without activity, and {} after sign-in. Please sign in again.",
+            hours(policy.idle_timeout),
+            hours(policy.session_lifetime)
+        ))
     } else if query.next.is_some() {
         Some("Sign in to continue.".to_owned())
     } else {
@@ -121,7 +145,7 @@ pub async fn submit(
         .take(MAX_USERNAME_CHARS)
         .collect();
     let expected_csrf = session
-        .get::<String>(KEY_CSRF)
+        .get::<String>(KEY_LOGIN_CSRF)
         .ok()
         .flatten()
         .unwrap_or_default();
@@ -136,10 +160,11 @@ pub async fn submit(
         return render(StatusCode::FORBIDDEN, &page);
     }
 
+    let ip = client_ip(&req, state.trust_proxy);
     let attempt = SignInAttempt {
         username: username.clone(),
         password: form.password,
-        ip: client_ip(&req, state.trust_proxy),
+        ip: ip.clone(),
     };
     let cx = SignInContext {
         pool: &state.pool,
@@ -150,13 +175,21 @@ pub async fn submit(
 
     match outcome {
         SignInOutcome::SignedIn { admin_id: id } => {
-            // A new session id at the privilege change; a new CSRF token with it.
+            let origin = Origin {
+                ip,
+                user_agent: req
+                    .headers()
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            };
+            let started = admin_sessions::start(&state.pool, id, false, origin).await?;
+            // A new session at the privilege change: the cookie now holds
+            // only its id; the sign-in form's token goes.
             session.renew();
-            let insert = |k: &str, v: serde_json::Value| session.insert(k, v);
-            insert(KEY_ADMIN_ID, id.into())
-                .and_then(|_| insert(KEY_ADMIN_NAME, username.clone().into()))
-                .and_then(|_| insert(KEY_CSRF, csrf::new_token().into()))
-                .and_then(|_| insert(KEY_SEEN, unix_now().into()))
+            session.remove(KEY_LOGIN_CSRF);
+            session
+                .insert(KEY_SESSION, started.id.expose())
                 .map_err(|_| AdminError::BadRequest("the session could not be saved".into()))?;
             tracing::info!(admin = %username, "admin signed in");
             Ok(see_other(&next))
@@ -202,13 +235,8 @@ pub async fn logout(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AdminError> {
     csrf::check(&admin, &form.csrf)?;
-    let admin = admin.into_inner();
-    let actor = Actor {
-        admin_id: admin.id,
-        username: admin.username,
-        ip: client_ip(&req, state.trust_proxy),
-    };
-    audit::sign_out(&state, actor).await?;
+    let actor = admin.actor(&state, &req);
+    admin_sessions::sign_out(&state.pool, actor, admin.session_id).await?;
     session.purge();
     Ok(see_other("/admin/login?signed_out=1"))
 }

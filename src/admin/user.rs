@@ -10,10 +10,11 @@ use super::view::{format_time, gender_label, is_web_link};
 use super::{AdminError, AdminIdentity};
 use crate::clock;
 use crate::db::accounts::Account;
+use crate::domain::admin_role::Permission;
+use crate::domain::profile::mask_phone;
 use crate::service::audit::Actor;
 use crate::service::{sessions, users};
 use crate::state::AppState;
-use crate::web::client_ip;
 
 struct SessionView {
     id: i64,
@@ -42,6 +43,10 @@ struct UserPage {
     any_active: bool,
     /// Whether the avatar URL is shown as a link (only http and https are).
     avatar_is_link: bool,
+    /// Whole for those who may see it, else masked; a dash when none.
+    phone: String,
+    /// Whether the admin's role may revoke, merge, unlink and delete.
+    can_edit: bool,
 }
 
 /// An identity as the account page shows it: never its session_key.
@@ -67,11 +72,7 @@ pub(super) fn parse_id(raw: &str) -> Result<i64, AdminError> {
 }
 
 pub(super) fn actor(state: &AppState, req: &HttpRequest, admin: AdminIdentity) -> Actor {
-    Actor {
-        admin_id: admin.id,
-        username: admin.username,
-        ip: client_ip(req, state.trust_proxy),
-    }
+    admin.actor(state, req)
 }
 
 /// `GET /admin/users/{id}`.
@@ -122,6 +123,20 @@ pub async fn detail(
         })
         .collect();
     let account = found.account;
+    let phone = match &account.phone_number {
+        None => "—".to_owned(),
+        Some(number) => {
+            let number = if admin.can(Permission::SeePhone) {
+                number.clone()
+            } else {
+                mask_phone(number)
+            };
+            match &account.phone_country_code {
+                Some(cc) => format!("+{cc} {number}"),
+                None => number,
+            }
+        }
+    };
     render(
         StatusCode::OK,
         &UserPage {
@@ -133,6 +148,8 @@ pub async fn detail(
             last_login_at: format_time(account.last_login_at),
             any_active: sessions.iter().any(|s| s.status == "active"),
             avatar_is_link: is_web_link(&account.avatar_url),
+            phone,
+            can_edit: admin.can(Permission::EditAccounts),
             sessions,
             session_count: found.session_count,
             identities,

@@ -53,6 +53,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     RequestTimeout,
     Unauthorized,
+    Forbidden,
     InvalidClient,
     NotFound,
     MethodNotAllowed,
@@ -128,6 +129,7 @@ impl ApiError {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
             }
             Self::Service(e) => match e {
+                S::Forbidden { .. } => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
                 S::Invalid(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
                 S::UnknownApp(_) => (StatusCode::BAD_REQUEST, ErrorCode::UnknownApp),
                 S::InvalidUserData(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidUserData),

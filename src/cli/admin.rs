@@ -29,13 +29,14 @@ pub fn run(
     match args.command {
         AdminCommand::Create {
             name,
+            role,
             password_stdin,
             ..
         } => {
             admins::check_username(&name)?;
             let password = read_password(password_stdin)?;
-            match runtime.block_on(admins::create(pool, &name, &password)) {
-                Ok(()) => println!("created admin {name}"),
+            match runtime.block_on(admins::create(pool, &name, &password, role)) {
+                Ok(role) => println!("created admin {name} with the role {role}"),
                 Err(ServiceError::Conflict(_)) => bail!("an admin named {name} already exists; use `wxlogin admin passwd {name}` to change the password"),
                 Err(e) => return Err(e.into()),
             }
@@ -52,6 +53,13 @@ pub fn run(
                 Err(e) => return Err(e.into()),
             }
         }
+        AdminCommand::Role { name, role, .. } => {
+            match runtime.block_on(admins::set_role(pool, None, &name, role)) {
+                Ok(()) => println!("{name} now has the role {role}"),
+                Err(ServiceError::NotFound) => bail!("there is no admin named {name}"),
+                Err(e) => return Err(e.into()),
+            }
+        }
         AdminCommand::List { .. } => {
             let list = runtime.block_on(admins::list(pool))?;
             if list.is_empty() {
@@ -64,8 +72,10 @@ pub fn run(
                     .last_sign_in
                     .map_or_else(|| "never".to_owned(), |t| format!("{t}"));
                 println!(
-                    "{}\tcreated {}\tlast sign-in {}",
+                    "{}\t{}\t{}\tcreated {}\tlast sign-in {}",
                     a.username,
+                    a.role,
+                    if a.second_factor { "2fa" } else { "no-2fa" },
                     a.created_at.format("%Y-%m-%d %H:%M:%S"),
                     last
                 );

@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use super::admin_args::AdminSiteArgs;
+pub use super::admin_args::{AdminArgs, AdminCommand};
 use super::values::{
     parse_grace, parse_retention, parse_seconds, Retention, DEFAULT_DRAIN_GRACE_SECONDS,
 };
 use super::wechat_args::{wechat_settings, WechatArgs};
 use crate::config::{
     parse_public_url, AdminSettings, ConfigError, DatabaseUrl, DbSettings, Settings,
-    WebhookSettings, ADMIN_IDLE_TIMEOUT, MIN_SECRET_KEY_BYTES, PRUNE_EVERY,
+    WebhookSettings, MIN_SECRET_KEY_BYTES, PRUNE_EVERY,
 };
 
 /// Login server for WeChat mini-programs.
@@ -68,57 +70,6 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct AdminArgs {
-    #[command(subcommand)]
-    pub command: AdminCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AdminCommand {
-    /// Create an admin. The password (at least 10 characters) is read from standard input.
-    Create {
-        /// The admin's user name.
-        name: String,
-        /// Read the password from the first line of standard input.
-        #[arg(long)]
-        password_stdin: bool,
-        #[command(flatten)]
-        db: DbArgs,
-    },
-    /// Change an admin's password, read from standard input.
-    Passwd {
-        name: String,
-        /// Read the password from the first line of standard input.
-        #[arg(long)]
-        password_stdin: bool,
-        #[command(flatten)]
-        db: DbArgs,
-    },
-    /// List the admins.
-    List {
-        #[command(flatten)]
-        db: DbArgs,
-    },
-    /// Delete an admin. Their signed-in sessions end at their next request.
-    Delete {
-        name: String,
-        #[command(flatten)]
-        db: DbArgs,
-    },
-}
-
-impl AdminCommand {
-    pub fn db(&self) -> &DbArgs {
-        match self {
-            Self::Create { db, .. }
-            | Self::Passwd { db, .. }
-            | Self::List { db }
-            | Self::Delete { db, .. } => db,
-        }
-    }
-}
-
-#[derive(Debug, Args)]
 pub struct ServiceArgs {
     #[command(subcommand)]
     pub command: ServiceCommand,
@@ -165,6 +116,9 @@ pub struct ExportArgs {
     /// Leave out the UTF-8 byte order mark (Excel needs it for Chinese text).
     #[arg(long)]
     pub no_bom: bool,
+    /// Write whole phone numbers. Without it they are masked (138****0000).
+    #[arg(long)]
+    pub export_phone: bool,
     #[command(flatten)]
     pub filter: crate::domain::user_query::UserListArgs,
     #[command(flatten)]
@@ -207,6 +161,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub wechat: WechatArgs,
+
+    #[command(flatten)]
+    pub admin_site: AdminSiteArgs,
 
     /// Lifetime of a session token, in seconds (default: 7 days).
     #[arg(long, env = "WXLOGIN_SESSION_TTL", default_value_t = 604_800, value_parser = clap::value_parser!(u64).range(1..=315_360_000))]
@@ -397,7 +354,7 @@ impl TryFrom<ServeArgs> for Settings {
             admin: AdminSettings {
                 cookie_key,
                 secure_cookies: !(args.dev || args.insecure_cookies),
-                idle_timeout: ADMIN_IDLE_TIMEOUT,
+                policy: args.admin_site.policy(),
             },
             trust_proxy: args.trust_proxy,
             metrics_bind: args.metrics_bind,

@@ -33,7 +33,12 @@ pub fn run(pool: &DbPool, args: ExportArgs) -> anyhow::Result<()> {
     };
     out.write_all(&export::head(!args.no_bom))?;
     let mut failure = None;
-    let rows = export::write_rows(pool, &query, |chunk| match out.write_all(&chunk) {
+    let phones = if args.export_phone {
+        export::Phones::Whole
+    } else {
+        export::Phones::Masked
+    };
+    let rows = export::write_rows(pool, &query, phones, |chunk| match out.write_all(&chunk) {
         Ok(()) => true,
         Err(e) => {
             failure = Some(e);

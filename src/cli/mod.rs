@@ -1,6 +1,7 @@
 //! The command line: what each subcommand does. `args` declares them.
 
 pub mod admin;
+mod admin_args;
 mod apps_file;
 pub mod args;
 pub mod export;

@@ -17,6 +17,13 @@ pub struct Admin {
     pub password_hash: String,
     pub created_at: NaiveDateTime,
     pub last_login_at: Option<NaiveDateTime>,
+    pub role: String,
+    pub locale: Option<String>,
+    /// Sealed with the data key; `None` without a second factor.
+    pub totp_secret: Option<Vec<u8>>,
+    pub totp_enabled_at: Option<NaiveDateTime>,
+    /// The last TOTP time step accepted: no code of it or before is taken again.
+    pub totp_last_step: Option<i64>,
 }
 
 impl fmt::Debug for Admin {
@@ -24,6 +31,7 @@ impl fmt::Debug for Admin {
         f.debug_struct("Admin")
             .field("id", &self.id)
             .field("username", &self.username)
+            .field("role", &self.role)
             .finish_non_exhaustive()
     }
 }
@@ -33,12 +41,14 @@ pub fn create(
     conn: &mut DbConnection,
     username: &str,
     password_hash: &str,
+    role: &str,
     now: NaiveDateTime,
 ) -> Result<Admin, DbError> {
     on_backend!(conn, |c| diesel::insert_into(admins::table)
         .values((
             admins::username.eq(username),
             admins::password_hash.eq(password_hash),
+            admins::role.eq(role),
             admins::created_at.eq(now),
         ))
         .returning(Admin::as_returning())
@@ -70,6 +80,23 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<Admin>, DbError> {
 
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(on_backend!(conn, |c| admins::table.count().get_result(c))?)
+}
+
+pub fn count_with_role(conn: &mut DbConnection, role: &str) -> Result<i64, DbError> {
+    Ok(on_backend!(conn, |c| admins::table
+        .filter(admins::role.eq(role))
+        .count()
+        .get_result(c))?)
+}
+
+/// Returns whether the admin existed.
+pub fn set_role(conn: &mut DbConnection, username: &str, role: &str) -> Result<bool, DbError> {
+    let n = on_backend!(conn, |c| diesel::update(
+        admins::table.filter(admins::username.eq(username))
+    )
+    .set(admins::role.eq(role))
+    .execute(c))?;
+    Ok(n > 0)
 }
 
 /// Returns whether the admin existed.
@@ -123,6 +150,12 @@ pub enum AuditAction {
     ContentApproved,
     /// A pending nickname or avatar rejected, by an admin or by WeChat.
     ContentRejected,
+    /// An admin's role refused an action.
+    AccessDenied,
+    /// An admin session ended by an admin (not by signing out).
+    AdminSessionEnded,
+    /// An admin's role changed.
+    RoleChanged,
 }
 
 impl AuditAction {
@@ -142,6 +175,9 @@ impl AuditAction {
             Self::AccountUnlinked => "account_unlinked",
             Self::ContentApproved => "content_approved",
             Self::ContentRejected => "content_rejected",
+            Self::AccessDenied => "access_denied",
+            Self::AdminSessionEnded => "admin_session_ended",
+            Self::RoleChanged => "role_changed",
         }
     }
 }

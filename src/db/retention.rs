@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::{admins, outbox, sessions, sign_in_throttle, DbError, DbPool};
+use super::{admin_sessions, admins, outbox, sessions, sign_in_throttle, DbError, DbPool};
 use crate::background::Periodic;
 
 /// Rows deleted per statement.
@@ -25,6 +25,8 @@ pub struct Retention {
     pub sessions: Option<Duration>,
     /// Sign-in counters are kept this long after their window started.
     pub counters: chrono::Duration,
+    /// Admin sessions end at their idle or absolute limit.
+    pub admin_sessions: crate::config::AdminPolicy,
 }
 
 /// How long delivered and failed webhook events are kept.
@@ -43,6 +45,15 @@ pub fn prune_once(pool: &DbPool, retention: Retention) -> Result<usize, DbError>
     if let Some(keep) = retention.sessions {
         deleted += in_batches(pool, |c| sessions::prune(c, before(keep), BATCH))?;
     }
+    let admin = retention.admin_sessions;
+    deleted += in_batches(pool, |c| {
+        admin_sessions::prune(
+            c,
+            before(admin.idle_timeout),
+            before(admin.session_lifetime),
+            BATCH,
+        )
+    })?;
     deleted += sign_in_throttle::prune(&mut *pool.get()?, now - retention.counters)?;
     // Delivered and failed webhook events are kept a week, for the admin
     // page; those still being retried stay.

@@ -75,8 +75,40 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Timestamp,
         last_login_at -> Nullable<Timestamp>,
+        role -> Text,
+        locale -> Nullable<Text>,
+        totp_secret -> Nullable<Binary>,
+        totp_enabled_at -> Nullable<Timestamp>,
+        totp_last_step -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    admin_sessions (id) {
+        id -> BigInt,
+        admin_id -> BigInt,
+        token_hash -> Text,
+        csrf -> Text,
+        second_factor_pending -> Bool,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    admin_recovery_codes (id) {
+        id -> BigInt,
+        admin_id -> BigInt,
+        code_hash -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(admin_sessions -> admins (admin_id));
+diesel::joinable!(admin_recovery_codes -> admins (admin_id));
 
 diesel::table! {
     audit_log (id) {
@@ -112,6 +144,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     identities,
     sessions,
     admins,
+    admin_sessions,
+    admin_recovery_codes,
     audit_log,
     content_checks
 );

@@ -1,5 +1,7 @@
 //! Values and rules shared by the layers: no HTTP, no database connection.
 
+pub mod admin_role;
+pub mod admin_session;
 pub mod event;
 pub mod login;
 pub mod login_code;

@@ -12,6 +12,7 @@ use crate::db::admins::AuditAction;
 use crate::db::identities::{self, Identity};
 use crate::db::links::{self, Merge};
 use crate::db::{self, outbox, sessions, DbConnection, DbError};
+use crate::domain::admin_role::Permission;
 use crate::state::AppState;
 
 /// What a merge of two accounts would do.
@@ -95,6 +96,13 @@ pub async fn merge_preview(state: &AppState, id: i64, other: i64) -> ServiceResu
 
 /// Merges two accounts into the older, as a login's unionid would.
 pub async fn merge(state: &AppState, actor: Actor, id: i64, other: i64) -> ServiceResult<Merge> {
+    super::admin_access::authorize(
+        &state.pool,
+        &actor,
+        Permission::EditAccounts,
+        "merge accounts",
+    )
+    .await?;
     let events = state.webhook_events;
     let merged = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
@@ -132,6 +140,13 @@ pub async fn unlink(
     id: i64,
     identity_id: i64,
 ) -> ServiceResult<i64> {
+    super::admin_access::authorize(
+        &state.pool,
+        &actor,
+        Permission::EditAccounts,
+        "unlink an identity",
+    )
+    .await?;
     let unlinked = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             let account = accounts::find(conn, id)?;

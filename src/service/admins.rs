@@ -2,15 +2,21 @@
 
 use chrono::NaiveDateTime;
 
+use super::audit::{self, Actor};
 use super::{ServiceError, ServiceResult};
 use crate::clock;
+use crate::db::admins::AuditAction;
 use crate::db::{self, admins, DbError, DbPool};
+use crate::domain::admin_role::{AdminRole, Permission};
 use crate::domain::password;
 
 /// An admin as listed: no password hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminSummary {
+    pub id: i64,
     pub username: String,
+    pub role: AdminRole,
+    pub second_factor: bool,
     pub created_at: NaiveDateTime,
     pub last_sign_in: Option<NaiveDateTime>,
 }
@@ -32,18 +38,33 @@ fn check_password(password: &str) -> ServiceResult<()> {
     password::check_strength(password).map_err(|e| ServiceError::Invalid(e.to_string()))
 }
 
-/// Creates an admin. The password is hashed off the async workers.
-pub async fn create(pool: &DbPool, name: &str, password: &str) -> ServiceResult<()> {
+/// Creates an admin with `role`; without one, the first admin is an owner
+/// (someone must be able to manage the others) and any later one a viewer.
+/// Returns the role given. The password is hashed off the async workers.
+pub async fn create(
+    pool: &DbPool,
+    name: &str,
+    password: &str,
+    role: Option<AdminRole>,
+) -> ServiceResult<AdminRole> {
     check_username(name)?;
     check_password(password)?;
     let hash = hash(password).await?;
     let name = name.to_owned();
     let created = db::run(pool, move |conn| {
-        admins::create(conn, &name, &hash, clock::now())
+        db::write_transaction(conn, |conn| {
+            let role = match role {
+                Some(role) => role,
+                None if admins::count(conn)? == 0 => AdminRole::Owner,
+                None => AdminRole::Viewer,
+            };
+            admins::create(conn, &name, &hash, role.as_str(), clock::now())?;
+            Ok(role)
+        })
     })
     .await;
     match created {
-        Ok(_) => Ok(()),
+        Ok(role) => Ok(role),
         Err(DbError::Conflict) => Err(ServiceError::Conflict(
             "an admin with this name already exists".into(),
         )),
@@ -66,6 +87,9 @@ pub async fn list(pool: &DbPool) -> ServiceResult<Vec<AdminSummary>> {
     Ok(admins
         .into_iter()
         .map(|a| AdminSummary {
+            id: a.id,
+            role: a.role.parse().unwrap_or(AdminRole::Viewer),
+            second_factor: a.totp_enabled_at.is_some(),
             username: a.username,
             created_at: a.created_at,
             last_sign_in: a.last_login_at,
@@ -73,11 +97,57 @@ pub async fn list(pool: &DbPool) -> ServiceResult<Vec<AdminSummary>> {
         .collect())
 }
 
-/// Deletes an admin; their signed-in sessions end at their next request.
+/// Every admin, for an owner on the admin site.
+pub async fn list_for(pool: &DbPool, actor: &Actor) -> ServiceResult<Vec<AdminSummary>> {
+    super::admin_access::authorize(pool, actor, Permission::ManageAdmins, "manage admins").await?;
+    list(pool).await
+}
+
+/// Deletes an admin; their sessions are deleted with them.
 pub async fn delete(pool: &DbPool, name: &str) -> ServiceResult<()> {
     let name = name.to_owned();
     let deleted = db::run(pool, move |conn| admins::delete(conn, &name)).await?;
     deleted.then_some(()).ok_or(ServiceError::NotFound)
+}
+
+/// Gives an admin another role, from the command line (`actor` is `None`)
+/// or by an owner on the admin site (audited). The last owner keeps theirs,
+/// so that someone can always manage the admins.
+pub async fn set_role(
+    pool: &DbPool,
+    actor: Option<&Actor>,
+    name: &str,
+    role: AdminRole,
+) -> ServiceResult<()> {
+    if let Some(actor) = actor {
+        super::admin_access::authorize(pool, actor, Permission::ManageAdmins, "change roles")
+            .await?;
+    }
+    let (name, actor) = (name.to_owned(), actor.cloned());
+    db::run(pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let admin = admins::find_by_username(conn, &name)?.ok_or(DbError::NotFound)?;
+            let owner = AdminRole::Owner.as_str();
+            if admin.role == owner
+                && role != AdminRole::Owner
+                && admins::count_with_role(conn, owner)? <= 1
+            {
+                return Ok(Err(ServiceError::Conflict(format!(
+                    "{name} is the only owner; make another admin an owner first"
+                ))));
+            }
+            admins::set_role(conn, &name, role.as_str())?;
+            if let Some(actor) = &actor {
+                let detail = serde_json::json!({
+                    "admin": name, "from": admin.role, "to": role.as_str(),
+                })
+                .to_string();
+                audit::record(conn, actor, AuditAction::RoleChanged, &detail)?;
+            }
+            Ok(Ok(()))
+        })
+    })
+    .await?
 }
 
 /// Whether the admin with this id still exists (a deleted admin's signed-in
@@ -95,7 +165,7 @@ pub async fn create_first(pool: &DbPool, name: &'static str) -> ServiceResult<Op
         if admins::count(conn)? > 0 {
             return Ok(false);
         }
-        match admins::create(conn, name, &hash, clock::now()) {
+        match admins::create(conn, name, &hash, AdminRole::Owner.as_str(), clock::now()) {
             Ok(_) => Ok(true),
             // Another process made one first.
             Err(DbError::Conflict) => Ok(false),

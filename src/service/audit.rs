@@ -4,6 +4,7 @@ use super::ServiceResult;
 use crate::clock;
 use crate::db::admins::{self, AuditAction, AuditEntry, NewAuditEntry};
 use crate::db::{self, DbConnection, DbError};
+use crate::domain::admin_role::AdminRole;
 use crate::state::AppState;
 
 /// A signed-in admin acting, and the address they act from.
@@ -11,6 +12,7 @@ use crate::state::AppState;
 pub struct Actor {
     pub admin_id: i64,
     pub username: String,
+    pub role: AdminRole,
     pub ip: Option<String>,
 }
 
@@ -52,15 +54,6 @@ pub fn record_as(
             now: clock::now(),
         },
     )
-}
-
-/// Records a sign-out.
-pub async fn sign_out(state: &AppState, actor: Actor) -> ServiceResult<()> {
-    db::run(&state.pool, move |conn| {
-        record(conn, &actor, AuditAction::SignOut, "")
-    })
-    .await?;
-    Ok(())
 }
 
 /// `limit` entries older than entry `before`, newest first.

@@ -3,6 +3,7 @@
 //! by its message.
 
 use crate::db::DbError;
+use crate::domain::admin_role::AdminRole;
 use crate::media::MediaError;
 use crate::wechat::crypto::CryptoError;
 use crate::wechat::push::PushError;
@@ -78,6 +79,13 @@ pub enum ServiceError {
     /// A backend service's client id and secret do not match a live service.
     #[error("the client id and secret do not match a live service; create one with `wxlogin service create NAME`")]
     BadClient,
+    /// An admin's role does not allow the action; the refusal is audited.
+    #[error("your role ({role}) cannot {action}; that needs the {needs} role or higher")]
+    Forbidden {
+        role: AdminRole,
+        needs: AdminRole,
+        action: &'static str,
+    },
     /// What was asked for does not exist.
     #[error("not found")]
     NotFound,

@@ -10,10 +10,13 @@
 //! memory stays flat however large the table is.
 
 use super::audit::{self, Actor};
+use super::ServiceResult;
 use crate::db::admins::AuditAction;
 use crate::db::identities::ListedIdentity;
 use crate::db::user_list::{self, UserRow};
 use crate::db::{DbError, DbPool};
+use crate::domain::admin_role::Permission;
+use crate::domain::profile::mask_phone;
 use crate::domain::user_query::{Page, UserQuery};
 use crate::state::AppState;
 
@@ -46,14 +49,23 @@ pub type Chunks = tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Erro
 /// is read only as fast as the chunks are taken. When it ends, the export
 /// is written to the audit log with `filters`, the rows written and whether
 /// the reader took them all.
-pub fn stream(
+///
+/// Needs [`Permission::Export`]. Phone numbers are masked unless the server
+/// runs with `--export-phone`.
+pub async fn stream(
     state: &AppState,
     query: UserQuery,
     bom: bool,
     filters: String,
     actor: Actor,
-) -> Chunks {
+) -> ServiceResult<Chunks> {
+    super::admin_access::authorize(&state.pool, &actor, Permission::Export, "export users").await?;
     let pool = state.pool.clone();
+    let phones = if state.admin_policy.export_phone {
+        Phones::Whole
+    } else {
+        Phones::Masked
+    };
     // A small channel: a download that waits holds two chunks at most.
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     tokio::task::spawn_blocking(move || {
@@ -62,15 +74,19 @@ pub fn stream(
             return;
         }
         let mut complete = true;
-        let result = write_rows(&pool, &query, |chunk| {
+        let result = write_rows(&pool, &query, phones, |chunk| {
             let sent = send(chunk);
             complete &= sent;
             sent
         })
         .and_then(|rows| {
-            let detail =
-                serde_json::json!({"filters": filters, "rows": rows, "complete": complete})
-                    .to_string();
+            let detail = serde_json::json!({
+                "filters": filters,
+                "rows": rows,
+                "complete": complete,
+                "phones": phones.as_str(),
+            })
+            .to_string();
             audit::record(&mut *pool.get()?, &actor, AuditAction::Export, &detail)
         });
         if let Err(e) = result {
@@ -79,7 +95,24 @@ pub fn stream(
             let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
         }
     });
-    rx
+    Ok(rx)
+}
+
+/// How phone numbers are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phones {
+    Whole,
+    /// `138****0000`: enough to tell numbers apart, not to call one.
+    Masked,
+}
+
+impl Phones {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Whole => "whole",
+            Self::Masked => "masked",
+        }
+    }
 }
 
 /// Rows read from the database per batch.
@@ -111,13 +144,13 @@ fn writer_into(out: Vec<u8>, quoting: csv::QuoteStyle) -> csv::Writer<Vec<u8>> {
 
 /// Writes one row per identity of the account (one with empty identity
 /// cells, should it have none). Returns the number of rows.
-fn write_account(w: &mut csv::Writer<Vec<u8>>, row: &UserRow) -> csv::Result<u64> {
+fn write_account(w: &mut csv::Writer<Vec<u8>>, row: &UserRow, phones: Phones) -> csv::Result<u64> {
     if row.identities.is_empty() {
-        write_row(w, row, None)?;
+        write_row(w, row, None, phones)?;
         return Ok(1);
     }
     for identity in &row.identities {
-        write_row(w, row, Some(identity))?;
+        write_row(w, row, Some(identity), phones)?;
     }
     Ok(row.identities.len() as u64)
 }
@@ -126,7 +159,13 @@ fn write_row(
     w: &mut csv::Writer<Vec<u8>>,
     row: &UserRow,
     identity: Option<&ListedIdentity>,
+    phones: Phones,
 ) -> csv::Result<()> {
+    let phone = match (phones, row.phone_number.as_deref()) {
+        (_, None) => String::new(),
+        (Phones::Whole, Some(p)) => p.to_owned(),
+        (Phones::Masked, Some(p)) => mask_phone(p),
+    };
     let id = identity.map(|i| i.id.to_string()).unwrap_or_default();
     let account_id = row.id.to_string();
     let gender = row.gender.to_string();
@@ -152,7 +191,7 @@ fn write_row(
         &created,
         &last_login,
         &count,
-        row.phone_number.as_deref().unwrap_or(""),
+        &phone,
         row.phone_country_code.as_deref().unwrap_or(""),
         &risk_rank,
     ];
@@ -199,6 +238,7 @@ pub fn head(bom: bool) -> Vec<u8> {
 pub fn write_rows(
     pool: &DbPool,
     query: &UserQuery,
+    phones: Phones,
     mut sink: impl FnMut(Vec<u8>) -> bool,
 ) -> Result<u64, DbError> {
     let mut query = query.clone();
@@ -209,7 +249,7 @@ pub fn write_rows(
         let (rows, more) = user_list::list(&mut *pool.get()?, &query, &page, BATCH_ROWS)?;
         let mut w = new_writer();
         for row in &rows {
-            written += write_account(&mut w, row).expect("writing to memory");
+            written += write_account(&mut w, row, phones).expect("writing to memory");
         }
         let chunk = w.into_inner().expect("writing to memory");
         if !chunk.is_empty() && !sink(chunk) {
@@ -266,8 +306,8 @@ mod tests {
             risk_rank: None,
         };
         let mut w = new_writer();
-        write_account(&mut w, &row("plain")).unwrap();
-        write_account(&mut w, &row("a;=HYPERLINK(\"x\")")).unwrap();
+        write_account(&mut w, &row("plain"), Phones::Whole).unwrap();
+        write_account(&mut w, &row("a;=HYPERLINK(\"x\")"), Phones::Whole).unwrap();
         let mut two = row("after");
         two.identities.push(ListedIdentity {
             id: 8,
@@ -276,7 +316,7 @@ mod tests {
             openid: "o2".into(),
             risk_rank: Some(3),
         });
-        assert_eq!(write_account(&mut w, &two).unwrap(), 2);
+        assert_eq!(write_account(&mut w, &two, Phones::Whole).unwrap(), 2);
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert!(lines[0].starts_with("7,1,wxa,o1,,plain,"), "{text}");

@@ -3,6 +3,8 @@
 //! needs and answers a [`ServiceError`].
 
 pub mod accounts;
+pub mod admin_access;
+pub mod admin_sessions;
 pub mod admin_sign_in;
 pub mod admins;
 pub mod audit;

@@ -13,6 +13,7 @@ use crate::db::admins::AuditAction;
 use crate::db::sessions::{self, Session, LAST_SEEN_GRANULARITY};
 use crate::db::users::User;
 use crate::db::{self, outbox, DbConnection, DbError};
+use crate::domain::admin_role::Permission;
 use crate::domain::event;
 use crate::domain::token::TokenHash;
 use crate::state::AppState;
@@ -139,6 +140,13 @@ pub async fn revoke(
     user_id: i64,
     session_id: i64,
 ) -> ServiceResult<()> {
+    super::admin_access::authorize(
+        &state.pool,
+        &actor,
+        Permission::EditAccounts,
+        "revoke a user's session",
+    )
+    .await?;
     let events = state.webhook_events;
     let revoked = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
@@ -158,6 +166,13 @@ pub async fn revoke(
 
 /// An admin ends every session of a user. Audited with the count.
 pub async fn revoke_all(state: &AppState, actor: Actor, user_id: i64) -> ServiceResult<()> {
+    super::admin_access::authorize(
+        &state.pool,
+        &actor,
+        Permission::EditAccounts,
+        "revoke a user's sessions",
+    )
+    .await?;
     let events = state.webhook_events;
     let revoked = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {

@@ -106,6 +106,7 @@ pub(super) async fn assemble_state(
             audit: settings.audit_retention,
             sessions: settings.session_retention,
             counters: crate::service::admin_sign_in::WINDOW,
+            admin_sessions: settings.admin.policy,
         },
         settings.prune_every,
     )
@@ -163,6 +164,7 @@ pub(super) async fn assemble_state(
         }),
         ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
         trust_proxy: settings.trust_proxy,
+        admin_policy: settings.admin.policy,
         dummy_password_hash,
         password_checker,
         media,

@@ -370,7 +370,7 @@ async fn sign_out_ends_the_session(backend: Backend) {
 
 async fn idle_sessions_end(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        s.admin.idle_timeout = std::time::Duration::from_secs(1)
+        s.admin.policy.idle_timeout = std::time::Duration::from_secs(1)
     })
     .await;
     let browser = app.admin().await;
@@ -383,7 +383,7 @@ async fn idle_sessions_end(backend: Backend) {
     assert!(browser
         .page(&location)
         .await
-        .contains("8 hours without activity"));
+        .contains("Your session has ended"));
     assert_eq!(
         browser.get("/admin").await.status(),
         303,

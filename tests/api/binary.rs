@@ -165,7 +165,7 @@ fn serve_refuses_to_start_without_a_cookie_key() {
 }
 
 /// Runs `wxlogin admin …` on a database, with `stdin` as standard input.
-fn admin_cmd(url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+pub(crate) fn admin_cmd(url: &str, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = wxlogin()
         .arg("admin")

@@ -269,14 +269,7 @@ async fn three_nodes_share_tokens_revocations_and_admin_sign_ins() {
 
     // An admin signed in on A is signed in on B: cookies hold for the host,
     // whatever the port, and every node has the same key.
-    let admin = AdminClient {
-        client: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        base: a.base.clone(),
-    };
+    let admin = AdminClient::at(&a.base);
     assert_eq!(admin.sign_in_with("alice", PASSWORD).await.status(), 303);
     let on_b = admin
         .client
@@ -285,6 +278,22 @@ async fn three_nodes_share_tokens_revocations_and_admin_sign_ins() {
         .await
         .unwrap();
     assert_eq!(on_b.status(), 200, "signed in on B too");
+    // Signing out on A ends the session on B at once: it is one row.
+    let csrf = admin.csrf().await;
+    assert_eq!(
+        admin
+            .post_form("/admin/logout", &[("csrf", &csrf)])
+            .await
+            .status(),
+        303
+    );
+    let on_b = admin
+        .client
+        .get(format!("{}/admin/users", others[0].base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_b.status(), 303, "signed out on B too");
 
     // PostgreSQL cuts the listeners: they come back, and revocations reach
     // every node again.

@@ -5,6 +5,7 @@ mod common;
 
 mod accounts;
 mod admin_profile;
+mod admin_roles;
 mod admin_site;
 mod admin_table;
 mod apps;

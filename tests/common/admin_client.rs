@@ -6,6 +6,8 @@ use super::{hidden_field, TestApp, ADMIN, ADMIN_PASSWORD};
 pub struct AdminClient {
     pub client: reqwest::Client,
     pub base: String,
+    /// Its cookies, to copy as a thief would.
+    pub jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 impl AdminClient {
@@ -13,12 +15,28 @@ impl AdminClient {
         Self::from_ip(app, "127.0.0.1")
     }
 
+    /// A client of the server at `base` (`http://127.0.0.1:PORT`).
+    pub fn at(base: &str) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        Self {
+            jar: jar.clone(),
+            client: reqwest::Client::builder()
+                .cookie_provider(jar)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+        }
+    }
+
     /// A client whose connections come from `ip`, one of the loopback
     /// addresses 127.0.0.0/8, as if from another machine.
     pub fn from_ip(app: &TestApp, ip: &str) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         Self {
+            jar: jar.clone(),
             client: reqwest::Client::builder()
-                .cookie_store(true)
+                .cookie_provider(jar)
                 .redirect(reqwest::redirect::Policy::none())
                 .local_address(ip.parse::<std::net::IpAddr>().unwrap())
                 .build()

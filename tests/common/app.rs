@@ -67,7 +67,7 @@ pub fn settings_with(url: DatabaseUrl, wechat: WechatSettings) -> Settings {
         admin: AdminSettings {
             cookie_key: actix_web::cookie::Key::generate(),
             secure_cookies: false,
-            idle_timeout: wxlogin::config::ADMIN_IDLE_TIMEOUT,
+            policy: wxlogin::config::AdminPolicy::default(),
         },
         trust_proxy: false,
         metrics_bind: None,
@@ -260,13 +260,28 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
 }
 
 impl TestApp {
-    /// Creates the test admin directly in the database.
+    /// Creates the test admin, an owner, directly in the database.
     pub async fn create_admin(&self) {
-        self.with_db(|c| {
+        self.create_admin_named(ADMIN, "owner").await;
+    }
+
+    /// Creates an admin with the test password and `role`.
+    pub async fn create_admin_named(&self, name: &str, role: &str) {
+        let (name, role) = (name.to_owned(), role.to_owned());
+        self.with_db(move |c| {
             let hash = wxlogin::domain::password::hash(ADMIN_PASSWORD);
-            wxlogin::db::admins::create(c, ADMIN, &hash, wxlogin::clock::now()).unwrap();
+            wxlogin::db::admins::create(c, &name, &hash, &role, wxlogin::clock::now()).unwrap();
         })
         .await;
+    }
+
+    /// A signed-in client of a new admin with `role`.
+    pub async fn admin_with_role(&self, name: &str, role: &str) -> AdminClient {
+        self.create_admin_named(name, role).await;
+        let admin = AdminClient::new(self);
+        let response = admin.sign_in_with(name, ADMIN_PASSWORD).await;
+        assert_eq!(response.status(), 303, "sign-in of {name}");
+        admin
     }
 
     /// A signed-in admin client.

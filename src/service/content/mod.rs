@@ -20,6 +20,7 @@ use crate::db::accounts::Account;
 use crate::db::admins::AuditAction;
 use crate::db::content_checks::{self, ContentCheck, Field, Status};
 use crate::db::{self, outbox, DbConnection, DbError};
+use crate::domain::admin_role::Permission;
 use crate::domain::event;
 use crate::state::AppState;
 use crate::wechat::{CheckResult, Suggest, WechatApp};
@@ -162,6 +163,13 @@ pub async fn decide(
     check_id: i64,
     approve: bool,
 ) -> ServiceResult<ContentCheck> {
+    crate::service::admin_access::authorize(
+        &state.pool,
+        actor,
+        Permission::EditAccounts,
+        "decide a review",
+    )
+    .await?;
     let events = state.webhook_events;
     let actor = actor.clone();
     let media = state.media.clone();
