@@ -356,7 +356,7 @@ impl Ctx {
             u.path() == "/admin/users"
         })
         .await;
-        assert_eq!(self.text("header .who").await, ADMIN);
+        assert_eq!(self.text("header .who").await, format!("{ADMIN} · owner"));
         let all = self.table_rows().await;
         assert_eq!(all.len(), self.users.len(), "every user is listed: {all:?}");
         for u in &self.users {

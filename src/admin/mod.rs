@@ -145,6 +145,7 @@ pub fn scope(
         .service(web::resource("/users/{id}").get(user::detail))
         .service(web::resource("/users/{id}/sessions/{session_id}/revoke").post(user::revoke))
         .service(web::resource("/users/{id}/sessions/revoke-all").post(user::revoke_all))
+        .service(web::resource("/users/{id}/delete").post(user::delete))
         .service(
             web::resource("/users/{id}/merge")
                 .get(account_links::preview)

@@ -12,6 +12,7 @@ use crate::clock;
 use crate::db::accounts::Account;
 use crate::domain::admin_role::Permission;
 use crate::domain::profile::mask_phone;
+use crate::service::account_closing::{self, ClosedBy};
 use crate::service::audit::Actor;
 use crate::service::{sessions, users};
 use crate::state::AppState;
@@ -47,6 +48,8 @@ struct UserPage {
     phone: String,
     /// Whether the admin's role may revoke, merge, unlink and delete.
     can_edit: bool,
+    /// When the account was closed, if it was.
+    deleted_at: Option<String>,
 }
 
 /// An identity as the account page shows it: never its session_key.
@@ -150,6 +153,7 @@ pub async fn detail(
             avatar_is_link: is_web_link(&account.avatar_url),
             phone,
             can_edit: admin.can(Permission::EditAccounts),
+            deleted_at: found.deleted_at.map(format_time),
             sessions,
             session_count: found.session_count,
             identities,
@@ -186,5 +190,35 @@ pub async fn revoke_all(
     let id = parse_id(&path)?;
     let actor = actor(&state, &req, admin.into_inner());
     sessions::revoke_all(&state, actor, id).await?;
+    Ok(see_other(&format!("/admin/users/{id}")))
+}
+
+#[derive(serde::Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    /// The account's id, typed again: a deletion cannot be undone.
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /admin/users/{id}/delete`: closes the account and erases its
+/// personal data, as `DELETE /api/me` does.
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: web::ReqData<AdminIdentity>,
+    path: web::Path<String>,
+    form: web::Form<DeleteForm>,
+) -> Result<HttpResponse, AdminError> {
+    csrf::check(&admin, &form.csrf)?;
+    let id = parse_id(&path)?;
+    if form.confirm.trim() != id.to_string() {
+        return Err(AdminError::BadRequest(format!(
+            "to delete account {id}, type its id ({id}) in the box; nothing was deleted"
+        )));
+    }
+    let actor = actor(&state, &req, admin.into_inner());
+    account_closing::close(&state, id, ClosedBy::Admin(actor)).await?;
     Ok(see_other(&format!("/admin/users/{id}")))
 }

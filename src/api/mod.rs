@@ -2,6 +2,7 @@
 //! calls one service function, and maps the result; `error.rs` maps every
 //! error, once.
 
+mod account;
 pub mod auth;
 pub mod error;
 mod forward_auth;
@@ -33,13 +34,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .app_data(web::Data::new(openapi::OpenApiJson::default()))
         .service(resource("/api/login", "POST").post(login::login))
         .service(
-            resource("/api/me", "GET, PATCH, POST")
+            resource("/api/me", "GET, PATCH, POST, DELETE")
                 .get(login::me)
+                .route(web::delete().to(account::delete_me))
                 .route(web::patch().to(profile::patch_me))
                 // wx.request has no PATCH: POST does the same.
                 .route(web::post().to(profile::post_me)),
         )
         .service(resource("/api/me/userinfo", "POST").post(profile::userinfo))
+        .service(resource("/api/me/export", "GET").get(account::export))
         .service(resource("/api/me/sessions", "GET").get(sessions::list))
         .service(resource("/api/me/sessions/{id}", "DELETE").delete(sessions::revoke))
         .service(resource("/api/me/phone", "POST").post(profile::phone))

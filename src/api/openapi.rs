@@ -17,7 +17,7 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode};
-use super::{forward_auth, introspect, login, media, probes, profile, push, sessions};
+use super::{account, forward_auth, introspect, login, media, probes, profile, push, sessions};
 
 /// The security scheme of `Authorization: Bearer <token from /api/login>`.
 pub const BEARER: &str = "bearer";
@@ -39,6 +39,8 @@ pub const SERVICE: &str = "service";
         login::me,
         profile::patch_me,
         profile::post_me,
+        account::delete_me,
+        account::export,
         profile::userinfo,
         profile::phone,
         media::upload_avatar,

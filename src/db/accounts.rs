@@ -150,6 +150,42 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<Account, DbError> {
     .map_err(DbError::from)
 }
 
+/// When the account was closed, if it was. [`DbError::NotFound`] if there
+/// is no such account.
+pub fn deleted_at(conn: &mut DbConnection, id: i64) -> Result<Option<NaiveDateTime>, DbError> {
+    on_backend!(conn, |c| accounts::table
+        .find(id)
+        .select(accounts::deleted_at)
+        .get_result(c))
+    .map_err(DbError::from)
+}
+
+/// Closes an account: erases every personal field and marks it deleted.
+/// What stays: the id, the creation time, the login count, the deletion time.
+pub fn erase(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> Result<(), DbError> {
+    on_backend!(conn, |c| diesel::update(accounts::table.find(id))
+        .set((
+            accounts::unionid.eq(None::<String>),
+            accounts::nickname.eq(""),
+            accounts::avatar_url.eq(""),
+            accounts::gender.eq(0),
+            accounts::country.eq(""),
+            accounts::province.eq(""),
+            accounts::city.eq(""),
+            accounts::language.eq(""),
+            accounts::phone_number.eq(None::<String>),
+            accounts::phone_country_code.eq(None::<String>),
+            accounts::phone_verified_at.eq(None::<NaiveDateTime>),
+            accounts::risk_rank.eq(None::<i16>),
+            accounts::nickname_pending.eq(None::<String>),
+            accounts::avatar_pending.eq(None::<String>),
+            accounts::updated_at.eq(now),
+            accounts::deleted_at.eq(now),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     on_backend!(conn, |c| accounts::table.count().get_result(c)).map_err(DbError::from)
 }

@@ -156,6 +156,8 @@ pub enum AuditAction {
     AdminSessionEnded,
     /// An admin's role changed.
     RoleChanged,
+    /// An account closed and its personal data erased, by its user or an operator.
+    AccountDeleted,
 }
 
 impl AuditAction {
@@ -178,6 +180,7 @@ impl AuditAction {
             Self::AccessDenied => "access_denied",
             Self::AdminSessionEnded => "admin_session_ended",
             Self::RoleChanged => "role_changed",
+            Self::AccountDeleted => "account_deleted",
         }
     }
 }

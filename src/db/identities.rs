@@ -42,6 +42,15 @@ pub fn list_for_account(
         .load(c))?)
 }
 
+/// Deletes every identity of an account, and with them (by their foreign
+/// keys) its sessions and content checks. Returns how many.
+pub fn delete_for_account(conn: &mut DbConnection, account_id: i64) -> Result<usize, DbError> {
+    Ok(on_backend!(conn, |c| diesel::delete(
+        identities::table.filter(identities::account_id.eq(account_id))
+    )
+    .execute(c))?)
+}
+
 /// An identity as the admin's table and CSV show it.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = identities)]

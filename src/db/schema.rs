@@ -28,6 +28,8 @@ diesel::table! {
         nickname_pending -> Nullable<Text>,
         /// An avatar URL WeChat's content check has not passed yet.
         avatar_pending -> Nullable<Text>,
+        /// When the account was closed; its personal data is erased.
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 

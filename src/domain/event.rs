@@ -15,6 +15,7 @@ pub enum EventKind {
     AccountMerged,
     SessionRevoked,
     ContentReviewed,
+    AccountDeleted,
 }
 
 impl EventKind {
@@ -26,6 +27,7 @@ impl EventKind {
             Self::AccountMerged => "account.merged",
             Self::SessionRevoked => "session.revoked",
             Self::ContentReviewed => "content.reviewed",
+            Self::AccountDeleted => "account.deleted",
         }
     }
 }
@@ -99,6 +101,17 @@ pub fn content_reviewed(
         EventKind::ContentReviewed,
         at,
         json!({"account_id": account_id, "field": field, "decision": decision, "by": by, "label": label}),
+    )
+}
+
+/// `account.deleted`: the account was closed, by its user (`by: "user"`)
+/// or an operator (`by: "admin"`), and its personal data erased. Receivers
+/// should erase what they hold of it too.
+pub fn account_deleted(account_id: i64, by: &str, at: NaiveDateTime) -> Event {
+    Event::new(
+        EventKind::AccountDeleted,
+        at,
+        json!({"account_id": account_id, "by": by}),
     )
 }
 

@@ -2,6 +2,7 @@
 //! what `api/`, `admin/` and `cli/` call. Each takes the shared state it
 //! needs and answers a [`ServiceError`].
 
+pub mod account_closing;
 pub mod accounts;
 pub mod admin_access;
 pub mod admin_sessions;
@@ -14,6 +15,7 @@ mod error;
 pub mod export;
 pub mod health;
 pub mod login;
+pub mod personal_data;
 pub mod profile;
 mod risk;
 pub mod services;

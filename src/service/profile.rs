@@ -224,7 +224,7 @@ pub async fn set_avatar(
         }),
         Ok(None) => {
             let update = ProfileUpdate {
-                avatar_url: Some(avatar_url),
+                avatar_url: Some(avatar_url.clone()),
                 ..Default::default()
             };
             let id = user.account.id;
@@ -241,16 +241,32 @@ pub async fn set_avatar(
         }
         Err(e) => Err(e),
     };
-    if updated.is_err() {
-        let media = state.media.clone();
-        let _ = blocking(move || {
-            media.remove(&name);
-            Ok(())
-        })
-        .await;
-    } else {
+    // The files the new avatar replaces: an earlier pending one always, and
+    // the current one when the new one is applied at once.
+    let replaced: Vec<String> = match &updated {
+        Err(_) => vec![name.clone()],
+        Ok(now) => {
+            let applied = now.account.avatar_url == avatar_url;
+            [
+                user.account.avatar_pending.clone(),
+                applied.then(|| user.account.avatar_url.clone()),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|url| *url != avatar_url)
+            .filter_map(|url| state.media.name_in(&url))
+            .collect()
+        }
+    };
+    if updated.is_ok() {
         tracing::info!(account_id = user.account.id, %name, "avatar uploaded");
     }
+    let media = state.media.clone();
+    let _ = blocking(move || {
+        replaced.iter().for_each(|old| media.remove(old));
+        Ok(())
+    })
+    .await;
     updated
 }
 

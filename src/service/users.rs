@@ -219,6 +219,8 @@ pub struct UserDetail {
     /// Each with the appid of its identity.
     pub sessions: Vec<(Session, String)>,
     pub session_count: i64,
+    /// When the account was closed; its personal data is erased.
+    pub deleted_at: Option<chrono::NaiveDateTime>,
 }
 
 pub async fn detail(state: &AppState, id: i64) -> ServiceResult<UserDetail> {
@@ -228,6 +230,7 @@ pub async fn detail(state: &AppState, id: i64) -> ServiceResult<UserDetail> {
         let sessions = sessions::list_for_account(conn, id, SESSIONS_SHOWN)?;
         let session_count = sessions::count_for_account(conn, id)?;
         Ok(UserDetail {
+            deleted_at: accounts::deleted_at(conn, id)?,
             account,
             identities,
             sessions,

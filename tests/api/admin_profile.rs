@@ -1,8 +1,6 @@
 //! What the profile endpoints store, as the admin site shows it.
 
 use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
 
 use crate::backend_tests;
 use crate::common::*;
@@ -21,23 +19,7 @@ async fn encrypted_profile_and_phone_show_in_the_admin_site(backend: Backend) {
     let token = login["token"].as_str().unwrap().to_owned();
     let id = login["user"]["id"].as_i64().unwrap();
 
-    Mock::given(method("POST"))
-        .and(path("/cgi-bin/stable_token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": "AT", "expires_in": 7200})),
-        )
-        .mount(&app.wechat)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/wxa/business/getuserphonenumber"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "errcode": 0, "errmsg": "ok",
-            "phone_info": {"phoneNumber": "+86 13800138000", "purePhoneNumber": "13800138000", "countryCode": "86",
-                           "watermark": {"timestamp": 1_637_744_274, "appid": APPID}}
-        })))
-        .mount(&app.wechat)
-        .await;
+    wechat_gives_phone(&app, "13800138000").await;
     assert_eq!(
         app.post_phone(&token, &json!({"code": "phone-code"}))
             .await

@@ -2,8 +2,6 @@
 
 use diesel::prelude::*;
 use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
 use wxlogin::db::schema::{admin_sessions, audit_log};
 use wxlogin::on_backend;
 
@@ -27,23 +25,7 @@ async fn user_with_phone(app: &TestApp) -> (i64, String) {
     app.wechat_answers(code2session_ok("oROLES", KEY_1, None))
         .await;
     let (token, body) = app.login_ok("c").await;
-    Mock::given(method("POST"))
-        .and(path("/cgi-bin/stable_token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": "AT", "expires_in": 7200})),
-        )
-        .mount(&app.wechat)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/wxa/business/getuserphonenumber"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "errcode": 0, "errmsg": "ok",
-            "phone_info": {"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86",
-                           "watermark": {"timestamp": 1_637_744_274, "appid": APPID}}
-        })))
-        .mount(&app.wechat)
-        .await;
+    wechat_gives_phone(app, "13800138000").await;
     let response = app.post_phone(&token, &json!({"code": "phone-code"})).await;
     assert_eq!(response.status(), 200);
     (body["user"]["id"].as_i64().unwrap(), token)

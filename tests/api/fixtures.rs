@@ -132,6 +132,30 @@ impl TestApp {
 }
 
 /// Asserts a 200 `{"user": {...}}` answer and returns the user.
+/// WeChat's answers for a phone-number exchange that gives `number` (a
+/// mainland number, country code 86): the access token and the number.
+pub async fn wechat_gives_phone(app: &TestApp, number: &str) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/stable_token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "AT", "expires_in": 7200})),
+        )
+        .mount(&app.wechat)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wxa/business/getuserphonenumber"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "errcode": 0, "errmsg": "ok",
+            "phone_info": {"phoneNumber": format!("+86 {number}"), "purePhoneNumber": number, "countryCode": "86",
+                           "watermark": {"timestamp": 1_637_744_274, "appid": APPID}}
+        })))
+        .mount(&app.wechat)
+        .await;
+}
+
 pub async fn user_of(response: reqwest::Response) -> Value {
     let status = response.status();
     let body: Value = response.json().await.expect("JSON body");

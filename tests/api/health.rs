@@ -44,7 +44,7 @@ async fn unknown_paths_and_methods_get_json_errors(backend: Backend) {
     assert_error(response, 404, "not_found").await;
     let response = app.client.get(app.url("/api/login")).send().await.unwrap();
     assert_error(response, 405, "method_not_allowed").await;
-    let response = app.client.delete(app.url("/api/me")).send().await.unwrap();
+    let response = app.client.put(app.url("/api/me")).send().await.unwrap();
     assert_error(response, 405, "method_not_allowed").await;
 }
 

@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod account_deletion;
 mod accounts;
 mod admin_profile;
 mod admin_roles;

@@ -28,8 +28,9 @@ const DEFAULT_SEED: &str = "20261203";
 /// Every JSON endpoint of the public listener, with its methods.
 const ENDPOINTS: &[(&str, &[&str])] = &[
     ("/api/login", &["post"]),
-    ("/api/me", &["get", "patch", "post"]),
+    ("/api/me", &["get", "patch", "post", "delete"]),
     ("/api/me/userinfo", &["post"]),
+    ("/api/me/export", &["get"]),
     ("/api/me/sessions", &["get"]),
     ("/api/me/sessions/{id}", &["delete"]),
     ("/api/me/phone", &["post"]),
@@ -175,7 +176,8 @@ async fn an_undocumented_method_is_405_with_allow() {
     let client = reqwest::Client::new();
     for (method, path, allow) in [
         ("PUT", "/api/login", "POST"),
-        ("DELETE", "/api/me", "GET, PATCH, POST"),
+        ("PUT", "/api/me", "GET, PATCH, POST, DELETE"),
+        ("DELETE", "/api/me/export", "GET"),
         ("POST", "/api/me/sessions", "GET"),
         ("GET", "/api/me/sessions/1", "DELETE"),
         ("POST", "/api/openapi.json", "GET"),

@@ -1,0 +1,36 @@
+//! A user's own data, for `GET /api/me/export` (PIPL's right of access):
+//! the account, every identity (never a session key), the live sessions.
+
+use super::ServiceResult;
+use crate::clock;
+use crate::db::accounts::Account;
+use crate::db::identities::{self, Identity};
+use crate::db::sessions::{self, Session};
+use crate::db::{self, accounts};
+use crate::state::AppState;
+
+/// Sessions listed at most; a user has far fewer.
+const MAX_SESSIONS: i64 = 1_000;
+
+/// Everything stored about one account.
+#[derive(Debug)]
+pub struct PersonalData {
+    pub account: Account,
+    pub identities: Vec<Identity>,
+    /// Live sessions with the appid of each.
+    pub sessions: Vec<(Session, String)>,
+    pub exported_at: chrono::NaiveDateTime,
+}
+
+pub async fn export(state: &AppState, account_id: i64) -> ServiceResult<PersonalData> {
+    let now = clock::now();
+    Ok(db::run(&state.pool, move |conn| {
+        Ok(PersonalData {
+            account: accounts::find(conn, account_id)?,
+            identities: identities::list_for_account(conn, account_id)?,
+            sessions: sessions::list_live_for_account(conn, account_id, now, MAX_SESSIONS)?,
+            exported_at: now,
+        })
+    })
+    .await?)
+}
