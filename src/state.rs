@@ -34,6 +34,8 @@ pub struct AppState {
     /// Checked against when an unknown admin name signs in, so that it costs
     /// as much as a wrong password.
     pub dummy_password_hash: String,
+    /// The keys of admins' TOTP secrets and recovery codes.
+    pub second_factor_keys: crate::domain::totp_keys::SecondFactorKeys,
     /// Checks admin passwords off the request workers, with bounded room.
     pub password_checker: PasswordChecker,
     /// Uploaded avatars.

@@ -12,6 +12,7 @@ mod home;
 mod page;
 pub mod params;
 mod review;
+mod second_factor;
 mod services;
 mod sessions_page;
 mod signin;
@@ -54,6 +55,8 @@ pub struct AdminIdentity {
     pub locale: Option<String>,
     /// This session's CSRF token, in every form.
     pub csrf: String,
+    /// Whether the admin signs in with a second factor.
+    pub second_factor: bool,
 }
 
 impl From<SessionAdmin> for AdminIdentity {
@@ -65,6 +68,7 @@ impl From<SessionAdmin> for AdminIdentity {
             role: a.role,
             locale: a.locale,
             csrf: a.csrf,
+            second_factor: a.second_factor,
         }
     }
 }
@@ -138,7 +142,16 @@ pub fn scope(
                 .get(signin::form)
                 .post(signin::submit),
         )
+        .service(
+            web::resource("/login/second-factor")
+                .get(second_factor::form)
+                .post(second_factor::submit),
+        )
         .service(web::resource("/logout").post(signin::logout))
+        .service(web::resource("/account").get(second_factor::account))
+        .service(web::resource("/account/2fa/start").post(second_factor::start))
+        .service(web::resource("/account/2fa/confirm").post(second_factor::confirm))
+        .service(web::resource("/account/2fa/disable").post(second_factor::disable))
         .service(web::resource(["", "/"]).get(home::overview))
         .service(web::resource("/users").get(users::list))
         .service(web::resource("/users.csv").get(export::csv))
@@ -185,7 +198,7 @@ async fn require_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if req.path() == "/admin/login" {
+    if matches!(req.path(), "/admin/login" | "/admin/login/second-factor") {
         return next
             .call(req)
             .await
@@ -193,7 +206,19 @@ async fn require_admin(
     }
     let session = req.get_session();
     match identity(&session, &req).await {
+        Ok(Visitor::Admin(admin)) if must_enrol(&req, &admin) => {
+            let response = HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/admin/account"))
+                .finish();
+            Ok(req.into_response(response).map_into_right_body())
+        }
         Ok(Visitor::Admin(admin)) => {
+            req.extensions_mut().insert(admin);
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
+        }
+        Ok(Visitor::SecondFactorPending(admin)) if req.path() == "/admin/logout" => {
             req.extensions_mut().insert(admin);
             next.call(req)
                 .await
@@ -212,8 +237,12 @@ async fn require_admin(
             if matches!(visitor, Visitor::Expired) {
                 query.push(("expired", "1"));
             }
+            let page = match visitor {
+                Visitor::SecondFactorPending(_) => "/admin/login/second-factor",
+                _ => "/admin/login",
+            };
             let location = format!(
-                "/admin/login?{}",
+                "{page}?{}",
                 serde_urlencoded::to_string(query).expect("encoding strings")
             );
             let response = HttpResponse::SeeOther()
@@ -234,6 +263,23 @@ enum Visitor {
     Anonymous,
     /// Was signed in, until the session's idle or absolute limit passed.
     Expired,
+    /// The password was right; the second factor is still to come. Such a
+    /// session may only finish signing in, or sign out.
+    SecondFactorPending(AdminIdentity),
+}
+
+/// With `--admin-require-2fa`, an admin without a second factor may only
+/// turn it on (on their account page) or sign out.
+fn must_enrol(req: &ServiceRequest, admin: &AdminIdentity) -> bool {
+    let required = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.admin_policy.require_second_factor);
+    let path = req.path();
+    required
+        && !admin.second_factor
+        && !(path == "/admin/account"
+            || path.starts_with("/admin/account/")
+            || path == "/admin/logout")
 }
 
 /// The admin signed in to this session, if any. Ends the cookie of a
@@ -252,9 +298,11 @@ async fn identity(session: &Session, req: &ServiceRequest) -> Result<Visitor, Ad
             session.purge();
             Visitor::Expired
         }
-        // Half-way through sign-in is not signed in; the sign-in pages
-        // take it from here.
-        SessionCheck::SecondFactorPending(_) => Visitor::Anonymous,
+        // Half-way through sign-in is not signed in: the second step's page
+        // takes it from here.
+        SessionCheck::SecondFactorPending(admin) => {
+            Visitor::SecondFactorPending(AdminIdentity::from(admin))
+        }
         SessionCheck::Unknown => {
             session.purge();
             Visitor::Anonymous

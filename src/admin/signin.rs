@@ -174,7 +174,10 @@ pub async fn submit(
     let outcome = admin_sign_in::sign_in(&cx, attempt).await?;
 
     match outcome {
-        SignInOutcome::SignedIn { admin_id: id } => {
+        SignInOutcome::SignedIn {
+            admin_id: id,
+            second_factor,
+        } => {
             let origin = Origin {
                 ip,
                 user_agent: req
@@ -183,7 +186,7 @@ pub async fn submit(
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
             };
-            let started = admin_sessions::start(&state.pool, id, false, origin).await?;
+            let started = admin_sessions::start(&state.pool, id, second_factor, origin).await?;
             // A new session at the privilege change: the cookie now holds
             // only its id; the sign-in form's token goes.
             session.renew();
@@ -191,6 +194,11 @@ pub async fn submit(
             session
                 .insert(KEY_SESSION, started.id.expose())
                 .map_err(|_| AdminError::BadRequest("the session could not be saved".into()))?;
+            if second_factor {
+                let query = serde_urlencoded::to_string([("next", next.as_str())])
+                    .expect("encoding strings");
+                return Ok(see_other(&format!("/admin/login/second-factor?{query}")));
+            }
             tracing::info!(admin = %username, "admin signed in");
             Ok(see_other(&next))
         }

@@ -60,6 +60,13 @@ pub fn run(
                 Err(e) => return Err(e.into()),
             }
         }
+        AdminCommand::ResetSecondFactor { name, .. } => {
+            match runtime.block_on(admins::reset_second_factor(pool, &name)) {
+                Ok(()) => println!("turned off two-factor sign-in for {name}; they can set it up again on their account page"),
+                Err(ServiceError::NotFound) => bail!("there is no admin named {name}"),
+                Err(e) => return Err(e.into()),
+            }
+        }
         AdminCommand::List { .. } => {
             let list = runtime.block_on(admins::list(pool))?;
             if list.is_empty() {

@@ -38,6 +38,11 @@ pub struct AdminSiteArgs {
     /// owners). Without it, exported numbers are masked (138****0000).
     #[arg(long, env = "WXLOGIN_EXPORT_PHONE", value_parser = clap::builder::BoolishValueParser::new())]
     pub export_phone: bool,
+
+    /// Every admin must sign in with a second factor (TOTP). An admin who
+    /// has none is sent to set it up before anything else.
+    #[arg(long = "admin-require-2fa", env = "WXLOGIN_ADMIN_REQUIRE_2FA", value_parser = clap::builder::BoolishValueParser::new())]
+    pub admin_require_second_factor: bool,
 }
 
 impl AdminSiteArgs {
@@ -46,7 +51,7 @@ impl AdminSiteArgs {
             idle_timeout: self.admin_idle_timeout,
             session_lifetime: self.admin_session_lifetime,
             export_phone: self.export_phone,
-            ..AdminPolicy::default()
+            require_second_factor: self.admin_require_second_factor,
         }
     }
 }
@@ -93,6 +98,14 @@ pub enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Turn off an admin's two-factor sign-in (a lost phone and lost
+    /// recovery codes). They set it up again after signing in.
+    #[command(name = "reset-2fa")]
+    ResetSecondFactor {
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// List the admins.
     List {
         #[command(flatten)]
@@ -112,6 +125,7 @@ impl AdminCommand {
             Self::Create { db, .. }
             | Self::Passwd { db, .. }
             | Self::Role { db, .. }
+            | Self::ResetSecondFactor { db, .. }
             | Self::List { db }
             | Self::Delete { db, .. } => db,
         }

@@ -31,6 +31,8 @@ pub struct LiveAdminSession {
     pub second_factor_pending: bool,
     pub created_at: NaiveDateTime,
     pub last_seen_at: NaiveDateTime,
+    /// When the admin turned the second factor on, if they did.
+    pub second_factor_since: Option<NaiveDateTime>,
 }
 
 /// A session as listed.
@@ -83,6 +85,7 @@ pub fn find(
             admin_sessions::second_factor_pending,
             admin_sessions::created_at,
             admin_sessions::last_seen_at,
+            admins::totp_enabled_at,
         ))
         .get_result(c)
         .optional())?)

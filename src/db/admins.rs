@@ -158,6 +158,12 @@ pub enum AuditAction {
     RoleChanged,
     /// An account closed and its personal data erased, by its user or an operator.
     AccountDeleted,
+    /// The second factor was right: the sign-in is complete.
+    SecondFactorPassed,
+    /// A wrong, replayed or malformed second factor.
+    SecondFactorFailed,
+    SecondFactorEnabled,
+    SecondFactorDisabled,
 }
 
 impl AuditAction {
@@ -181,6 +187,10 @@ impl AuditAction {
             Self::AdminSessionEnded => "admin_session_ended",
             Self::RoleChanged => "role_changed",
             Self::AccountDeleted => "account_deleted",
+            Self::SecondFactorPassed => "second_factor_passed",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::SecondFactorEnabled => "second_factor_enabled",
+            Self::SecondFactorDisabled => "second_factor_disabled",
         }
     }
 }
@@ -255,4 +265,148 @@ pub fn prune_audit(
             .load(c)?;
         diesel::delete(audit_log::table.filter(audit_log::id.eq_any(oldest))).execute(c)
     })?)
+}
+
+/// An admin's second factor as sign-in needs it.
+#[derive(Clone, Queryable)]
+pub struct SecondFactor {
+    pub secret: Option<Vec<u8>>,
+    pub enabled_at: Option<NaiveDateTime>,
+    pub last_step: Option<i64>,
+}
+
+impl fmt::Debug for SecondFactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecondFactor")
+            .field("enabled_at", &self.enabled_at)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn second_factor(conn: &mut DbConnection, id: i64) -> Result<SecondFactor, DbError> {
+    on_backend!(conn, |c| admins::table
+        .find(id)
+        .select((
+            admins::totp_secret,
+            admins::totp_enabled_at,
+            admins::totp_last_step,
+        ))
+        .get_result(c))
+    .map_err(DbError::from)
+}
+
+/// Stores a new secret, not yet turned on (the admin must first type a code
+/// from it). Does nothing to an admin whose second factor is on.
+pub fn set_pending_totp(conn: &mut DbConnection, id: i64, sealed: &[u8]) -> Result<bool, DbError> {
+    let n = on_backend!(conn, |c| diesel::update(
+        admins::table
+            .find(id)
+            .filter(admins::totp_enabled_at.is_null())
+    )
+    .set((
+        admins::totp_secret.eq(sealed),
+        admins::totp_last_step.eq(None::<i64>),
+    ))
+    .execute(c))?;
+    Ok(n > 0)
+}
+
+/// Accepts a TOTP time step: only when it is later than the last one
+/// accepted, in one statement, so that two requests with one code cannot
+/// both pass. With `enable`, also turns the second factor on.
+pub fn accept_totp_step(
+    conn: &mut DbConnection,
+    id: i64,
+    step: i64,
+    enable_at: Option<NaiveDateTime>,
+) -> Result<bool, DbError> {
+    let n = on_backend!(conn, |c| {
+        let target = admins::table.find(id).filter(
+            admins::totp_last_step
+                .is_null()
+                .or(admins::totp_last_step.lt(step)),
+        );
+        match enable_at {
+            Some(at) => diesel::update(target)
+                .set((
+                    admins::totp_last_step.eq(step),
+                    admins::totp_enabled_at.eq(at),
+                ))
+                .execute(c),
+            None => diesel::update(target.filter(admins::totp_enabled_at.is_not_null()))
+                .set(admins::totp_last_step.eq(step))
+                .execute(c),
+        }
+    })?;
+    Ok(n > 0)
+}
+
+/// Turns the second factor off and forgets its secret and recovery codes.
+pub fn clear_totp(conn: &mut DbConnection, id: i64) -> Result<(), DbError> {
+    on_backend!(conn, |c| diesel::update(admins::table.find(id))
+        .set((
+            admins::totp_secret.eq(None::<Vec<u8>>),
+            admins::totp_enabled_at.eq(None::<NaiveDateTime>),
+            admins::totp_last_step.eq(None::<i64>),
+        ))
+        .execute(c))?;
+    replace_recovery_codes(conn, id, &[], None)
+}
+
+/// Replaces an admin's recovery codes with these hashes.
+pub fn replace_recovery_codes(
+    conn: &mut DbConnection,
+    id: i64,
+    hashes: &[String],
+    now: Option<NaiveDateTime>,
+) -> Result<(), DbError> {
+    use super::schema::admin_recovery_codes as codes;
+    on_backend!(conn, |c| {
+        diesel::delete(codes::table.filter(codes::admin_id.eq(id))).execute(c)?;
+        if let Some(now) = now {
+            let rows: Vec<_> = hashes
+                .iter()
+                .map(|h| {
+                    (
+                        codes::admin_id.eq(id),
+                        codes::code_hash.eq(h),
+                        codes::created_at.eq(now),
+                    )
+                })
+                .collect();
+            diesel::insert_into(codes::table).values(rows).execute(c)?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })?;
+    Ok(())
+}
+
+/// Uses a recovery code: true if it was the admin's and unused, and is now
+/// used (in one statement, so it works once).
+pub fn use_recovery_code(
+    conn: &mut DbConnection,
+    id: i64,
+    hash: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    use super::schema::admin_recovery_codes as codes;
+    let n = on_backend!(conn, |c| diesel::update(
+        codes::table
+            .filter(codes::admin_id.eq(id))
+            .filter(codes::code_hash.eq(hash))
+            .filter(codes::used_at.is_null())
+    )
+    .set(codes::used_at.eq(now))
+    .execute(c))?;
+    Ok(n > 0)
+}
+
+/// How many unused recovery codes an admin has left.
+pub fn recovery_codes_left(conn: &mut DbConnection, id: i64) -> Result<i64, DbError> {
+    use super::schema::admin_recovery_codes as codes;
+    Ok(on_backend!(conn, |c| codes::table
+        .filter(codes::admin_id.eq(id))
+        .filter(codes::used_at.is_null())
+        .count()
+        .get_result(c))?)
 }

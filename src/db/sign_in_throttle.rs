@@ -22,6 +22,8 @@ pub enum ThrottleKey {
     UserIp,
     /// Failures for one username, from anywhere.
     User,
+    /// Second-factor attempts of one admin, after a right password.
+    SecondFactor,
 }
 
 impl ThrottleKey {
@@ -30,6 +32,7 @@ impl ThrottleKey {
             Self::Ip => "ip",
             Self::UserIp => "user_ip",
             Self::User => "user",
+            Self::SecondFactor => "second_factor",
         }
     }
 }

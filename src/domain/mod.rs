@@ -12,5 +12,7 @@ pub mod sealed;
 pub mod service_credential;
 pub mod text;
 pub mod token;
+pub mod totp;
+pub mod totp_keys;
 pub mod user_data;
 pub mod user_query;

@@ -12,6 +12,16 @@ use sha2::Sha256;
 const VERSION: u8 = 1;
 const NONCE_BYTES: usize = 12;
 
+/// A 32-byte key for `purpose`, derived from the server key with
+/// HKDF-SHA256: each purpose gets its own, and none is the server key.
+pub fn derive_key(server_key: &[u8], purpose: &str) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(b"wxlogin sealed v1"), server_key)
+        .expand(purpose.as_bytes(), &mut key)
+        .expect("32 bytes is a valid HKDF-SHA256 length");
+    key
+}
+
 /// A key that seals one kind of secret. Its `Debug` shows nothing.
 #[derive(Clone)]
 pub struct SealKey(Aes256Gcm);
@@ -26,11 +36,7 @@ impl SealKey {
     /// The key for `purpose`, derived from the server key with HKDF-SHA256:
     /// each purpose gets its own key, and none is the cookie key itself.
     pub fn derive(server_key: &[u8], purpose: &str) -> Self {
-        let mut key = [0u8; 32];
-        Hkdf::<Sha256>::new(Some(b"wxlogin sealed v1"), server_key)
-            .expand(purpose.as_bytes(), &mut key)
-            .expect("32 bytes is a valid HKDF-SHA256 length");
-        Self(Aes256Gcm::new(&key.into()))
+        Self(Aes256Gcm::new(&derive_key(server_key, purpose).into()))
     }
 
     /// Seals `secret`, bound to `owner`.

@@ -32,6 +32,8 @@ pub struct SessionAdmin {
     pub locale: Option<String>,
     /// The CSRF token of this session's forms.
     pub csrf: String,
+    /// Whether the admin signs in with a second factor.
+    pub second_factor: bool,
 }
 
 /// What a session cookie's id stands for.
@@ -139,6 +141,7 @@ pub async fn check(
             role,
             locale: found.locale,
             csrf: found.csrf,
+            second_factor: found.second_factor_since.is_some(),
         };
         Ok(if found.second_factor_pending {
             SessionCheck::SecondFactorPending(admin)

@@ -39,6 +39,8 @@ pub const USER_IP_LIMIT: i64 = 5;
 pub const IP_LIMIT: i64 = 20;
 /// Failures for one username, from anywhere, that raise the alert.
 pub const USER_ALERT_AFTER: i64 = 10;
+/// Second-factor attempts of one admin in a window, after a right password.
+pub const SECOND_FACTOR_LIMIT: i64 = 5;
 /// The longest an attempt waits for a username under attack.
 pub const MAX_DELAY: Duration = Duration::from_secs(3);
 /// Each failure past [`USER_ALERT_AFTER`] adds this much to the delay.
@@ -65,13 +67,13 @@ impl std::fmt::Debug for SignInAttempt {
 pub enum SignInOutcome {
     SignedIn {
         admin_id: i64,
+        /// The admin has a second factor, still to be checked.
+        second_factor: bool,
     },
     /// Wrong username or password (never says which).
     Wrong,
     /// Too many attempts: try again after this long.
-    Throttled {
-        retry_after: Duration,
-    },
+    Throttled { retry_after: Duration },
     /// The password checker has no room: try again in a moment.
     Busy,
 }
@@ -169,6 +171,7 @@ fn limit_of(key: ThrottleKey) -> i64 {
         ThrottleKey::UserIp => USER_IP_LIMIT,
         ThrottleKey::Ip => IP_LIMIT,
         ThrottleKey::User => USER_ALERT_AFTER,
+        ThrottleKey::SecondFactor => SECOND_FACTOR_LIMIT,
     }
 }
 
@@ -251,7 +254,9 @@ pub async fn sign_in(
         .map_or(cx.dummy_hash, |a| a.password_hash.as_str())
         .to_owned();
     let matches = slot.verify(attempt.password.clone(), hash).await;
-    let signed_in = admin.filter(|_| matches).map(|a| a.id);
+    let admin = admin.filter(|_| matches);
+    let second_factor = admin.as_ref().is_some_and(|a| a.totp_enabled_at.is_some());
+    let signed_in = admin.map(|a| a.id);
     db::run(cx.pool, move |conn| {
         conclude(conn, &attempt, signed_in, crate::clock::now())
     })
@@ -263,7 +268,10 @@ pub async fn sign_in(
     };
     metrics::counter!("wxlogin_admin_sign_ins_total", "result" => result).increment(1);
     Ok(match signed_in {
-        Some(admin_id) => SignInOutcome::SignedIn { admin_id },
+        Some(admin_id) => SignInOutcome::SignedIn {
+            admin_id,
+            second_factor,
+        },
         None => SignInOutcome::Wrong,
     })
 }

@@ -97,6 +97,28 @@ pub async fn list(pool: &DbPool) -> ServiceResult<Vec<AdminSummary>> {
         .collect())
 }
 
+/// Turns off an admin's second factor, from the command line.
+pub async fn reset_second_factor(pool: &DbPool, name: &str) -> ServiceResult<()> {
+    let name = name.to_owned();
+    db::run(pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let admin = admins::find_by_username(conn, &name)?.ok_or(DbError::NotFound)?;
+            admins::clear_totp(conn, admin.id)?;
+            let detail = serde_json::json!({"admin": name, "by": "command line"}).to_string();
+            audit::record_as(
+                conn,
+                None,
+                "(command line)",
+                None,
+                AuditAction::SecondFactorDisabled,
+                &detail,
+            )
+        })
+    })
+    .await?;
+    Ok(())
+}
+
 /// Every admin, for an owner on the admin site.
 pub async fn list_for(pool: &DbPool, actor: &Actor) -> ServiceResult<Vec<AdminSummary>> {
     super::admin_access::authorize(pool, actor, Permission::ManageAdmins, "manage admins").await?;

@@ -18,6 +18,7 @@ pub mod login;
 pub mod personal_data;
 pub mod profile;
 mod risk;
+pub mod second_factor;
 pub mod services;
 pub mod sessions;
 pub mod user_data;

@@ -165,6 +165,9 @@ pub(super) async fn assemble_state(
         ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
         trust_proxy: settings.trust_proxy,
         admin_policy: settings.admin.policy,
+        second_factor_keys: crate::domain::totp_keys::SecondFactorKeys::derive(
+            settings.admin.cookie_key.master(),
+        ),
         dummy_password_hash,
         password_checker,
         media,

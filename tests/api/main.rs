@@ -37,6 +37,7 @@ mod phone;
 mod profile;
 mod retention;
 mod risk;
+mod second_factor;
 mod seed;
 mod session_keys;
 mod sessions;

@@ -90,7 +90,9 @@ impl AdminClient {
 
     /// The CSRF token of the signed-in session, read from a page's sign-out form.
     pub async fn csrf(&self) -> String {
-        let html = self.get("/admin").await.text().await.unwrap();
+        // The account page: every signed-in admin may see it, even one
+        // that must still set up a second factor.
+        let html = self.get("/admin/account").await.text().await.unwrap();
         hidden_field(&html, "csrf").expect("csrf field in the page")
     }
 
