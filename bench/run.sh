@@ -298,7 +298,7 @@ bench_backend() { # backend
     || die "admin list: $(cat "$WORK/admin.out")"
   alive
   cpu_end admin_list
-  for c in first deep openid nickname province; do
+  for c in first deep openid nickname province overview; do
     line=$(grep "^CASE name=$c " "$WORK/admin.out")
     R[$b.$c]="$(field median_ms <<<"$line") / $(field p99_ms <<<"$line")"
   done
@@ -460,6 +460,7 @@ row() { # label target value-per-backend...
   row "admin search by exact openid, median / p99 ms" "≤ 50 / ≤ 200" '${R[$b.openid]}'
   row "admin nickname substring “明”, median / p99 ms" "≤ 50 / ≤ 200" '${R[$b.nickname]}'
   row "admin province 广东 by last_login_at, median / p99 ms" "≤ 50 / ≤ 200" '${R[$b.province]}'
+  row "admin overview with its charts, median / p99 ms" "≤ 50 / ≤ 200" '${R[$b.overview]}'
   row "CSV export s, wxlogin / native CLI" "" '${R[$b.csv_s]}'
   row "CSV rows/s, wxlogin / native CLI" "" '${R[$b.csv_rate]}'
   row "**CSV rate wxlogin / native**" "≥ 0.5" '${R[$b.csv_ratio]}'

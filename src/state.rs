@@ -46,6 +46,8 @@ pub struct AppState {
     pub token_cache: Arc<TokenCache>,
     /// Backend services' credentials, and their calls not yet written.
     pub service_cache: Arc<ServiceCache>,
+    /// New accounts and logins per hour, for the overview's charts.
+    pub activity: Arc<crate::db::activity::ActivityCounter>,
     /// Writes logins in batches (group commit).
     pub logins: LoginWriter,
     /// Login codes held for their retry window.
@@ -74,6 +76,8 @@ pub struct Background {
     pub clock_check: Option<Periodic>,
     /// Writes the services' call counts.
     pub service_calls: Periodic,
+    /// Writes the login counts, recounts the profile totals.
+    pub activity: Periodic,
     /// Prunes old audit entries, sessions and sign-in counters.
     pub pruner: Periodic,
     /// Deletes login codes past their retry window.

@@ -4,10 +4,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
+use super::overview_charts::ChartsView;
 use super::page::{render, Layout};
 use super::view::count_text;
 use super::{AdminError, AdminIdentity};
-use crate::service::{content, users};
+use crate::service::{content, overview_charts, users};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -21,6 +22,7 @@ struct HomePage {
     phone_exchanges: Vec<PhoneLine>,
     /// Nicknames and avatars waiting for an operator.
     in_review: String,
+    charts: ChartsView,
 }
 
 /// The review queue is counted up to here on the overview.
@@ -49,6 +51,7 @@ pub async fn overview(
     admin: web::ReqData<AdminIdentity>,
 ) -> Result<HttpResponse, AdminError> {
     let totals = users::overview(&state).await?;
+    let charts = overview_charts::charts(&state, chrono::Utc).await?;
     let in_review = content::review_count(&state, REVIEW_COUNT_CAP + 1).await?;
     let in_review = if in_review > REVIEW_COUNT_CAP {
         format!("{REVIEW_COUNT_CAP}+")
@@ -64,6 +67,7 @@ pub async fn overview(
             new_week: count_text(totals.new_this_week),
             active_sessions: count_text(totals.active_sessions),
             in_review,
+            charts: ChartsView::new(&charts),
             phone_exchanges: totals
                 .phone_exchanges
                 .into_iter()

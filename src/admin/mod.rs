@@ -5,10 +5,12 @@
 mod account_links;
 mod admins;
 mod audit;
+mod charts;
 mod csrf;
 mod error;
 mod export;
 mod home;
+mod overview_charts;
 mod page;
 pub mod params;
 mod review;

@@ -8,6 +8,7 @@
 
 pub mod access_tokens;
 pub mod accounts;
+pub mod activity;
 pub mod admin_sessions;
 pub mod admins;
 pub mod bulk;

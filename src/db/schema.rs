@@ -240,3 +240,22 @@ diesel::table! {
         seen_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    /// New accounts and logins per UTC hour, for the admin overview.
+    activity_hours (hour) {
+        hour -> Timestamp,
+        new_accounts -> BigInt,
+        logins -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Accounts by gender and province, recounted every few minutes.
+    profile_totals (kind, value) {
+        kind -> Text,
+        value -> Text,
+        accounts -> BigInt,
+        computed_at -> Timestamp,
+    }
+}

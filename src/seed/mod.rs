@@ -146,6 +146,7 @@ pub fn seed(
             i = batch_end;
         }
         bulk::create_indexes(c, &indexes)?;
+        crate::db::activity::recount_from_tables(c)?;
         Ok::<_, anyhow::Error>(identities_made)
     })?;
     bulk::finish(conn)?;

@@ -135,6 +135,7 @@ async fn exchange(
             "accounts merged by unionid"
         );
     }
+    state.activity.count_login(now, recorded.account_created);
     tracing::info!(
         account_id = user.account.id,
         identity_id = user.identity.id,

@@ -15,6 +15,7 @@ mod error;
 pub mod export;
 pub mod health;
 pub mod login;
+pub mod overview_charts;
 pub mod personal_data;
 pub mod profile;
 mod risk;

@@ -121,6 +121,9 @@ pub(super) async fn assemble_state(
     );
     let code_sweeper = db::retention::start_login_code_sweeper(code_claims.clone())
         .context("cannot start the login code sweeper")?;
+    let activity = Arc::new(db::activity::ActivityCounter::default());
+    let activity_writer = db::activity::start(activity.clone(), pool.clone())
+        .context("cannot start the activity counter")?;
     let service_cache = Arc::new(db::service_cache::ServiceCache::default());
     let service_calls = {
         let (cache, last_cache) = (service_cache.clone(), service_cache.clone());
@@ -165,6 +168,7 @@ pub(super) async fn assemble_state(
         ready_timeout: settings.db.connect_timeout.min(Duration::from_secs(2)),
         trust_proxy: settings.trust_proxy,
         admin_policy: settings.admin.policy,
+        activity,
         second_factor_keys: crate::domain::totp_keys::SecondFactorKeys::derive(
             settings.admin.cookie_key.master(),
         ),
@@ -192,6 +196,7 @@ pub(super) async fn assemble_state(
             token_refresher,
             revocations,
             service_calls,
+            activity: activity_writer,
             clock_check,
             pruner,
             code_sweeper,

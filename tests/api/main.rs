@@ -33,6 +33,7 @@ mod login;
 mod migration;
 mod observability;
 mod openapi;
+mod overview_charts;
 mod phone;
 mod profile;
 mod retention;

@@ -1,0 +1,2 @@
+DROP TABLE profile_totals;
+DROP TABLE activity_hours;
