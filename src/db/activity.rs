@@ -210,38 +210,47 @@ pub fn refresh_profile_totals(
     if last.is_some_and(|t| now - t < TOTALS_MAX_AGE) {
         return Ok(false);
     }
-    on_backend!(conn, |c| c.transaction(|c| {
+    // The counts are read outside any transaction: they take seconds at a
+    // million accounts, and on SQLite a write transaction would hold every
+    // login back meanwhile. Only the short replacement below writes.
+    let (genders, provinces): (Vec<(i16, i64)>, Vec<(String, i64)>) = on_backend!(conn, |c| {
         let live = accounts::deleted_at.is_null();
-        let genders: Vec<(i16, i64)> = accounts::table
+        let genders = accounts::table
             .filter(live)
             .group_by(accounts::gender)
             .select((accounts::gender, diesel::dsl::count_star()))
             .load(c)?;
-        let provinces: Vec<(String, i64)> = accounts::table
+        let provinces = accounts::table
             .filter(live)
             .group_by(accounts::province)
             .select((accounts::province, diesel::dsl::count_star()))
             .order(diesel::dsl::count_star().desc())
             .limit(TOP_PROVINCES)
             .load(c)?;
-        let rows: Vec<_> = genders
-            .into_iter()
-            .map(|(g, n)| ("gender", g.to_string(), n))
-            .chain(provinces.into_iter().map(|(p, n)| ("province", p, n)))
-            .map(|(kind, value, n)| {
-                (
-                    profile_totals::kind.eq(kind),
-                    profile_totals::value.eq(value),
-                    profile_totals::accounts.eq(n),
-                    profile_totals::computed_at.eq(now),
-                )
-            })
-            .collect();
-        diesel::delete(profile_totals::table).execute(c)?;
-        diesel::insert_into(profile_totals::table)
-            .values(&rows)
-            .execute(c)
-    }))?;
+        Ok::<_, diesel::result::Error>((genders, provinces))
+    })?;
+    let rows: Vec<_> = genders
+        .into_iter()
+        .map(|(g, n)| ("gender", g.to_string(), n))
+        .chain(provinces.into_iter().map(|(p, n)| ("province", p, n)))
+        .map(|(kind, value, n)| {
+            (
+                profile_totals::kind.eq(kind),
+                profile_totals::value.eq(value),
+                profile_totals::accounts.eq(n),
+                profile_totals::computed_at.eq(now),
+            )
+        })
+        .collect();
+    super::write_transaction(conn, |conn| {
+        on_backend!(conn, |c| {
+            diesel::delete(profile_totals::table).execute(c)?;
+            diesel::insert_into(profile_totals::table)
+                .values(&rows)
+                .execute(c)
+        })
+        .map_err(DbError::from)
+    })?;
     Ok(true)
 }
 
