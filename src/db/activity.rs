@@ -213,7 +213,8 @@ pub fn refresh_profile_totals(
     // The counts are read outside any transaction: they take seconds at a
     // million accounts, and on SQLite a write transaction would hold every
     // login back meanwhile. Only the short replacement below writes.
-    let (genders, provinces): (Vec<(i16, i64)>, Vec<(String, i64)>) = on_backend!(conn, |c| {
+    type Counted = (Vec<(i16, i64)>, Vec<(String, i64)>);
+    let (genders, provinces): Counted = on_backend!(conn, |c| {
         let live = accounts::deleted_at.is_null();
         let genders = accounts::table
             .filter(live)
