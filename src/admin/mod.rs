@@ -1,6 +1,7 @@
 //! The admin site under `/admin`: server-rendered pages for operators. One
 //! file per page; each handler parses, calls a service, and renders.
-//! `error.rs` maps every error to a page, once.
+//! `error.rs` maps every error to a page, once. Every word comes from the
+//! catalogues in `locales/` through `i18n`, in the admin's language.
 
 mod account_links;
 mod admins;
@@ -9,6 +10,9 @@ mod csrf;
 mod error;
 mod export;
 mod home;
+mod i18n;
+mod language;
+mod messages;
 mod page;
 pub mod params;
 mod review;
@@ -19,6 +23,7 @@ mod user;
 mod users;
 mod view;
 mod webhooks;
+mod words;
 
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_session::storage::CookieSessionStore;
@@ -31,6 +36,7 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpMessage, HttpResponse};
 
 pub use self::error::AdminError;
+use self::i18n::{Msg, Tr};
 use crate::config::AdminSettings;
 use crate::domain::admin_role::{AdminRole, Permission};
 use crate::service::admin_sessions::{self, SessionAdmin, SessionCheck};
@@ -114,7 +120,7 @@ pub fn scope(
             .build();
     web::scope("/admin")
         .app_data(web::QueryConfig::default().error_handler(|err, _| {
-            AdminError::BadRequest(format!("the address has malformed parameters: {err}")).into()
+            AdminError::BadRequest(Msg::one("err-bad-query", "detail", err.to_string())).into()
         }))
         .app_data(
             web::FormConfig::default()
@@ -125,12 +131,10 @@ pub fn scope(
                     {
                         AdminError::BodyTimeout.into()
                     }
-                    _ => AdminError::BadRequest(
-                        "the form could not be read; go back and try again".into(),
-                    )
-                    .into(),
+                    _ => AdminError::BadRequest(Msg::new("err-bad-form")).into(),
                 }),
         )
+        .wrap(from_fn(error::in_the_admins_language))
         .wrap(from_fn(require_admin))
         .wrap(sessions)
         .service(
@@ -139,6 +143,7 @@ pub fn scope(
                 .post(signin::submit),
         )
         .service(web::resource("/logout").post(signin::logout))
+        .service(web::resource("/language").post(language::choose))
         .service(web::resource(["", "/"]).get(home::overview))
         .service(web::resource("/users").get(users::list))
         .service(web::resource("/users.csv").get(export::csv))
@@ -222,7 +227,7 @@ async fn require_admin(
             Ok(req.into_response(response).map_into_right_body())
         }
         Err(e) => {
-            let response = actix_web::ResponseError::error_response(&e);
+            let response = e.respond(&Tr::of(req.request()));
             Ok(req.into_response(response).map_into_right_body())
         }
     }

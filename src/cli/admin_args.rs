@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use clap::{Args, Subcommand};
 
 use super::args::DbArgs;
 use super::values::parse_retention;
 use crate::config::AdminPolicy;
 use crate::domain::admin_role::AdminRole;
+use crate::domain::display_time;
 
 fn parse_role(s: &str) -> Result<AdminRole, String> {
     s.parse()
@@ -38,6 +40,13 @@ pub struct AdminSiteArgs {
     /// owners). Without it, exported numbers are masked (138****0000).
     #[arg(long, env = "WXLOGIN_EXPORT_PHONE", value_parser = clap::builder::BoolishValueParser::new())]
     pub export_phone: bool,
+
+    /// The time zone of the admin site, an IANA name such as `Asia/Shanghai`
+    /// or `UTC`: every time on its pages is shown in it (with its offset),
+    /// and the user table's date filters are days in it. Storage and the CSV
+    /// stay in UTC.
+    #[arg(long, env = "WXLOGIN_ADMIN_TIMEZONE", value_name = "ZONE", default_value = "Asia/Shanghai", value_parser = display_time::parse_zone)]
+    pub admin_timezone: Tz,
 }
 
 impl AdminSiteArgs {
@@ -46,6 +55,7 @@ impl AdminSiteArgs {
             idle_timeout: self.admin_idle_timeout,
             session_lifetime: self.admin_session_lifetime,
             export_phone: self.export_phone,
+            timezone: self.admin_timezone,
             ..AdminPolicy::default()
         }
     }
