@@ -341,6 +341,9 @@ pub struct AdminPolicy {
     pub export_phone: bool,
     /// Whether every admin must sign in with a second factor.
     pub require_second_factor: bool,
+    /// The zone the admin site shows times in and reads dates in; storage
+    /// stays UTC.
+    pub timezone: chrono_tz::Tz,
 }
 
 impl Default for AdminPolicy {
@@ -350,6 +353,7 @@ impl Default for AdminPolicy {
             session_lifetime: ADMIN_SESSION_LIFETIME,
             export_phone: false,
             require_second_factor: false,
+            timezone: crate::domain::display_time::DEFAULT_ZONE,
         }
     }
 }

@@ -1,5 +1,8 @@
 //! The admin site, driven end to end in a real headless Chromium through
-//! chromedriver (WebDriver): sign in, search, open a user, export CSV.
+//! chromedriver (WebDriver): sign in, search, open a user, export CSV. The
+//! browser is Chinese (`--lang=zh-CN` and `intl.accept_languages`), as the
+//! operators' are, so the site speaks Chinese; elements are found by their
+//! structure, never by their English words.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` packages. Without them the
 //! test says it is skipped and passes, unless `WXLOGIN_REQUIRE_BROWSER=1`
@@ -116,6 +119,9 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The browser's languages, as a Chinese operator's browser sends them.
+const BROWSER_LANGUAGES: &str = "zh-CN,zh";
+
 /// Headless Chromium that downloads into `downloads` without asking.
 fn capabilities(profile: &Path, downloads: &Path) -> fantoccini::wd::Capabilities {
     let args = [
@@ -131,6 +137,7 @@ fn capabilities(profile: &Path, downloads: &Path) -> fantoccini::wd::Capabilitie
         "--disable-quic".to_owned(),
         "--disable-extensions".to_owned(),
         "--window-size=1280,1100".to_owned(),
+        "--lang=zh-CN".to_owned(),
         format!("--user-data-dir={}", profile.display()),
     ];
     let caps = json!({
@@ -147,6 +154,7 @@ fn capabilities(profile: &Path, downloads: &Path) -> fantoccini::wd::Capabilitie
                     "directory_upgrade": true,
                 },
                 "safebrowsing": {"enabled": false},
+                "intl": {"accept_languages": BROWSER_LANGUAGES},
             },
         },
     });
@@ -331,7 +339,14 @@ impl Ctx {
             url.as_str().contains("/admin/login?next="),
             "anonymous visitors are sent to the sign-in page with next=: {url}"
         );
-        assert_eq!(self.text("main h1").await, "Sign in");
+        // No language chosen yet: the browser's, Chinese.
+        self.assert_chinese().await;
+        assert_eq!(self.text("main h1").await, "登录");
+        assert_eq!(
+            self.text("form[action='/admin/login'] button[type=submit]")
+                .await,
+            "登录"
+        );
         self.screenshot("browser-01-sign-in").await;
 
         // 2. Sign in: back to the page it came from, with every user.
@@ -351,12 +366,17 @@ impl Ctx {
             .unwrap()
             .click()
             .await
-            .expect("click Sign in");
+            .expect("click the sign-in button");
         self.wait_for_url("the user table after signing in", |u| {
             u.path() == "/admin/users"
         })
         .await;
-        assert_eq!(self.text("header .who").await, format!("{ADMIN} · owner"));
+        self.assert_chinese().await;
+        assert_eq!(self.text("header .who").await, format!("{ADMIN} · 所有者"));
+        assert!(
+            self.text("main h1").await.starts_with("用户"),
+            "the users heading is Chinese"
+        );
         let all = self.table_rows().await;
         assert_eq!(all.len(), self.users.len(), "every user is listed: {all:?}");
         for u in &self.users {
@@ -373,13 +393,12 @@ impl Ctx {
         let q = filters.find(Locator::Css("input[name=q]")).await.unwrap();
         q.send_keys("张").await.unwrap();
         assert_eq!(q.prop("value").await.unwrap().as_deref(), Some("张"));
-        filters
-            .find(Locator::XPath(".//button[normalize-space()='Apply']"))
+        let apply = filters
+            .find(Locator::Css("button[type=submit]"))
             .await
-            .unwrap()
-            .click()
-            .await
-            .expect("click Apply");
+            .unwrap();
+        assert_eq!(apply.text().await.unwrap(), "筛选");
+        apply.click().await.expect("click the filter button");
         let url = self
             .wait_for_url("the filtered table", |u| {
                 u.path() == "/admin/users" && u.query_pairs().any(|(k, v)| k == "q" && v == "张")
@@ -394,7 +413,12 @@ impl Ctx {
         assert!(table_text.contains("张三"), "张三 is visible");
         assert!(!table_text.contains("李四"), "李四 does not match 张");
         assert!(!table_text.contains(&self.users[2].openid));
-        assert_eq!(self.text("h1 .count").await, "2 users");
+        assert_eq!(self.text("h1 .count").await, "共 2 位用户");
+        let headers = self.text("table.users thead").await;
+        assert!(
+            headers.contains("昵称") && headers.contains("注册时间"),
+            "{headers}"
+        );
         self.screenshot("browser-02-search").await;
 
         // 4. Open 张三: the user page, with the session that logging in made.
@@ -430,7 +454,14 @@ impl Ctx {
             .await
             .unwrap();
         assert_eq!(sessions.len(), 1, "one login, one session");
-        assert_eq!(self.text("table.sessions .status").await, "active");
+        assert_eq!(
+            self.text("table.sessions .status.active").await,
+            "有效",
+            "one active session, in Chinese"
+        );
+        // Times in Asia/Shanghai, saying so.
+        let created = self.text("table.sessions tbody td.time").await;
+        assert!(created.ends_with("(UTC+08:00)"), "{created}");
         assert!(self
             .text("table.sessions tbody")
             .await
@@ -452,6 +483,10 @@ impl Ctx {
             assert!(!text.contains("session_key"), "the page names session_key");
             assert!(!text.contains(&key), "the page shows the session key");
         }
+        assert!(
+            body.contains("身份") && body.contains("会话"),
+            "Chinese headings"
+        );
         self.screenshot("browser-03-user").await;
 
         // 5. Back to the filtered table, and export it.
@@ -462,11 +497,8 @@ impl Ctx {
         .await;
         let shown = self.table_rows().await;
         assert_eq!(shown, found, "the same rows as before");
-        let link = self
-            .client
-            .find(Locator::LinkText("Export CSV"))
-            .await
-            .expect("the Export CSV link");
+        let link = self.find("form.filters a.export").await;
+        assert_eq!(link.text().await.unwrap(), "导出 CSV");
         assert!(
             link.attr("download").await.unwrap().is_some(),
             "the link downloads"
@@ -474,7 +506,7 @@ impl Ctx {
         let href = link.attr("href").await.unwrap().unwrap_or_default();
         assert!(href.starts_with("/admin/users.csv?"), "{href}");
         assert!(href.contains("q=%E5%BC%A0"), "the export keeps q: {href}");
-        link.click().await.expect("click Export CSV");
+        link.click().await.expect("click the export link");
         let file = self.wait_for_download().await;
         println!("downloaded: {}", file.display());
         let csv_rows = read_csv(&file);
@@ -498,6 +530,18 @@ impl Ctx {
             "/admin/users"
         );
         self.screenshot("browser-04-after-export").await;
+    }
+
+    /// The page is in Chinese: `<html lang="zh-CN">`.
+    async fn assert_chinese(&self) {
+        let lang = self
+            .find("html")
+            .await
+            .attr("lang")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert_eq!(lang, "zh-CN", "the page's language");
     }
 
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
@@ -536,13 +580,13 @@ impl Ctx {
         }
     }
 
-    /// The rows of the user table, read by column name.
+    /// The rows of the user table, its columns found by their `data-col`
+    /// (their labels are in the page's language).
     async fn table_rows(&self) -> Vec<Row> {
         let table = self.find("table.users").await;
         let mut headers = Vec::new();
         for th in table.find_all(Locator::Css("thead th")).await.unwrap() {
-            let label = th.text().await.unwrap();
-            headers.push(label.trim_end_matches(['▲', '▼']).trim().to_owned());
+            headers.push(th.attr("data-col").await.unwrap().unwrap_or_default());
         }
         let column = |name: &str| {
             headers
@@ -551,11 +595,11 @@ impl Ctx {
                 .unwrap_or_else(|| panic!("no {name} column in {headers:?}"))
         };
         let (openid, unionid, nickname, province, city) = (
-            column("Identities"),
+            column("identities"),
             column("unionid"),
-            column("Nickname"),
-            column("Province"),
-            column("City"),
+            column("nickname"),
+            column("province"),
+            column("city"),
         );
         let mut rows = Vec::new();
         for tr in table.find_all(Locator::Css("tbody tr")).await.unwrap() {
@@ -564,7 +608,7 @@ impl Ctx {
                 cells.push(td.text().await.unwrap());
             }
             if cells.len() == 1 {
-                continue; // "No users match."
+                continue; // "No users match", in a cell of its own.
             }
             assert_eq!(cells.len(), headers.len(), "a cell per column: {cells:?}");
             rows.push(Row {

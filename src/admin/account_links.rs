@@ -8,9 +8,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::csrf;
+use super::i18n::{Msg, Tr};
 use super::page::{render, see_other, Layout};
 use super::user::{actor, parse_id};
-use super::view::{format_time, gender_label};
+use super::words::{field_key, gender_key};
 use super::{AdminError, AdminIdentity};
 use crate::db::accounts::Account;
 use crate::service::{accounts, users};
@@ -19,7 +20,7 @@ use crate::state::AppState;
 /// One field of the preview: the kept account's value, the other's, and
 /// what the kept one will hold.
 struct FieldView {
-    name: &'static str,
+    name: String,
     kept: String,
     other: String,
     result: String,
@@ -34,6 +35,7 @@ struct MovingIdentity {
 #[derive(Template)]
 #[template(path = "admin/merge.html")]
 struct MergePage {
+    t: Tr,
     layout: Layout,
     csrf: String,
     /// The account whose page the merge was asked from.
@@ -61,12 +63,13 @@ pub struct MergeForm {
 
 /// The other account's id, as typed into the form.
 fn other_id(raw: &str) -> Result<i64, AdminError> {
-    raw.trim().parse().map_err(|_| {
-        AdminError::BadRequest("give the other account's id: the number on its page".into())
-    })
+    raw.trim()
+        .parse()
+        .map_err(|_| AdminError::BadRequest(Msg::new("err-merge-other-id")))
 }
 
 fn fields(
+    t: &Tr,
     kept: &Account,
     other: &Account,
     filled: &[&'static str],
@@ -91,8 +94,8 @@ fn fields(
         ),
         (
             "gender",
-            gender_label(kept.gender).into(),
-            gender_label(other.gender).into(),
+            t.get(gender_key(kept.gender)),
+            t.get(gender_key(other.gender)),
         ),
         ("country", kept.country.clone(), other.country.clone()),
         ("province", kept.province.clone(), other.province.clone()),
@@ -105,7 +108,7 @@ fn fields(
         .map(|(name, kept, other)| {
             let filled = filled.contains(&name);
             FieldView {
-                name,
+                name: t.get(field_key(name)),
                 result: if filled { other.clone() } else { kept.clone() },
                 kept,
                 other,
@@ -114,14 +117,14 @@ fn fields(
         })
         .collect();
     views.push(FieldView {
-        name: "created_at (UTC)",
-        kept: format_time(kept.created_at),
-        other: format_time(other.created_at),
-        result: format_time(kept.created_at),
+        name: t.get(field_key("created_at")),
+        kept: t.time(kept.created_at),
+        other: t.time(other.created_at),
+        result: t.time(kept.created_at),
         filled: false,
     });
     views.push(FieldView {
-        name: "login_count",
+        name: t.get(field_key("login_count")),
         kept: kept.login_count.to_string(),
         other: other.login_count.to_string(),
         result: (kept.login_count + other.login_count).to_string(),
@@ -133,6 +136,7 @@ fn fields(
 /// `GET /admin/users/{id}/merge?with=OTHER`: what the merge would do.
 pub async fn preview(
     state: web::Data<AppState>,
+    t: Tr,
     admin: web::ReqData<AdminIdentity>,
     path: web::Path<String>,
     query: web::Query<MergeQuery>,
@@ -141,12 +145,13 @@ pub async fn preview(
     let other = other_id(&query.with)?;
     let preview = accounts::merge_preview(&state, id, other).await?;
     let page = MergePage {
-        layout: Layout::signed_in(&format!("Merge accounts {} and {}", id, other), &admin),
+        layout: Layout::signed_in(&t, t.two("merge-title", "a", id, "b", other), &admin),
         csrf: admin.csrf.clone(),
         from: id,
         kept: preview.kept.id,
         removed: preview.removed.id,
         fields: fields(
+            &t,
             &preview.kept,
             &preview.removed,
             &preview.filled,
@@ -161,6 +166,7 @@ pub async fn preview(
             })
             .collect(),
         sessions_moving: preview.sessions_moving,
+        t,
     };
     render(StatusCode::OK, &page)
 }

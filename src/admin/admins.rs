@@ -7,10 +7,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::csrf;
+use super::i18n::{Msg, Tr};
 use super::page::{render, see_other, Layout};
-use super::view::format_time;
+use super::words::role_key;
 use super::{AdminError, AdminIdentity};
-use crate::domain::admin_role::AdminRole;
+use crate::domain::admin_role::{AdminRole, UnknownRole};
 use crate::service::admins;
 use crate::state::AppState;
 
@@ -25,23 +26,26 @@ struct AdminRow {
 #[derive(Template)]
 #[template(path = "admin/admins.html")]
 struct AdminsPage {
+    t: Tr,
     layout: Layout,
     csrf: String,
     admins: Vec<AdminRow>,
-    roles: [AdminRole; 3],
+    /// The role picker's choices: (role, its name in words).
+    roles: Vec<(AdminRole, String)>,
 }
 
 /// `GET /admin/admins`.
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
+    t: Tr,
     admin: web::ReqData<AdminIdentity>,
 ) -> Result<HttpResponse, AdminError> {
     let all = admins::list_for(&state.pool, &admin.actor(&state, &req)).await?;
     render(
         StatusCode::OK,
         &AdminsPage {
-            layout: Layout::signed_in("Admins", &admin),
+            layout: Layout::signed_in(&t, t.get("admins-title"), &admin),
             csrf: admin.csrf.clone(),
             admins: all
                 .into_iter()
@@ -49,11 +53,15 @@ pub async fn list(
                     username: a.username,
                     role: a.role,
                     second_factor: a.second_factor,
-                    created_at: format_time(a.created_at),
-                    last_sign_in: a.last_sign_in.map(format_time).unwrap_or_default(),
+                    created_at: t.time(a.created_at),
+                    last_sign_in: t.time_or_blank(a.last_sign_in),
                 })
                 .collect(),
-            roles: AdminRole::ALL,
+            roles: AdminRole::ALL
+                .into_iter()
+                .map(|r| (r, t.get(role_key(r))))
+                .collect(),
+            t,
         },
     )
 }
@@ -76,12 +84,9 @@ pub async fn set_role(
     form: web::Form<RoleForm>,
 ) -> Result<HttpResponse, AdminError> {
     csrf::check(&admin, &form.csrf)?;
-    let role: AdminRole =
-        form.role
-            .parse()
-            .map_err(|e: crate::domain::admin_role::UnknownRole| {
-                AdminError::BadRequest(e.to_string())
-            })?;
+    let role: AdminRole = form.role.parse().map_err(|e: UnknownRole| {
+        AdminError::BadRequest(Msg::one("err-unknown-role", "role", e.0))
+    })?;
     let actor = admin.actor(&state, &req);
     admins::set_role(&state.pool, Some(&actor), &form.name, role).await?;
     Ok(see_other("/admin/admins"))

@@ -5,8 +5,9 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::i18n::{Msg, Tr};
 use super::page::{render, Layout};
-use super::view::format_time;
+use super::words::audit_action_key;
 use super::{AdminError, AdminIdentity};
 use crate::service::audit;
 use crate::state::AppState;
@@ -16,6 +17,9 @@ const PER_PAGE: i64 = 50;
 struct AuditView {
     created_at: String,
     username: String,
+    /// The action in words, where this build knows it.
+    label: Option<String>,
+    /// Its stored name, which the README and exports use.
     action: String,
     ip: String,
     detail: String,
@@ -24,6 +28,7 @@ struct AuditView {
 #[derive(Template)]
 #[template(path = "admin/audit.html")]
 struct AuditPage {
+    t: Tr,
     layout: Layout,
     entries: Vec<AuditView>,
     next_url: Option<String>,
@@ -37,6 +42,7 @@ pub struct AuditParams {
 
 pub async fn log(
     state: web::Data<AppState>,
+    t: Tr,
     admin: web::ReqData<AdminIdentity>,
     params: web::Query<AuditParams>,
 ) -> Result<HttpResponse, AdminError> {
@@ -44,7 +50,7 @@ pub async fn log(
         None => None,
         Some(s) => Some(
             s.parse::<i64>()
-                .map_err(|_| AdminError::BadRequest("before must be an entry number".into()))?,
+                .map_err(|_| AdminError::BadRequest(Msg::new("err-audit-before")))?,
         ),
     };
     let mut entries = audit::page(&state, before, PER_PAGE + 1).await?;
@@ -60,12 +66,13 @@ pub async fn log(
     render(
         StatusCode::OK,
         &AuditPage {
-            layout: Layout::signed_in("Audit log", &admin),
+            layout: Layout::signed_in(&t, t.get("audit-title"), &admin),
             entries: entries
                 .into_iter()
                 .map(|e| AuditView {
-                    created_at: format_time(e.created_at),
+                    created_at: t.time(e.created_at),
                     username: e.username,
+                    label: audit_action_key(&e.action).map(|k| t.get(k)),
                     action: e.action,
                     ip: e.ip.unwrap_or_default(),
                     detail: e.detail,
@@ -73,6 +80,7 @@ pub async fn log(
                 .collect(),
             next_url,
             is_first: before.is_none(),
+            t,
         },
     )
 }

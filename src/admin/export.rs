@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::messages::invalid_param;
 use super::params::TableParams;
 use super::view::canonical_args;
 use super::{AdminError, AdminIdentity};
@@ -16,11 +17,12 @@ pub async fn csv(
     params: web::Query<TableParams>,
 ) -> Result<HttpResponse, AdminError> {
     let params = params.into_inner();
+    let bad = |e| AdminError::BadRequest(invalid_param(e));
     let query = params
         .list
-        .to_query()
-        .map_err(|e| AdminError::BadRequest(e.0))?;
-    let bom = params.bom().map_err(|e| AdminError::BadRequest(e.0))?;
+        .to_query(state.admin_policy.timezone)
+        .map_err(bad)?;
+    let bom = params.bom().map_err(bad)?;
     let filters = serde_urlencoded::to_string(canonical_args(&params.list, &query))
         .expect("encoding strings");
     let actor = admin.actor(&state, &req);

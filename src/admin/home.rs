@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
+use super::i18n::Tr;
 use super::overview_charts::ChartsView;
 use super::page::{render, Layout};
 use super::view::count_text;
@@ -14,6 +15,7 @@ use crate::state::AppState;
 #[derive(Template)]
 #[template(path = "admin/home.html")]
 struct HomePage {
+    t: Tr,
     layout: Layout,
     users: String,
     new_today: String,
@@ -48,10 +50,11 @@ fn yuan(fen: i64) -> String {
 
 pub async fn overview(
     state: web::Data<AppState>,
+    t: Tr,
     admin: web::ReqData<AdminIdentity>,
 ) -> Result<HttpResponse, AdminError> {
     let totals = users::overview(&state).await?;
-    let charts = overview_charts::charts(&state, chrono::Utc).await?;
+    let charts = overview_charts::charts(&state, state.admin_policy.timezone).await?;
     let in_review = content::review_count(&state, REVIEW_COUNT_CAP + 1).await?;
     let in_review = if in_review > REVIEW_COUNT_CAP {
         format!("{REVIEW_COUNT_CAP}+")
@@ -61,13 +64,13 @@ pub async fn overview(
     render(
         StatusCode::OK,
         &HomePage {
-            layout: Layout::signed_in("Overview", &admin),
-            users: count_text(totals.users),
-            new_today: count_text(totals.new_today),
-            new_week: count_text(totals.new_this_week),
-            active_sessions: count_text(totals.active_sessions),
+            layout: Layout::signed_in(&t, t.get("home-title"), &admin),
+            users: count_text(&t, totals.users),
+            new_today: count_text(&t, totals.new_today),
+            new_week: count_text(&t, totals.new_this_week),
+            active_sessions: count_text(&t, totals.active_sessions),
             in_review,
-            charts: ChartsView::new(&charts),
+            charts: ChartsView::new(&t, &charts),
             phone_exchanges: totals
                 .phone_exchanges
                 .into_iter()
@@ -80,6 +83,7 @@ pub async fn overview(
                     app_name: p.app_name,
                 })
                 .collect(),
+            t,
         },
     )
 }

@@ -1,6 +1,7 @@
 //! The admin site under `/admin`: server-rendered pages for operators. One
 //! file per page; each handler parses, calls a service, and renders.
-//! `error.rs` maps every error to a page, once.
+//! `error.rs` maps every error to a page, once. Every word comes from the
+//! catalogues in `locales/` through `i18n`, in the admin's language.
 
 mod account_links;
 mod admins;
@@ -10,6 +11,9 @@ mod csrf;
 mod error;
 mod export;
 mod home;
+mod i18n;
+mod language;
+mod messages;
 mod overview_charts;
 mod page;
 pub mod params;
@@ -22,6 +26,7 @@ mod user;
 mod users;
 mod view;
 mod webhooks;
+mod words;
 
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_session::storage::CookieSessionStore;
@@ -34,6 +39,7 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpMessage, HttpResponse};
 
 pub use self::error::AdminError;
+use self::i18n::{Msg, Tr};
 use crate::config::AdminSettings;
 use crate::domain::admin_role::{AdminRole, Permission};
 use crate::service::admin_sessions::{self, SessionAdmin, SessionCheck};
@@ -120,7 +126,7 @@ pub fn scope(
             .build();
     web::scope("/admin")
         .app_data(web::QueryConfig::default().error_handler(|err, _| {
-            AdminError::BadRequest(format!("the address has malformed parameters: {err}")).into()
+            AdminError::BadRequest(Msg::one("err-bad-query", "detail", err.to_string())).into()
         }))
         .app_data(
             web::FormConfig::default()
@@ -131,12 +137,10 @@ pub fn scope(
                     {
                         AdminError::BodyTimeout.into()
                     }
-                    _ => AdminError::BadRequest(
-                        "the form could not be read; go back and try again".into(),
-                    )
-                    .into(),
+                    _ => AdminError::BadRequest(Msg::new("err-bad-form")).into(),
                 }),
         )
+        .wrap(from_fn(error::in_the_admins_language))
         .wrap(from_fn(require_admin))
         .wrap(sessions)
         .service(
@@ -154,6 +158,7 @@ pub fn scope(
         .service(web::resource("/account/2fa/start").post(second_factor::start))
         .service(web::resource("/account/2fa/confirm").post(second_factor::confirm))
         .service(web::resource("/account/2fa/disable").post(second_factor::disable))
+        .service(web::resource("/language").post(language::choose))
         .service(web::resource(["", "/"]).get(home::overview))
         .service(web::resource("/users").get(users::list))
         .service(web::resource("/users.csv").get(export::csv))
@@ -253,7 +258,7 @@ async fn require_admin(
             Ok(req.into_response(response).map_into_right_body())
         }
         Err(e) => {
-            let response = actix_web::ResponseError::error_response(&e);
+            let response = e.respond(&Tr::of(req.request()));
             Ok(req.into_response(response).map_into_right_body())
         }
     }
@@ -281,7 +286,8 @@ fn must_enrol(req: &ServiceRequest, admin: &AdminIdentity) -> bool {
         && !admin.second_factor
         && !(path == "/admin/account"
             || path.starts_with("/admin/account/")
-            || path == "/admin/logout")
+            || path == "/admin/logout"
+            || path == "/admin/language")
 }
 
 /// The admin signed in to this session, if any. Ends the cookie of a

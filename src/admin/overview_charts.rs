@@ -4,7 +4,8 @@
 use chrono::NaiveDate;
 
 use super::charts::{daily_columns, labelled_bars, DayValue};
-use super::view::{format_time, gender_label};
+use super::i18n::Tr;
+use super::words::gender_key;
 use crate::service::overview_charts::{Daily, OverviewCharts, SHORT_DAYS};
 
 /// The charts of the overview, each an `<svg>` element.
@@ -33,12 +34,12 @@ fn last(days: &Daily, n: u64) -> &[(NaiveDate, u64)] {
 }
 
 impl ChartsView {
-    pub fn new(charts: &OverviewCharts) -> Self {
+    pub fn new(t: &Tr, charts: &OverviewCharts) -> Self {
         let profiles = &charts.profiles;
         let genders: Vec<(String, u64)> = profiles
             .genders
             .iter()
-            .map(|(g, n)| (gender_label(g.parse().unwrap_or(0)).to_owned(), *n as u64))
+            .map(|(g, n)| (t.get(gender_key(g.parse().unwrap_or(0))), *n as u64))
             .collect();
         let provinces: Vec<(String, u64)> = profiles
             .provinces
@@ -54,22 +55,16 @@ impl ChartsView {
             .collect();
         Self {
             new_accounts_30: columns(
-                "New users per day, last 30 days",
+                &t.get("chart-new-users-30"),
                 last(&charts.new_accounts, SHORT_DAYS),
             ),
-            new_accounts_90: columns("New users per day, last 90 days", &charts.new_accounts),
-            logins_30: columns(
-                "Logins per day, last 30 days",
-                last(&charts.logins, SHORT_DAYS),
-            ),
-            logins_90: columns("Logins per day, last 90 days", &charts.logins),
-            phone_exchanges_30: columns(
-                "Billed phone-number exchanges per day, last 30 days",
-                &charts.phone_exchanges,
-            ),
-            genders: labelled_bars("Users by gender", &genders),
-            provinces: labelled_bars("Users by province, the largest", &provinces),
-            totals_at: profiles.computed_at.map(format_time),
+            new_accounts_90: columns(&t.get("chart-new-users-90"), &charts.new_accounts),
+            logins_30: columns(&t.get("chart-logins-30"), last(&charts.logins, SHORT_DAYS)),
+            logins_90: columns(&t.get("chart-logins-90"), &charts.logins),
+            phone_exchanges_30: columns(&t.get("chart-phones-30"), &charts.phone_exchanges),
+            genders: labelled_bars(&t.get("chart-by-gender"), &genders),
+            provinces: labelled_bars(&t.get("chart-by-province"), &provinces),
+            totals_at: profiles.computed_at.map(|at| t.time(at)),
         }
     }
 }

@@ -4,20 +4,42 @@ use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use askama::Template;
 
+use super::i18n::{Lang, Tr};
+use super::words::role_key;
 use super::{AdminError, AdminIdentity};
 
-/// What every page's frame shows.
+/// What every page's frame shows. Its words come from the page's `t`, a
+/// field of every page beside its layout.
 pub struct Layout {
     pub title: String,
     pub admin: Option<AdminIdentity>,
+    /// The admin's role, in words.
+    pub role: String,
+    /// The language switcher's choices: (tag, name in itself, current).
+    pub languages: Vec<(&'static str, &'static str, bool)>,
 }
 
 impl Layout {
     /// The frame of a signed-in admin's page.
-    pub fn signed_in(title: &str, admin: &AdminIdentity) -> Self {
+    pub fn signed_in(t: &Tr, title: String, admin: &AdminIdentity) -> Self {
         Self {
-            title: title.to_owned(),
+            title,
             admin: Some(admin.clone()),
+            role: t.get(role_key(admin.role)),
+            languages: Lang::ALL
+                .into_iter()
+                .map(|l| (l.tag(), l.own_name(), l == t.lang()))
+                .collect(),
+        }
+    }
+
+    /// The frame of a page before sign-in: no navigation, no switcher.
+    pub fn anonymous(title: String) -> Self {
+        Self {
+            title,
+            admin: None,
+            role: String::new(),
+            languages: Vec::new(),
         }
     }
 }

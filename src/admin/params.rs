@@ -35,22 +35,17 @@ impl TableParams {
                 .parse()
                 .ok()
                 .filter(|n| PER_PAGE_CHOICES.contains(n))
-                .ok_or_else(|| InvalidParam("per_page must be 25, 50, 100 or 200".into())),
+                .ok_or(InvalidParam::PerPage),
         }
     }
 
     pub fn page(&self, sort: SortColumn) -> Result<Page, InvalidParam> {
-        let stale = || {
-            InvalidParam(
-                "this page link is not valid for the current sort; start again from the first page"
-                    .into(),
-            )
-        };
+        let stale = InvalidParam::StaleCursor;
         match (given(&self.after), given(&self.before)) {
             (None, None) => Ok(Page::First),
-            (Some(c), None) => SortKey::decode(c, sort).map(Page::After).ok_or_else(stale),
-            (None, Some(c)) => SortKey::decode(c, sort).map(Page::Before).ok_or_else(stale),
-            (Some(_), Some(_)) => Err(InvalidParam("give either after or before, not both".into())),
+            (Some(c), None) => SortKey::decode(c, sort).map(Page::After).ok_or(stale),
+            (None, Some(c)) => SortKey::decode(c, sort).map(Page::Before).ok_or(stale),
+            (Some(_), Some(_)) => Err(InvalidParam::BothCursors),
         }
     }
 
@@ -58,7 +53,7 @@ impl TableParams {
         match given(&self.bom) {
             None | Some("1") => Ok(true),
             Some("0") => Ok(false),
-            Some(_) => Err(InvalidParam("bom must be 0 or 1".into())),
+            Some(_) => Err(InvalidParam::Bom),
         }
     }
 }

@@ -8,13 +8,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::csrf::{self, CsrfForm};
+use super::i18n::Tr;
 use super::page::{render, see_other, Layout};
 use super::user::{actor, parse_id};
-use super::view::{format_time, is_web_link};
+use super::view::is_web_link;
+use super::words::{content_label_key, field_key, review_reason_key};
 use super::{AdminError, AdminIdentity};
 use crate::db::content_checks::Field;
 use crate::service::content;
-use crate::service::label_meaning;
 use crate::state::AppState;
 
 /// Items shown a page.
@@ -23,7 +24,7 @@ const PER_PAGE: i64 = 50;
 struct PendingView {
     id: i64,
     account_id: i64,
-    field: &'static str,
+    field: String,
     is_avatar: bool,
     /// Shown as an image only when it is an http(s) URL.
     value_is_link: bool,
@@ -37,6 +38,7 @@ struct PendingView {
 #[derive(Template)]
 #[template(path = "admin/review.html")]
 struct ReviewPage {
+    t: Tr,
     layout: Layout,
     csrf: String,
     items: Vec<PendingView>,
@@ -50,6 +52,7 @@ pub struct ReviewParams {
 
 pub async fn queue(
     state: web::Data<AppState>,
+    t: Tr,
     admin: web::ReqData<AdminIdentity>,
     params: web::Query<ReviewParams>,
 ) -> Result<HttpResponse, AdminError> {
@@ -67,7 +70,7 @@ pub async fn queue(
             PendingView {
                 id: p.check.id,
                 account_id: p.check.account_id,
-                field: p.check.field.name(),
+                field: t.get(field_key(p.check.field.name())),
                 is_avatar,
                 value_is_link: is_web_link(&p.check.value),
                 current: if is_avatar {
@@ -76,13 +79,13 @@ pub async fn queue(
                     p.account.nickname
                 },
                 value: p.check.value,
-                reason: p.check.reason,
+                reason: review_reason_key(&p.check.reason).map_or(p.check.reason, |key| t.get(key)),
                 label: p
                     .check
                     .label
-                    .map(|l| format!("{l} ({})", label_meaning(l)))
+                    .map(|l| format!("{l} ({})", t.get(content_label_key(l))))
                     .unwrap_or_default(),
-                submitted_at: format_time(p.check.submitted_at),
+                submitted_at: t.time(p.check.submitted_at),
             }
         })
         .collect();
@@ -96,10 +99,11 @@ pub async fn queue(
     render(
         StatusCode::OK,
         &ReviewPage {
-            layout: Layout::signed_in("Review", &admin),
+            layout: Layout::signed_in(&t, t.get("review-title"), &admin),
             csrf: admin.csrf.clone(),
             items,
             next_url,
+            t,
         },
     )
 }

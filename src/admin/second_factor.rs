@@ -9,7 +9,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::csrf;
+use super::i18n::Tr;
+use super::messages;
 use super::page::{render, safe_next, see_other, Layout};
+use super::words::role_key;
 use super::{AdminError, AdminIdentity, KEY_SESSION};
 use crate::service::admin_sessions::{self, SessionAdmin, SessionCheck};
 use crate::service::second_factor::{self, Enrolment, SecondFactorOutcome};
@@ -19,6 +22,7 @@ use crate::state::AppState;
 #[derive(Template)]
 #[template(path = "admin/second_factor.html")]
 struct SecondFactorPage {
+    t: Tr,
     layout: Layout,
     csrf: String,
     next: String,
@@ -54,12 +58,10 @@ async fn pending(state: &AppState, session: &Session) -> Result<Option<SessionAd
     )
 }
 
-fn page(admin: &SessionAdmin, next: &str, error: Option<String>) -> SecondFactorPage {
+fn page(t: Tr, admin: &SessionAdmin, next: &str, error: Option<String>) -> SecondFactorPage {
     SecondFactorPage {
-        layout: Layout {
-            title: "Two-factor sign-in".into(),
-            admin: None,
-        },
+        layout: Layout::anonymous(t.get("second-factor-signin-title")),
+        t,
         csrf: admin.csrf.clone(),
         next: next.to_owned(),
         username: admin.username.clone(),
@@ -70,12 +72,13 @@ fn page(admin: &SessionAdmin, next: &str, error: Option<String>) -> SecondFactor
 /// `GET /admin/login/second-factor`.
 pub async fn form(
     state: web::Data<AppState>,
+    t: Tr,
     session: Session,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let next = safe_next(query.next.as_deref());
     match pending(&state, &session).await? {
-        Some(admin) => render(StatusCode::OK, &page(&admin, &next, None)),
+        Some(admin) => render(StatusCode::OK, &page(t, &admin, &next, None)),
         None => Ok(see_other("/admin/login")),
     }
 }
@@ -84,6 +87,7 @@ pub async fn form(
 pub async fn submit(
     state: web::Data<AppState>,
     req: HttpRequest,
+    t: Tr,
     session: Session,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AdminError> {
@@ -104,19 +108,19 @@ pub async fn submit(
             tracing::info!(admin = %admin.username, "admin signed in with a second factor");
             Ok(see_other(&next))
         }
-        SecondFactorOutcome::Failed(e) => render(
-            StatusCode::UNAUTHORIZED,
-            &page(&admin, &next, Some(e.to_string())),
-        ),
+        SecondFactorOutcome::Failed(e) => {
+            let message = messages::service(&e).map_or_else(|| e.to_string(), |m| t.msg(&m));
+            render(
+                StatusCode::UNAUTHORIZED,
+                &page(t, &admin, &next, Some(message)),
+            )
+        }
         SecondFactorOutcome::Throttled { retry_after } => {
             let wait = retry_after.as_secs().max(1);
-            let message = format!(
-                "Too many wrong codes. Two-factor sign-in is paused for this admin; try again in {} minutes.",
-                wait.div_ceil(60)
-            );
+            let message = t.one("second-factor-throttled", "minutes", wait.div_ceil(60));
             let mut response = render(
                 StatusCode::TOO_MANY_REQUESTS,
-                &page(&admin, &next, Some(message)),
+                &page(t, &admin, &next, Some(message)),
             )?;
             response.headers_mut().insert(
                 header::RETRY_AFTER,
@@ -130,6 +134,7 @@ pub async fn submit(
 #[derive(Template)]
 #[template(path = "admin/account.html")]
 struct AccountPage {
+    t: Tr,
     layout: Layout,
     csrf: String,
     username: String,
@@ -146,6 +151,7 @@ struct AccountPage {
 async fn account_page(
     state: &AppState,
     req: &HttpRequest,
+    t: Tr,
     admin: &AdminIdentity,
     recovery_codes: Vec<String>,
     error: Option<String>,
@@ -157,10 +163,11 @@ async fn account_page(
     )
     .await?;
     Ok(AccountPage {
-        layout: Layout::signed_in("Your account", admin),
+        layout: Layout::signed_in(&t, t.get("account-title"), admin),
+        role: t.get(role_key(admin.role)),
+        t,
         csrf: admin.csrf.clone(),
         username: admin.username.clone(),
-        role: admin.role.to_string(),
         required: state.admin_policy.require_second_factor && !status.enabled,
         enabled: status.enabled,
         pending: status.pending,
@@ -174,11 +181,12 @@ async fn account_page(
 pub async fn account(
     state: web::Data<AppState>,
     req: HttpRequest,
+    t: Tr,
     admin: web::ReqData<AdminIdentity>,
 ) -> Result<HttpResponse, AdminError> {
     render(
         StatusCode::OK,
-        &account_page(&state, &req, &admin, Vec::new(), None).await?,
+        &account_page(&state, &req, t, &admin, Vec::new(), None).await?,
     )
 }
 
@@ -203,15 +211,17 @@ pub async fn start(
 async fn with_error(
     state: &AppState,
     req: &HttpRequest,
+    t: Tr,
     admin: &AdminIdentity,
     e: ServiceError,
 ) -> Result<HttpResponse, AdminError> {
-    match e {
-        ServiceError::Invalid(message) => {
-            let page = account_page(state, req, admin, Vec::new(), Some(message)).await?;
+    match &e {
+        ServiceError::SecondFactor(_) => {
+            let message = messages::service(&e).map(|m| t.msg(&m));
+            let page = account_page(state, req, t, admin, Vec::new(), message).await?;
             render(StatusCode::BAD_REQUEST, &page)
         }
-        e => Err(e.into()),
+        _ => Err(e.into()),
     }
 }
 
@@ -220,6 +230,7 @@ async fn with_error(
 pub async fn confirm(
     state: web::Data<AppState>,
     req: HttpRequest,
+    t: Tr,
     admin: web::ReqData<AdminIdentity>,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AdminError> {
@@ -228,9 +239,9 @@ pub async fn confirm(
     match second_factor::confirm(&state.pool, &state.second_factor_keys, &actor, &form.code).await {
         Ok(codes) => render(
             StatusCode::OK,
-            &account_page(&state, &req, &admin, codes, None).await?,
+            &account_page(&state, &req, t, &admin, codes, None).await?,
         ),
-        Err(e) => with_error(&state, &req, &admin, e).await,
+        Err(e) => with_error(&state, &req, t, &admin, e).await,
     }
 }
 
@@ -238,6 +249,7 @@ pub async fn confirm(
 pub async fn disable(
     state: web::Data<AppState>,
     req: HttpRequest,
+    t: Tr,
     admin: web::ReqData<AdminIdentity>,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AdminError> {
@@ -245,6 +257,6 @@ pub async fn disable(
     let actor = admin.actor(&state, &req);
     match second_factor::disable(&state.pool, &state.second_factor_keys, &actor, &form.code).await {
         Ok(()) => Ok(see_other("/admin/account")),
-        Err(e) => with_error(&state, &req, &admin, e).await,
+        Err(e) => with_error(&state, &req, t, &admin, e).await,
     }
 }

@@ -6,9 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::csrf::{self, CsrfForm};
+use super::i18n::Tr;
 use super::page::{render, see_other, Layout};
 use super::user::parse_id;
-use super::view::format_time;
 use super::{AdminError, AdminIdentity};
 use crate::db::admin_sessions::ListedAdminSession;
 use crate::service::admin_sessions;
@@ -28,6 +28,7 @@ struct SessionRow {
 #[derive(Template)]
 #[template(path = "admin/sessions.html")]
 struct SessionsPage {
+    t: Tr,
     layout: Layout,
     csrf: String,
     own: Vec<SessionRow>,
@@ -35,14 +36,14 @@ struct SessionsPage {
     everyone: Option<Vec<SessionRow>>,
 }
 
-fn rows(listed: Vec<ListedAdminSession>, current: i64) -> Vec<SessionRow> {
+fn rows(t: &Tr, listed: Vec<ListedAdminSession>, current: i64) -> Vec<SessionRow> {
     listed
         .into_iter()
         .map(|s| SessionRow {
             id: s.id,
             username: s.username,
-            created_at: format_time(s.created_at),
-            last_seen_at: format_time(s.last_seen_at),
+            created_at: t.time(s.created_at),
+            last_seen_at: t.time(s.last_seen_at),
             ip: s.ip.unwrap_or_default(),
             user_agent: s.user_agent.unwrap_or_default(),
             current: s.id == current,
@@ -54,6 +55,7 @@ fn rows(listed: Vec<ListedAdminSession>, current: i64) -> Vec<SessionRow> {
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
+    t: Tr,
     admin: web::ReqData<AdminIdentity>,
 ) -> Result<HttpResponse, AdminError> {
     let lists = admin_sessions::list(&state.pool, &admin.actor(&state, &req)).await?;
@@ -61,10 +63,11 @@ pub async fn list(
     render(
         StatusCode::OK,
         &SessionsPage {
-            layout: Layout::signed_in("Admin sessions", &admin),
+            layout: Layout::signed_in(&t, t.get("asessions-title"), &admin),
             csrf: admin.csrf.clone(),
-            own: rows(lists.own, current),
-            everyone: lists.everyone.map(|all| rows(all, current)),
+            own: rows(&t, lists.own, current),
+            everyone: lists.everyone.map(|all| rows(&t, all, current)),
+            t,
         },
     )
 }

@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::csrf::{self, CsrfForm};
+use super::i18n::{Msg, Tr};
 use super::page::{render, safe_next, see_other, Layout};
 use super::{AdminError, AdminIdentity};
 use super::{KEY_LOGIN_CSRF, KEY_SESSION};
@@ -15,12 +16,12 @@ use crate::service::admin_sign_in::{self, SignInAttempt, SignInContext, SignInOu
 use crate::state::AppState;
 use crate::web::client_ip;
 
-const WRONG: &str = "wrong username or password";
 const MAX_USERNAME_CHARS: usize = 64;
 
 #[derive(Template)]
 #[template(path = "admin/login.html")]
 struct LoginPage {
+    t: Tr,
     layout: Layout,
     csrf: String,
     next: String,
@@ -58,16 +59,17 @@ async fn signed_in(state: &AppState, session: &Session) -> Result<bool, AdminErr
 }
 
 /// How the idle and absolute limits read in the notice of an ended session.
-fn hours(d: std::time::Duration) -> String {
+fn hours(t: &Tr, d: std::time::Duration) -> String {
     let hours = d.as_secs() as f64 / 3600.0;
     if hours >= 1.0 {
-        format!("{} hours", (hours * 10.0).round() / 10.0)
+        t.one("duration-hours", "n", (hours * 10.0).round() / 10.0)
     } else {
-        format!("{} minutes", d.as_secs().div_ceil(60))
+        t.one("duration-minutes", "n", d.as_secs().div_ceil(60))
     }
 }
 
 fn login_page(
+    t: Tr,
     session: &Session,
     next: &str,
     username: &str,
@@ -75,10 +77,8 @@ fn login_page(
     notice: Option<String>,
 ) -> LoginPage {
     LoginPage {
-        layout: Layout {
-            title: "Sign in".into(),
-            admin: None,
-        },
+        layout: Layout::anonymous(t.get("signin-title")),
+        t,
         csrf: session_csrf(session),
         next: next.to_owned(),
         username: username.to_owned(),
@@ -90,6 +90,7 @@ fn login_page(
 /// `GET /admin/login`.
 pub async fn form(
     state: web::Data<AppState>,
+    t: Tr,
     session: Session,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, AdminError> {
@@ -99,21 +100,23 @@ pub async fn form(
     }
     let policy = state.admin_policy;
     let notice = if query.signed_out.is_some() {
-        Some("You have signed out.".to_owned())
+        Some(t.get("signin-signed-out"))
     } else if query.expired.is_some() {
-        Some(format!(
-            "Your session has ended: sessions end after {} without activity, and {} after sign-in. Please sign in again.",
-            hours(policy.idle_timeout),
-            hours(policy.session_lifetime)
+        Some(t.two(
+            "signin-expired",
+            "idle",
+            hours(&t, policy.idle_timeout),
+            "lifetime",
+            hours(&t, policy.session_lifetime),
         ))
     } else if query.next.is_some() {
-        Some("Sign in to continue.".to_owned())
+        Some(t.get("signin-to-continue"))
     } else {
         None
     };
     render(
         StatusCode::OK,
-        &login_page(&session, &next, "", None, notice),
+        &login_page(t, &session, &next, "", None, notice),
     )
 }
 
@@ -133,6 +136,7 @@ pub struct LoginForm {
 pub async fn submit(
     state: web::Data<AppState>,
     req: HttpRequest,
+    t: Tr,
     session: Session,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AdminError> {
@@ -150,13 +154,8 @@ pub async fn submit(
         .flatten()
         .unwrap_or_default();
     if !csrf::matches(&expected_csrf, &form.csrf) {
-        let page = login_page(
-            &session,
-            &next,
-            &username,
-            Some(AdminError::Csrf.to_string()),
-            None,
-        );
+        let error = t.msg(&AdminError::Csrf.message());
+        let page = login_page(t, &session, &next, &username, Some(error), None);
         return render(StatusCode::FORBIDDEN, &page);
     }
 
@@ -193,7 +192,7 @@ pub async fn submit(
             session.remove(KEY_LOGIN_CSRF);
             session
                 .insert(KEY_SESSION, started.id.expose())
-                .map_err(|_| AdminError::BadRequest("the session could not be saved".into()))?;
+                .map_err(|_| AdminError::BadRequest(Msg::new("err-session-save")))?;
             if second_factor {
                 let query = serde_urlencoded::to_string([("next", next.as_str())])
                     .expect("encoding strings");
@@ -203,17 +202,15 @@ pub async fn submit(
             Ok(see_other(&next))
         }
         SignInOutcome::Wrong => {
-            let page = login_page(&session, &next, &username, Some(WRONG.into()), None);
+            let error = t.get("signin-wrong");
+            let page = login_page(t, &session, &next, &username, Some(error), None);
             render(StatusCode::UNAUTHORIZED, &page)
         }
         SignInOutcome::Throttled { retry_after } => {
             let wait = retry_after.as_secs().max(1);
             let minutes = wait.div_ceil(60);
-            let message = format!(
-                "Too many failed sign-ins for this username from your address, or from your address. Sign-in is paused here; try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            );
-            let page = login_page(&session, &next, &username, Some(message), None);
+            let message = t.one("signin-throttled", "minutes", minutes);
+            let page = login_page(t, &session, &next, &username, Some(message), None);
             let mut response = render(StatusCode::TOO_MANY_REQUESTS, &page)?;
             response.headers_mut().insert(
                 header::RETRY_AFTER,
@@ -222,9 +219,8 @@ pub async fn submit(
             Ok(response)
         }
         SignInOutcome::Busy => {
-            let message =
-                "Too many sign-ins are being checked right now. Try again in a few seconds.";
-            let page = login_page(&session, &next, &username, Some(message.into()), None);
+            let message = t.get("signin-busy");
+            let page = login_page(t, &session, &next, &username, Some(message), None);
             let mut response = render(StatusCode::SERVICE_UNAVAILABLE, &page)?;
             response
                 .headers_mut()

@@ -5,8 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::csrf::{self, CsrfForm};
+use super::i18n::{Msg, Tr};
 use super::page::{render, see_other, Layout};
-use super::view::{format_time, gender_label, is_web_link};
+use super::view::is_web_link;
+use super::words::{gender_key, session_status_key};
 use super::{AdminError, AdminIdentity};
 use crate::clock;
 use crate::db::accounts::Account;
@@ -25,17 +27,20 @@ struct SessionView {
     expires_at: String,
     client_ip: String,
     user_agent: String,
+    /// "active", "revoked" or "expired": its CSS class.
     status: &'static str,
+    status_label: String,
 }
 
 #[derive(Template)]
 #[template(path = "admin/user.html")]
 struct UserPage {
+    t: Tr,
     layout: Layout,
     csrf: String,
     account: Account,
     identities: Vec<IdentityView>,
-    gender: &'static str,
+    gender: String,
     created_at: String,
     updated_at: String,
     last_login_at: String,
@@ -81,6 +86,7 @@ pub(super) fn actor(state: &AppState, req: &HttpRequest, admin: AdminIdentity) -
 /// `GET /admin/users/{id}`.
 pub async fn detail(
     state: web::Data<AppState>,
+    t: Tr,
     admin: web::ReqData<AdminIdentity>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
@@ -90,21 +96,25 @@ pub async fn detail(
     let sessions: Vec<SessionView> = found
         .sessions
         .into_iter()
-        .map(|(s, appid)| SessionView {
-            id: s.id,
-            appid,
-            created_at: format_time(s.created_at),
-            last_seen_at: format_time(s.last_seen_at),
-            expires_at: format_time(s.expires_at),
-            client_ip: s.client_ip.unwrap_or_default(),
-            user_agent: s.user_agent.unwrap_or_default(),
-            status: if s.revoked_at.is_some() {
+        .map(|(s, appid)| {
+            let status = if s.revoked_at.is_some() {
                 "revoked"
             } else if s.expires_at <= now {
                 "expired"
             } else {
                 "active"
-            },
+            };
+            SessionView {
+                id: s.id,
+                appid,
+                created_at: t.time(s.created_at),
+                last_seen_at: t.time(s.last_seen_at),
+                expires_at: t.time(s.expires_at),
+                client_ip: s.client_ip.unwrap_or_default(),
+                user_agent: s.user_agent.unwrap_or_default(),
+                status,
+                status_label: t.get(session_status_key(status)),
+            }
         })
         .collect();
     let identities = found
@@ -116,10 +126,10 @@ pub async fn detail(
             appid: i.appid,
             openid: i.openid,
             unionid: i.unionid.unwrap_or_default(),
-            created_at: format_time(i.created_at),
-            last_login_at: format_time(i.last_login_at),
+            created_at: t.time(i.created_at),
+            last_login_at: t.time(i.last_login_at),
             login_count: i.login_count,
-            session_key_issued_at: format_time(i.session_key_issued_at),
+            session_key_issued_at: t.time(i.session_key_issued_at),
             risk_rank: i
                 .risk_rank
                 .map_or_else(|| "—".to_owned(), |r| r.to_string()),
@@ -144,20 +154,21 @@ pub async fn detail(
         StatusCode::OK,
         &UserPage {
             csrf: admin.csrf.clone(),
-            layout: Layout::signed_in(&format!("User {id}"), &admin),
-            gender: gender_label(account.gender),
-            created_at: format_time(account.created_at),
-            updated_at: format_time(account.updated_at),
-            last_login_at: format_time(account.last_login_at),
+            layout: Layout::signed_in(&t, t.one("user-title", "id", id), &admin),
+            gender: t.get(gender_key(account.gender)),
+            created_at: t.time(account.created_at),
+            updated_at: t.time(account.updated_at),
+            last_login_at: t.time(account.last_login_at),
             any_active: sessions.iter().any(|s| s.status == "active"),
             avatar_is_link: is_web_link(&account.avatar_url),
             phone,
             can_edit: admin.can(Permission::EditAccounts),
-            deleted_at: found.deleted_at.map(format_time),
+            deleted_at: found.deleted_at.map(|d| t.time(d)),
             sessions,
             session_count: found.session_count,
             identities,
             account,
+            t,
         },
     )
 }
@@ -214,8 +225,10 @@ pub async fn delete(
     csrf::check(&admin, &form.csrf)?;
     let id = parse_id(&path)?;
     if form.confirm.trim() != id.to_string() {
-        return Err(AdminError::BadRequest(format!(
-            "to delete account {id}, type its id ({id}) in the box; nothing was deleted"
+        return Err(AdminError::BadRequest(Msg::one(
+            "err-delete-confirm",
+            "id",
+            id,
         )));
     }
     let actor = actor(&state, &req, admin.into_inner());

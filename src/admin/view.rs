@@ -1,8 +1,9 @@
-//! How the admin pages show values: numbers, counts, times, genders, rows,
-//! and the table's links (sort headers, pager). Pure functions, unit-tested.
+//! How the admin pages show values: numbers, counts, rows, and the table's
+//! links (sort headers, pager). Pure functions, unit-tested; words and
+//! times come from the request's [`Tr`].
 
-use chrono::NaiveDateTime;
-
+use super::i18n::Tr;
+use super::words::gender_key;
 use crate::db::user_list::UserRow;
 use crate::domain::profile::mask_phone;
 use crate::domain::user_query::{Page, SortColumn, SortOrder, UserListArgs, UserQuery};
@@ -26,24 +27,19 @@ pub fn thousands(n: i64) -> String {
 }
 
 /// A count in words: "1,234", "about 1,234", "more than 10,000".
-pub fn count_text(count: Count) -> String {
+pub fn count_text(t: &Tr, count: Count) -> String {
     match count {
         Count::Exact(n) => thousands(n),
-        Count::About(n) => format!("about {}", thousands(n)),
-        Count::MoreThan(n) => format!("more than {}", thousands(n)),
+        Count::About(n) => t.one("count-about", "n", thousands(n)),
+        Count::MoreThan(n) => t.one("count-more-than", "n", thousands(n)),
     }
 }
 
-pub fn gender_label(g: i16) -> &'static str {
-    match g {
-        1 => "男",
-        2 => "女",
-        _ => "未知",
+/// The number a count's words agree with ("1 user", "2 users").
+pub fn count_number(count: Count) -> i64 {
+    match count {
+        Count::Exact(n) | Count::About(n) | Count::MoreThan(n) => n,
     }
-}
-
-pub fn format_time(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// Whether a stored URL may be shown as a link: only http(s). Anything else
@@ -59,7 +55,7 @@ pub struct RowView {
     pub identities: Vec<(String, String)>,
     pub unionid: String,
     pub nickname: String,
-    pub gender: &'static str,
+    pub gender: String,
     pub province: String,
     pub city: String,
     pub created_at: String,
@@ -72,7 +68,7 @@ pub struct RowView {
 
 impl RowView {
     /// The row of `r`, naming each app by `app_name` where it has one.
-    pub fn new(r: UserRow, app_name: impl Fn(&str) -> Option<String>) -> Self {
+    pub fn new(t: &Tr, r: UserRow, app_name: impl Fn(&str) -> Option<String>) -> Self {
         Self {
             id: r.id,
             identities: r
@@ -82,11 +78,11 @@ impl RowView {
                 .collect(),
             unionid: r.unionid.unwrap_or_default(),
             nickname: r.nickname,
-            gender: gender_label(r.gender),
+            gender: t.get(gender_key(r.gender)),
             province: r.province,
             city: r.city,
-            created_at: format_time(r.created_at),
-            last_login_at: format_time(r.last_login_at),
+            created_at: t.time(r.created_at),
+            last_login_at: t.time(r.last_login_at),
             phone: r
                 .phone_number
                 .as_deref()
@@ -126,29 +122,31 @@ pub fn canonical_args(raw: &UserListArgs, query: &UserQuery) -> UserListArgs {
             .has_unionid
             .map(|b| if b { "yes" } else { "no" }.to_owned()),
         risk_min: f.risk_min.map(|r| r.to_string()),
-        created_from: f.created_from.map(|d| d.to_string()),
-        created_to: f.created_to.map(|d| d.to_string()),
+        created_from: f.created.from.map(|d| d.to_string()),
+        created_to: f.created.to.map(|d| d.to_string()),
         sort: raw.sort.as_ref().map(|_| query.sort.name().to_owned()),
         order: raw.order.as_ref().map(|_| query.order.name().to_owned()),
     }
 }
 
-fn column_label(c: SortColumn) -> &'static str {
+fn column_key(c: SortColumn) -> &'static str {
     match c {
-        SortColumn::Unionid => "unionid",
-        SortColumn::Nickname => "Nickname",
-        SortColumn::Gender => "Gender",
-        SortColumn::Province => "Province",
-        SortColumn::City => "City",
-        SortColumn::RiskRank => "Risk",
-        SortColumn::CreatedAt => "Created (UTC)",
-        SortColumn::LastLoginAt => "Last login (UTC)",
+        SortColumn::Unionid => "col-unionid",
+        SortColumn::Nickname => "col-nickname",
+        SortColumn::Gender => "col-gender",
+        SortColumn::Province => "col-province",
+        SortColumn::City => "col-city",
+        SortColumn::RiskRank => "col-risk",
+        SortColumn::CreatedAt => "col-created",
+        SortColumn::LastLoginAt => "col-last-login",
     }
 }
 
 /// A column header that sorts the table.
 pub struct SortHeader {
-    pub label: &'static str,
+    /// The column's name in the URL, which pages and tests find it by.
+    pub column: &'static str,
+    pub label: String,
     pub url: String,
     /// "ascending", "descending" or "none", for `aria-sort`.
     pub aria: &'static str,
@@ -158,6 +156,7 @@ pub struct SortHeader {
 /// The headers of every sortable column: the current one reverses its
 /// order, the others sort ascending. `extra` is kept in every link.
 pub fn sort_headers(
+    t: &Tr,
     query: &UserQuery,
     list: &UserListArgs,
     extra: &[(&str, String)],
@@ -177,7 +176,8 @@ pub fn sort_headers(
                 ..list.clone()
             };
             SortHeader {
-                label: column_label(c),
+                column: c.name(),
+                label: t.get(column_key(c)),
                 url: url_with("/admin/users", &sorted, extra),
                 aria: match (active, query.order) {
                     (false, _) => "none",
@@ -222,8 +222,12 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(count_text(Count::MoreThan(10_000)), "more than 10,000");
-        assert_eq!(count_text(Count::About(1_200)), "about 1,200");
+        let en = Tr::new(super::super::i18n::Lang::En, chrono_tz::UTC);
+        let zh = Tr::new(super::super::i18n::Lang::ZhCn, chrono_tz::UTC);
+        assert_eq!(count_text(&en, Count::MoreThan(10_000)), "more than 10,000");
+        assert_eq!(count_text(&en, Count::About(1_200)), "about 1,200");
+        assert_eq!(count_text(&zh, Count::About(1_200)), "约 1,200");
+        assert_eq!(count_text(&zh, Count::Exact(7)), "7");
     }
 
     #[test]
@@ -254,8 +258,10 @@ mod tests {
     #[test]
     fn headers_reverse_the_current_sort() {
         let query = UserQuery::default();
-        let headers = sort_headers(&query, &UserListArgs::default(), &[]);
-        let created = headers.iter().find(|h| h.label == "Created (UTC)").unwrap();
+        let t = Tr::new(super::super::i18n::Lang::En, chrono_tz::UTC);
+        let headers = sort_headers(&t, &query, &UserListArgs::default(), &[]);
+        let created = headers.iter().find(|h| h.label == "Created").unwrap();
+        assert_eq!(created.column, "created_at");
         assert_eq!(created.aria, "descending");
         assert!(created.url.contains("order=asc"), "{}", created.url);
         let city = headers.iter().find(|h| h.label == "City").unwrap();

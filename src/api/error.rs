@@ -130,6 +130,7 @@ impl ApiError {
             }
             Self::Service(e) => match e {
                 S::Forbidden { .. } => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+                S::SecondFactor(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
                 S::Invalid(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
                 S::UnknownApp(_) => (StatusCode::BAD_REQUEST, ErrorCode::UnknownApp),
                 S::InvalidUserData(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidUserData),

@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use clap::{Args, Subcommand};
 
 use super::args::DbArgs;
 use super::values::parse_retention;
 use crate::config::AdminPolicy;
 use crate::domain::admin_role::AdminRole;
+use crate::domain::display_time;
 
 fn parse_role(s: &str) -> Result<AdminRole, String> {
     s.parse()
@@ -43,6 +45,13 @@ pub struct AdminSiteArgs {
     /// has none is sent to set it up before anything else.
     #[arg(long = "admin-require-2fa", env = "WXLOGIN_ADMIN_REQUIRE_2FA", value_parser = clap::builder::BoolishValueParser::new())]
     pub admin_require_second_factor: bool,
+
+    /// The time zone of the admin site, an IANA name such as `Asia/Shanghai`
+    /// or `UTC`: every time on its pages is shown in it (with its offset),
+    /// and the user table's date filters are days in it. Storage and the CSV
+    /// stay in UTC.
+    #[arg(long, env = "WXLOGIN_ADMIN_TIMEZONE", value_name = "ZONE", default_value = "Asia/Shanghai", value_parser = display_time::parse_zone)]
+    pub admin_timezone: Tz,
 }
 
 impl AdminSiteArgs {
@@ -52,6 +61,7 @@ impl AdminSiteArgs {
             session_lifetime: self.admin_session_lifetime,
             export_phone: self.export_phone,
             require_second_factor: self.admin_require_second_factor,
+            timezone: self.admin_timezone,
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::service::export;
 /// renamed at the end, so that a failed export never leaves a half-written
 /// file under the real name.
 pub fn run(pool: &DbPool, args: ExportArgs) -> anyhow::Result<()> {
-    let query = args.filter.to_query()?;
+    // The command line's days are UTC days, as its --help says.
+    let query = args.filter.to_query(chrono_tz::UTC)?;
     let (mut out, temp): (Box<dyn Write>, Option<tempfile::NamedTempFile>) = match &args.out {
         Some(path) => {
             let dir = path

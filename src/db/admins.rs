@@ -122,6 +122,15 @@ pub fn delete(conn: &mut DbConnection, username: &str) -> Result<bool, DbError> 
     Ok(n > 0)
 }
 
+/// Sets the admin site's language of an admin (`None`: the browser's).
+/// Returns whether the admin existed.
+pub fn set_locale(conn: &mut DbConnection, id: i64, locale: Option<&str>) -> Result<bool, DbError> {
+    let n = on_backend!(conn, |c| diesel::update(admins::table.find(id))
+        .set(admins::locale.eq(locale))
+        .execute(c))?;
+    Ok(n > 0)
+}
+
 pub fn record_sign_in(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> Result<(), DbError> {
     on_backend!(conn, |c| diesel::update(admins::table.find(id))
         .set(admins::last_login_at.eq(now))
@@ -167,6 +176,28 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// Every action, so that each can be given a label where it is shown.
+    pub const ALL: [AuditAction; 18] = [
+        Self::SignIn,
+        Self::SignInFailed,
+        Self::SignInThrottled,
+        Self::SignInAlert,
+        Self::SignOut,
+        Self::RevokeSession,
+        Self::RevokeAllSessions,
+        Self::Export,
+        Self::ServiceCreated,
+        Self::ServiceRevoked,
+        Self::AccountMerged,
+        Self::AccountUnlinked,
+        Self::ContentApproved,
+        Self::ContentRejected,
+        Self::AccessDenied,
+        Self::AdminSessionEnded,
+        Self::RoleChanged,
+        Self::AccountDeleted,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SignIn => "sign_in",

@@ -176,11 +176,11 @@ macro_rules! filtered_users {
             Some(false) => q = q.filter(accounts::unionid.is_null()),
             None => {}
         }
-        if let Some(from) = f.created_from {
-            q = q.filter(accounts::created_at.ge(from.and_hms_opt(0, 0, 0).expect("midnight")));
+        if let Some(since) = f.created.since() {
+            q = q.filter(accounts::created_at.ge(since));
         }
-        if let Some(to) = f.created_to.and_then(|d| d.succ_opt()) {
-            q = q.filter(accounts::created_at.lt(to.and_hms_opt(0, 0, 0).expect("midnight")));
+        if let Some(until) = f.created.until() {
+            q = q.filter(accounts::created_at.lt(until));
         }
         q
     }};

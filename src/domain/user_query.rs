@@ -6,8 +6,11 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{NaiveDate, NaiveDateTime};
+use chrono_tz::Tz;
 use clap::Args;
 use serde::{Deserialize, Serialize};
+
+use super::display_time::start_of_day;
 
 const MAX_SEARCH_CHARS: usize = 100;
 const MAX_PLACE_CHARS: usize = 64;
@@ -44,11 +47,13 @@ pub struct UserListArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "is_blank")]
     pub risk_min: Option<String>,
-    /// First creation day included, YYYY-MM-DD (UTC).
+    /// First creation day included, YYYY-MM-DD: a UTC day (the admin site
+    /// reads it in its --admin-timezone).
     #[arg(long)]
     #[serde(skip_serializing_if = "is_blank")]
     pub created_from: Option<String>,
-    /// Last creation day included, YYYY-MM-DD (UTC).
+    /// Last creation day included, YYYY-MM-DD: a UTC day (the admin site
+    /// reads it in its --admin-timezone).
     #[arg(long)]
     #[serde(skip_serializing_if = "is_blank")]
     pub created_to: Option<String>,
@@ -66,56 +71,115 @@ fn is_blank(v: &Option<String>) -> bool {
     v.as_deref().is_none_or(|s| s.trim().is_empty())
 }
 
-/// A parameter that cannot be used, with a sentence saying why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidParam(pub String);
+/// A parameter of the user table that cannot be used. Its `Display` is
+/// the English sentence the command line prints; the admin site says each
+/// in the admin's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidParam {
+    #[error("{} is longer than {max} characters", .param.describe())]
+    TooLong { param: Param, max: usize },
+    #[error("{} contains control characters", .param.describe())]
+    ControlCharacters { param: Param },
+    #[error("{} must be a date written YYYY-MM-DD", .param.describe())]
+    NotADate { param: Param },
+    #[error("gender must be 0 (unknown), 1 (male) or 2 (female)")]
+    Gender,
+    #[error("has_unionid must be yes or no")]
+    HasUnionid,
+    #[error("risk_min must be a risk rank from 0 to 4")]
+    RiskMin,
+    #[error("created_from is after created_to")]
+    DaysReversed,
+    #[error("sort must be one of {}", sort_names())]
+    Sort,
+    #[error("order must be asc or desc")]
+    Order,
+    #[error("per_page must be 25, 50, 100 or 200")]
+    PerPage,
+    #[error("this page link is not valid for the current sort; start again from the first page")]
+    StaleCursor,
+    #[error("give either after or before, not both")]
+    BothCursors,
+    #[error("bom must be 0 or 1")]
+    Bom,
+}
+
+/// A free-text or date parameter, named in [`InvalidParam`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Param {
+    Q,
+    App,
+    Province,
+    City,
+    CreatedFrom,
+    CreatedTo,
+}
+
+impl Param {
+    /// Its name in the URL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Q => "q",
+            Self::App => "app",
+            Self::Province => "province",
+            Self::City => "city",
+            Self::CreatedFrom => "created_from",
+            Self::CreatedTo => "created_to",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Q => "the search text",
+            other => other.name(),
+        }
+    }
+}
+
+/// The sort columns' names, for the refusal of another.
+pub fn sort_names() -> String {
+    let names: Vec<_> = SortColumn::ALL.iter().map(|c| c.name()).collect();
+    names.join(", ")
+}
 
 fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn text(v: &Option<String>, name: &str, max: usize) -> Result<Option<String>, InvalidParam> {
+fn text(v: &Option<String>, param: Param, max: usize) -> Result<Option<String>, InvalidParam> {
     match given(v) {
-        Some(s) if s.chars().count() > max => Err(InvalidParam(format!(
-            "{name} is longer than {max} characters"
-        ))),
+        Some(s) if s.chars().count() > max => Err(InvalidParam::TooLong { param, max }),
         Some(s) if s.chars().any(char::is_control) => {
-            Err(InvalidParam(format!("{name} contains control characters")))
+            Err(InvalidParam::ControlCharacters { param })
         }
         Some(s) => Ok(Some(s.to_owned())),
         None => Ok(None),
     }
 }
 
-fn date(v: &Option<String>, name: &str) -> Result<Option<NaiveDate>, InvalidParam> {
+fn date(v: &Option<String>, param: Param) -> Result<Option<NaiveDate>, InvalidParam> {
     given(v)
         .map(|s| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|_| InvalidParam(format!("{name} must be a date written YYYY-MM-DD")))
+            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| InvalidParam::NotADate { param })
         })
         .transpose()
 }
 
 impl UserListArgs {
-    /// Validates the parameters.
-    pub fn to_query(&self) -> Result<UserQuery, InvalidParam> {
+    /// Validates the parameters. The creation days are days in `zone`.
+    pub fn to_query(&self, zone: Tz) -> Result<UserQuery, InvalidParam> {
         let gender = match given(&self.gender) {
             None => None,
             Some("0") => Some(0),
             Some("1") => Some(1),
             Some("2") => Some(2),
-            Some(_) => {
-                return Err(InvalidParam(
-                    "gender must be 0 (unknown), 1 (male) or 2 (female)".into(),
-                ))
-            }
+            Some(_) => return Err(InvalidParam::Gender),
         };
         let has_unionid = match given(&self.has_unionid) {
             None => None,
             Some("yes") => Some(true),
             Some("no") => Some(false),
-            Some(_) => return Err(InvalidParam("has_unionid must be yes or no".into())),
+            Some(_) => return Err(InvalidParam::HasUnionid),
         };
         let risk_min = match given(&self.risk_min) {
             None => None,
@@ -123,42 +187,38 @@ impl UserListArgs {
                 s.parse::<i16>()
                     .ok()
                     .filter(|r| (0..=4).contains(r))
-                    .ok_or_else(|| {
-                        InvalidParam("risk_min must be a risk rank from 0 to 4".into())
-                    })?,
+                    .ok_or(InvalidParam::RiskMin)?,
             ),
         };
-        let created_from = date(&self.created_from, "created_from")?;
-        let created_to = date(&self.created_to, "created_to")?;
-        if let (Some(from), Some(to)) = (created_from, created_to) {
+        let created = CreatedDays {
+            from: date(&self.created_from, Param::CreatedFrom)?,
+            to: date(&self.created_to, Param::CreatedTo)?,
+            zone,
+        };
+        if let (Some(from), Some(to)) = (created.from, created.to) {
             if from > to {
-                return Err(InvalidParam("created_from is after created_to".into()));
+                return Err(InvalidParam::DaysReversed);
             }
         }
         let sort = match given(&self.sort) {
             None => SortColumn::default(),
-            Some(s) => SortColumn::parse(s).ok_or_else(|| {
-                let names: Vec<_> = SortColumn::ALL.iter().map(|c| c.name()).collect();
-                InvalidParam(format!("sort must be one of {}", names.join(", ")))
-            })?,
+            Some(s) => SortColumn::parse(s).ok_or(InvalidParam::Sort)?,
         };
         let order = match given(&self.order) {
             None => SortOrder::default(),
-            Some(s) => SortOrder::parse(s)
-                .ok_or_else(|| InvalidParam("order must be asc or desc".into()))?,
+            Some(s) => SortOrder::parse(s).ok_or(InvalidParam::Order)?,
         };
-        let appid = text(&self.app, "app", MAX_APPID_CHARS)?;
+        let appid = text(&self.app, Param::App, MAX_APPID_CHARS)?;
         Ok(UserQuery {
             filter: UserFilter {
-                q: text(&self.q, "the search text", MAX_SEARCH_CHARS)?,
+                q: text(&self.q, Param::Q, MAX_SEARCH_CHARS)?,
                 appid,
                 gender,
-                province: text(&self.province, "province", MAX_PLACE_CHARS)?,
-                city: text(&self.city, "city", MAX_PLACE_CHARS)?,
+                province: text(&self.province, Param::Province, MAX_PLACE_CHARS)?,
+                city: text(&self.city, Param::City, MAX_PLACE_CHARS)?,
                 has_unionid,
                 risk_min,
-                created_from,
-                created_to,
+                created,
                 ids_only: false,
                 id_matches: Vec::new(),
             },
@@ -256,15 +316,46 @@ pub struct UserFilter {
     pub has_unionid: Option<bool>,
     /// Accounts whose risk rank is at least this.
     pub risk_min: Option<i16>,
-    /// First day included (UTC).
-    pub created_from: Option<NaiveDate>,
-    /// Last day included (UTC).
-    pub created_to: Option<NaiveDate>,
+    /// Creation days, in a time zone.
+    pub created: CreatedDays,
     /// Match `q` against openid and unionid only; set by [`plan_search`].
     pub ids_only: bool,
     /// With `ids_only`: the accounts whose openid or unionid `q` starts,
     /// found by [`plan_search`] through the two id indexes.
     pub id_matches: Vec<i64>,
+}
+
+/// The first and last creation day included, as days in `zone`: a day
+/// runs from the zone's midnight to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreatedDays {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub zone: Tz,
+}
+
+impl Default for CreatedDays {
+    fn default() -> Self {
+        Self {
+            from: None,
+            to: None,
+            zone: chrono_tz::UTC,
+        }
+    }
+}
+
+impl CreatedDays {
+    /// The first instant included (UTC), if the days have a start.
+    pub fn since(&self) -> Option<NaiveDateTime> {
+        self.from.map(|day| start_of_day(day, self.zone))
+    }
+
+    /// The first instant after the last day (UTC), if the days have an end.
+    pub fn until(&self) -> Option<NaiveDateTime> {
+        self.to
+            .and_then(|day| day.succ_opt())
+            .map(|day| start_of_day(day, self.zone))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -345,7 +436,7 @@ mod tests {
     #[test]
     fn valid_parameters_parse() {
         let q = args("q=+abc+&gender=2&province=%E5%B9%BF%E4%B8%9C&has_unionid=no&created_from=2026-01-01&created_to=2026-01-31&sort=city&order=asc")
-            .to_query()
+            .to_query(chrono_tz::UTC)
             .unwrap();
         assert_eq!(q.filter.q.as_deref(), Some("abc"));
         assert_eq!(q.filter.gender, Some(2));
@@ -354,7 +445,7 @@ mod tests {
         assert_eq!(q.sort, SortColumn::City);
         assert_eq!(q.order, SortOrder::Asc);
         assert_eq!(
-            args("gender=&sort=&q=").to_query().unwrap(),
+            args("gender=&sort=&q=").to_query(chrono_tz::UTC).unwrap(),
             UserQuery::default()
         );
     }
@@ -369,11 +460,36 @@ mod tests {
             ("sort=session_key", "sort must be one of"),
             ("order=up", "order"),
         ] {
-            let err = args(input).to_query().unwrap_err().0;
+            let err = args(input)
+                .to_query(chrono_tz::UTC)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "{input}: {err}");
         }
         let long = format!("q={}", "x".repeat(101));
-        assert!(args(&long).to_query().is_err());
+        assert_eq!(
+            args(&long).to_query(chrono_tz::UTC),
+            Err(InvalidParam::TooLong {
+                param: Param::Q,
+                max: MAX_SEARCH_CHARS
+            })
+        );
+    }
+
+    #[test]
+    fn creation_days_are_read_in_the_zone() {
+        let shanghai = super::super::display_time::DEFAULT_ZONE;
+        let q = args("created_from=2026-01-02&created_to=2026-01-02")
+            .to_query(shanghai)
+            .unwrap();
+        let at = |s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok();
+        assert_eq!(q.filter.created.since(), at("2026-01-01 16:00:00"));
+        assert_eq!(q.filter.created.until(), at("2026-01-02 16:00:00"));
+        let q = args("created_from=2026-01-02")
+            .to_query(chrono_tz::UTC)
+            .unwrap();
+        assert_eq!(q.filter.created.since(), at("2026-01-02 00:00:00"));
+        assert_eq!(q.filter.created.until(), None);
     }
 
     #[test]

@@ -172,6 +172,27 @@ pub async fn set_role(
     .await?
 }
 
+/// Sets the language an admin sees the admin site in: a language tag such
+/// as `zh-CN` (which ones the site speaks is the site's to check), or
+/// `None` to follow the browser's. Applies from their next request.
+pub async fn set_locale(pool: &DbPool, admin_id: i64, locale: Option<&str>) -> ServiceResult<()> {
+    if let Some(tag) = locale {
+        let shaped = (1..=35).contains(&tag.len())
+            && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !shaped {
+            return Err(ServiceError::Invalid(
+                "a language is a tag such as zh-CN or en".into(),
+            ));
+        }
+    }
+    let locale = locale.map(str::to_owned);
+    let changed = db::run(pool, move |conn| {
+        admins::set_locale(conn, admin_id, locale.as_deref())
+    })
+    .await?;
+    changed.then_some(()).ok_or(ServiceError::NotFound)
+}
+
 /// Whether the admin with this id still exists (a deleted admin's signed-in
 /// sessions end at their next request).
 pub async fn exists(pool: &DbPool, id: i64) -> ServiceResult<bool> {

@@ -86,6 +86,10 @@ pub enum ServiceError {
         needs: AdminRole,
         action: &'static str,
     },
+    /// A second factor (TOTP or recovery code) that does not pass, or a
+    /// step of turning it on or off out of order.
+    #[error("{0}")]
+    SecondFactor(SecondFactorProblem),
     /// What was asked for does not exist.
     #[error("not found")]
     NotFound,
@@ -114,3 +118,24 @@ impl From<DbError> for ServiceError {
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Why a second factor was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SecondFactorProblem {
+    #[error("type the 6 digits your authenticator app shows")]
+    Malformed,
+    #[error("that code is not right; check the time on your phone and try the next code")]
+    WrongCode,
+    #[error("that code was used already; wait for the next one")]
+    Replayed,
+    #[error("that recovery code is not right, or was used already")]
+    WrongRecoveryCode,
+    #[error("type the 6-digit code of your authenticator app, or one of your recovery codes (XXXXX-XXXXX)")]
+    Unrecognised,
+    #[error("two-factor sign-in is on already; turn it off first to get a new secret")]
+    AlreadyOn,
+    #[error("there is no secret waiting to be confirmed; start again")]
+    NothingPending,
+    #[error("this admin has no second factor")]
+    NotOn,
+}

@@ -27,4 +27,4 @@ pub mod users;
 pub mod webhooks;
 pub mod wechat_tokens;
 
-pub use error::{label_meaning, ServiceError, ServiceResult};
+pub use error::{label_meaning, SecondFactorProblem, ServiceError, ServiceResult};

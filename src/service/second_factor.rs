@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::admin_sign_in::{SECOND_FACTOR_LIMIT, WINDOW};
 use super::audit::{self, Actor};
-use super::{ServiceError, ServiceResult};
+use super::{SecondFactorProblem, ServiceError, ServiceResult};
 use crate::clock;
 use crate::db::admins::{self, AuditAction};
 use crate::db::sign_in_throttle::{self, ThrottleKey};
@@ -97,9 +97,7 @@ pub async fn start(
     })
     .await?;
     if !stored {
-        return Err(ServiceError::Conflict(
-            "two-factor sign-in is on already; turn it off first to get a new secret".into(),
-        ));
+        return Err(ServiceError::SecondFactor(SecondFactorProblem::AlreadyOn));
     }
     Ok(enrolment(&secret, &actor.username))
 }
@@ -129,8 +127,8 @@ pub async fn confirm(
     let id = actor.admin_id;
     let factor = db::run(pool, move |conn| admins::second_factor(conn, id)).await?;
     let (Some(sealed), None) = (factor.secret, factor.enabled_at) else {
-        return Err(ServiceError::Conflict(
-            "there is no secret waiting to be confirmed; start again".into(),
+        return Err(ServiceError::SecondFactor(
+            SecondFactorProblem::NothingPending,
         ));
     };
     let step = open(keys, id, &sealed)?
@@ -220,8 +218,8 @@ async fn check(
         );
     }
     let Some(normal) = totp::normalise_recovery_code(typed) else {
-        return Ok(Checked::Failed(ServiceError::Invalid(
-            "type the 6-digit code of your authenticator app, or one of your recovery codes (XXXXX-XXXXX)".into(),
+        return Ok(Checked::Failed(ServiceError::SecondFactor(
+            SecondFactorProblem::Unrecognised,
         )));
     };
     let hash = keys.recovery.hash(id, &normal);
@@ -232,8 +230,8 @@ async fn check(
     Ok(if used {
         Checked::Passed("recovery_code")
     } else {
-        Checked::Failed(ServiceError::Invalid(
-            "that recovery code is not right, or was used already".into(),
+        Checked::Failed(ServiceError::SecondFactor(
+            SecondFactorProblem::WrongRecoveryCode,
         ))
     })
 }

@@ -10,7 +10,8 @@ use crate::db::phone_ledger;
 use crate::db::sessions::{self, Session};
 use crate::db::user_list::{self, UserRow};
 use crate::db::{self, DbConnection, DbError};
-use crate::domain::user_query::{Page, SortColumn, UserFilter, UserQuery};
+use crate::domain::display_time;
+use crate::domain::user_query::{CreatedDays, Page, SortColumn, UserFilter, UserQuery};
 use crate::state::AppState;
 
 /// Up to this many matching rows are counted exactly.
@@ -122,11 +123,18 @@ pub async fn overview(state: &AppState) -> ServiceResult<Overview> {
         .iter()
         .map(|app| (app.appid.clone(), app.name.clone()))
         .collect();
+    // "Today" is the admin site's day, so that the count matches the
+    // table filtered on today's date.
+    let zone = state.admin_policy.timezone;
     Ok(db::run(&state.pool, move |conn| {
         let now = clock::now();
-        let today = now.date();
+        let today = display_time::day_of(now, zone);
         let since = |days: u64| UserFilter {
-            created_from: today.checked_sub_days(chrono::Days::new(days)),
+            created: CreatedDays {
+                from: today.checked_sub_days(chrono::Days::new(days)),
+                to: None,
+                zone,
+            },
             ..UserFilter::default()
         };
         Ok(Overview {

@@ -32,7 +32,8 @@ async fn encrypted_profile_and_phone_show_in_the_admin_site(backend: Backend) {
     for shown in [
         "uPROFILE",
         "小明",
-        "男",
+        // The clients ask for English: WeChat's gender 1 in its words.
+        "Male",
         "Guangdong",
         "Shenzhen",
         "138****8000",

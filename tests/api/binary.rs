@@ -38,6 +38,7 @@ pub fn wxlogin() -> Command {
         "WXLOGIN_LOG_FORMAT",
         "WXLOGIN_DRAIN_GRACE",
         "WXLOGIN_SHUTDOWN_TIMEOUT",
+        "WXLOGIN_ADMIN_TIMEZONE",
         "NOTIFY_SOCKET",
         "WATCHDOG_USEC",
         "WATCHDOG_PID",
@@ -93,6 +94,8 @@ fn help_documents_every_setting() {
         "WXLOGIN_DRAIN_GRACE",
         "--shutdown-timeout",
         "WXLOGIN_SHUTDOWN_TIMEOUT",
+        "--admin-timezone",
+        "WXLOGIN_ADMIN_TIMEZONE",
     ] {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
@@ -773,6 +776,38 @@ fn serve_refuses_a_code_retry_window_out_of_range() {
         assert_eq!(out.status.code(), Some(2), "{value}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(err.contains("--code-retry-window"), "{value}: {err}");
+        assert!(
+            !dir.path().join("wxlogin.db").exists(),
+            "nothing was created"
+        );
+    }
+}
+
+/// A display zone that is not an IANA name is refused before anything
+/// starts, with status 2, naming the flag.
+#[test]
+fn serve_refuses_an_unknown_admin_timezone() {
+    let dir = tempfile::tempdir().unwrap();
+    for (value, via_env) in [
+        ("Mars/Olympus", false),
+        ("UTC+8", false),
+        ("Asia/Shanghi", true),
+    ] {
+        let mut command = wxlogin();
+        command.current_dir(dir.path()).args(["serve", "--dev"]);
+        if via_env {
+            command.env("WXLOGIN_ADMIN_TIMEZONE", value);
+        } else {
+            command.arg(format!("--admin-timezone={value}"));
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{value}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("--admin-timezone"), "{value}: {err}");
+        assert!(
+            err.contains(value) && err.contains("IANA"),
+            "{value}: {err}"
+        );
         assert!(
             !dir.path().join("wxlogin.db").exists(),
             "nothing was created"

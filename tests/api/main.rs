@@ -5,6 +5,7 @@ mod common;
 
 mod account_deletion;
 mod accounts;
+mod admin_i18n;
 mod admin_profile;
 mod admin_roles;
 mod admin_site;

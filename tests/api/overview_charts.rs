@@ -101,7 +101,10 @@ async fn seeded_accounts_are_recounted_and_totalled(backend: Backend) {
     let page = app.admin().await.page("/admin").await;
     // crowd(): 5 places in turn, so 6 of 30 in each; genders 0, 1, 2 in turn.
     assert!(page.contains("<title>浙江: 6</title>"), "{page}");
-    assert!(page.contains("<title>男: 10</title>"));
+    assert!(
+        page.contains("<title>Male: 10</title>"),
+        "the test client reads English"
+    );
     assert!(!page.contains("Being counted"));
     assert_svg(&page);
 }

@@ -315,10 +315,10 @@ async fn a_login_records_when_its_key_was_issued(backend: Backend) {
     let (third, _) = issued().await;
     let html = app.admin().await.page(&format!("/admin/users/{id}")).await;
     assert!(html.contains("Session key issued"), "{html}");
-    assert!(
-        html.contains(&third.format("%Y-%m-%d %H:%M:%S").to_string()),
-        "{html}"
-    );
+    // In the admin site's zone, with its offset.
+    let shown =
+        wxlogin::domain::display_time::format(third, wxlogin::domain::display_time::DEFAULT_ZONE);
+    assert!(html.contains(&shown), "{shown} in {html}");
     assert!(!html.contains(KEY_2) && !html.contains(KEY_1), "{html}");
 }
 

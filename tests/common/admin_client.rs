@@ -10,38 +10,53 @@ pub struct AdminClient {
     pub jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
+/// What the test clients send as `Accept-Language` unless told otherwise:
+/// English, which the assertions of most tests are written in.
+pub const ENGLISH: &str = "en";
+
 impl AdminClient {
+    /// A client from 127.0.0.1 whose browser asks for English.
     pub fn new(app: &TestApp) -> Self {
         Self::from_ip(app, "127.0.0.1")
     }
 
+    /// A client whose browser sends `accept_language`, or no
+    /// `Accept-Language` at all (`None`), as a Chinese browser may not.
+    pub fn with_language(app: &TestApp, accept_language: Option<&str>) -> Self {
+        Self::build(&app.address, None, accept_language)
+    }
+
     /// A client of the server at `base` (`http://127.0.0.1:PORT`).
     pub fn at(base: &str) -> Self {
-        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-        Self {
-            jar: jar.clone(),
-            client: reqwest::Client::builder()
-                .cookie_provider(jar)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: base.to_owned(),
-        }
+        Self::build(base, None, Some(ENGLISH))
     }
 
     /// A client whose connections come from `ip`, one of the loopback
     /// addresses 127.0.0.0/8, as if from another machine.
     pub fn from_ip(app: &TestApp, ip: &str) -> Self {
+        Self::build(&app.address, Some(ip), Some(ENGLISH))
+    }
+
+    fn build(base: &str, ip: Option<&str>, accept_language: Option<&str>) -> Self {
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(lang) = accept_language {
+            headers.insert(
+                reqwest::header::ACCEPT_LANGUAGE,
+                reqwest::header::HeaderValue::from_str(lang).unwrap(),
+            );
+        }
+        let mut builder = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers);
+        if let Some(ip) = ip {
+            builder = builder.local_address(ip.parse::<std::net::IpAddr>().unwrap());
+        }
         Self {
-            jar: jar.clone(),
-            client: reqwest::Client::builder()
-                .cookie_provider(jar)
-                .redirect(reqwest::redirect::Policy::none())
-                .local_address(ip.parse::<std::net::IpAddr>().unwrap())
-                .build()
-                .unwrap(),
-            base: app.address.clone(),
+            jar,
+            client: builder.build().unwrap(),
+            base: base.to_owned(),
         }
     }
 

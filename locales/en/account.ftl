@@ -1,0 +1,29 @@
+# Your account and two-factor sign-in (admin/second_factor.rs).
+
+account-title = Your account
+second-factor-heading = Two-factor sign-in
+second-factor-required = This server requires two-factor sign-in for every admin. Turn it on to continue.
+second-factor-codes-shown = Two-factor sign-in is on. Keep these recovery codes somewhere safe. Each works once, instead of a code, if you lose your phone. They are shown only now.
+second-factor-on = On. Recovery codes left: { $left }.
+second-factor-code-or-recovery = Code or recovery code
+second-factor-turn-off = Turn off
+second-factor-scan = Scan this with an authenticator app (such as Google Authenticator, Microsoft Authenticator or 腾讯身份验证器), or type the key by hand, then type the code it shows.
+second-factor-key = Key
+second-factor-code = Code
+second-factor-turn-on = Turn on
+second-factor-off = Off. With it on, signing in takes your password and a code from an authenticator app on your phone.
+second-factor-set-up = Set up two-factor sign-in
+second-factor-qr-label = QR code for an authenticator app
+second-factor-signin-title = Two-factor sign-in
+second-factor-signin-hint = Signed in as { $name }. Type the 6-digit code your authenticator app shows, or one of your recovery codes.
+second-factor-verify = Verify
+second-factor-cancel = Cancel and sign out
+second-factor-throttled = Too many wrong codes. Two-factor sign-in is paused for this admin; try again in { $minutes } minutes.
+second-factor-malformed = Type the 6 digits your authenticator app shows.
+second-factor-wrong-code = That code is not right; check the time on your phone and try the next code.
+second-factor-replayed = That code was used already; wait for the next one.
+second-factor-wrong-recovery-code = That recovery code is not right, or was used already.
+second-factor-unrecognised = Type the 6-digit code of your authenticator app, or one of your recovery codes (XXXXX-XXXXX).
+second-factor-already-on = Two-factor sign-in is on already; turn it off first to get a new secret.
+second-factor-nothing-pending = There is no secret waiting to be confirmed; start again.
+second-factor-not-on = This admin has no second factor.

@@ -1,0 +1,29 @@
+# 我的账号与两步验证登录（admin/second_factor.rs）。
+
+account-title = 我的账号
+second-factor-heading = 两步验证登录
+second-factor-required = 本服务器要求所有管理员开启两步验证登录。请先开启后再继续。
+second-factor-codes-shown = 两步验证已开启。请妥善保存以下恢复码：手机丢失时，每个恢复码可代替验证码使用一次。恢复码只显示这一次。
+second-factor-on = 已开启。剩余恢复码：{ $left } 个。
+second-factor-code-or-recovery = 验证码或恢复码
+second-factor-turn-off = 关闭
+second-factor-scan = 请用身份验证器应用（如腾讯身份验证器、Google Authenticator 或 Microsoft Authenticator）扫描此二维码，或手动输入密钥，然后填写应用显示的验证码。
+second-factor-key = 密钥
+second-factor-code = 验证码
+second-factor-turn-on = 开启
+second-factor-off = 未开启。开启后，登录时除密码外还需输入手机身份验证器上的验证码。
+second-factor-set-up = 设置两步验证登录
+second-factor-qr-label = 身份验证器二维码
+second-factor-signin-title = 两步验证登录
+second-factor-signin-hint = 已验证 { $name } 的密码。请输入身份验证器显示的 6 位验证码，或一个恢复码。
+second-factor-verify = 验证
+second-factor-cancel = 取消并退出登录
+second-factor-throttled = 验证码错误次数过多，该管理员的两步验证已暂停，请 { $minutes } 分钟后再试。
+second-factor-malformed = 请输入身份验证器显示的 6 位数字。
+second-factor-wrong-code = 验证码不正确。请检查手机时间，并尝试下一个验证码。
+second-factor-replayed = 该验证码已使用过，请等待下一个验证码。
+second-factor-wrong-recovery-code = 恢复码不正确，或已被使用。
+second-factor-unrecognised = 请输入身份验证器的 6 位验证码，或一个恢复码（XXXXX-XXXXX）。
+second-factor-already-on = 两步验证已开启；如需新密钥，请先关闭。
+second-factor-nothing-pending = 没有待确认的密钥，请重新开始设置。
+second-factor-not-on = 该管理员未开启两步验证。
