@@ -26,6 +26,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use wxlogin::config::{DatabaseUrl, WechatSettings};
 use wxlogin::db::DbPool;
+use wxlogin::domain::totp::TotpSecret;
 use wxlogin::on_backend;
 use wxlogin::startup::Application;
 
@@ -197,6 +198,8 @@ async fn start_app(dir: &Path) -> (String, DbPool, Vec<Seeded>) {
         let hash = wxlogin::domain::password::hash(ADMIN_PASSWORD);
         wxlogin::db::admins::create(c, ADMIN, &hash, "owner", wxlogin::clock::now())
             .expect("create admin");
+        wxlogin::db::admins::create(c, VIEWER, &hash, "viewer", wxlogin::clock::now())
+            .expect("create the viewer");
     })
     .await;
 
@@ -303,6 +306,16 @@ async fn admin_site_in_a_real_browser() {
         Ok(Err(_)) => panic!("the browser test took longer than {TEST_TIMEOUT:?}"),
         Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// A second admin, who may only browse.
+const VIEWER: &str = "vera";
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 struct Ctx {
@@ -530,6 +543,110 @@ impl Ctx {
             "/admin/users"
         );
         self.screenshot("browser-04-after-export").await;
+
+        // 5. A viewer may browse but not export: a 403 page, in Chinese.
+        self.sign_out().await;
+        self.sign_in(VIEWER).await;
+        self.wait_for_url("the overview", |u| u.path() == "/admin")
+            .await;
+        c.goto(&format!("{}/admin/users.csv", self.base))
+            .await
+            .expect("open the export");
+        self.assert_chinese().await;
+        let refusal = self.text("main").await;
+        assert!(refusal.contains("403"), "{refusal}");
+        assert!(
+            refusal.contains("查看者") && refusal.contains("操作员"),
+            "names both roles: {refusal}"
+        );
+        self.screenshot("browser-05-viewer-refused").await;
+
+        // 6. Two-factor sign-in: the viewer turns it on with the key the
+        // page shows, then signs in with the password and a code.
+        c.goto(&format!("{}/admin/account", self.base))
+            .await
+            .unwrap();
+        self.find("form[action='/admin/account/2fa/start'] button")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let key = self.text("code.secret").await;
+        self.find("div.qr svg").await;
+        let secret = TotpSecret::from_base32(&key).expect("the key the page shows");
+        self.screenshot("browser-06-second-factor-set-up").await;
+        let form = self.find("form[action='/admin/account/2fa/confirm']").await;
+        let field = form.find(Locator::Css("input[name=code]")).await.unwrap();
+        field.send_keys(&secret.code(unix_now())).await.unwrap();
+        form.find(Locator::Css("button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let codes = self
+            .client
+            .find_all(Locator::Css(".recovery-codes li"))
+            .await
+            .unwrap();
+        assert_eq!(codes.len(), 10, "ten recovery codes, shown once");
+        self.sign_out().await;
+        self.sign_in(VIEWER).await;
+        self.wait_for_url("the second step", |u| {
+            u.path() == "/admin/login/second-factor"
+        })
+        .await;
+        self.assert_chinese().await;
+        assert_eq!(self.text("main h1").await, "两步验证登录");
+        let form = self.find("form[action='/admin/login/second-factor']").await;
+        let field = form.find(Locator::Css("input[name=code]")).await.unwrap();
+        // The step that turned it on is spent: the next one's code.
+        field
+            .send_keys(&secret.code(unix_now() + 30))
+            .await
+            .unwrap();
+        self.screenshot("browser-07-second-factor-sign-in").await;
+        form.find(Locator::Css("button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        self.wait_for_url("the overview after the second factor", |u| {
+            u.path() == "/admin"
+        })
+        .await;
+        assert!(self.text("header .who").await.starts_with(VIEWER));
+    }
+
+    async fn sign_out(&self) {
+        self.find("form.signout button")
+            .await
+            .click()
+            .await
+            .expect("sign out");
+        self.wait_for_url("the sign-in page", |u| u.path() == "/admin/login")
+            .await;
+    }
+
+    async fn sign_in(&self, name: &str) {
+        let form = self.find("form[action='/admin/login']").await;
+        let field = form
+            .find(Locator::Css("input[name=username]"))
+            .await
+            .unwrap();
+        field.send_keys(name).await.unwrap();
+        let field = form
+            .find(Locator::Css("input[name=password]"))
+            .await
+            .unwrap();
+        field.send_keys(ADMIN_PASSWORD).await.unwrap();
+        form.find(Locator::Css("button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
     }
 
     /// The page is in Chinese: `<html lang="zh-CN">`.
