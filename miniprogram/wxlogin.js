@@ -352,6 +352,39 @@ function createClient(options) {
     return (await post(await get())).user;
   }
 
+  /**
+   * Everything the server stores about the user (`GET /api/me/export`):
+   * `{exported_at, account, identities, sessions}`, for a "download my
+   * data" page. Never a session key or a token.
+   */
+  function exportMyData() {
+    return request({ url: '/api/me/export' });
+  }
+
+  /**
+   * Closes the user's account (注销, `DELETE /api/me`): the server erases
+   * the profile, phone number, avatar, identities and session keys, and
+   * every token of the account stops working. Resolves once it is gone,
+   * and forgets the token. A later `login()` makes a new, empty account.
+   *
+   * A 401 is not taken as done: the token may have expired while the
+   * account lives on. It logs in again and deletes once more, so the user
+   * is left without an account either way (even when a first delete
+   * succeeded and only its answer was lost).
+   */
+  async function deleteAccount() {
+    const attempt = (token) => send({ url: '/api/me', method: 'DELETE', token });
+    let token = await ensureToken();
+    let res = await attempt(token);
+    if (res.statusCode === 401) {
+      if (getToken() === token) wxApi.removeStorageSync(storageKey);
+      token = (await login()).token;
+      res = await attempt(token);
+    }
+    if (res.statusCode !== 204) throw errorFromResponse(res);
+    if (getToken() === token) wxApi.removeStorageSync(storageKey);
+  }
+
   /** Ends the session on the server (when there is one) and forgets the token. */
   async function logout() {
     const token = getToken();
@@ -371,6 +404,8 @@ function createClient(options) {
     bindPhone,
     hasVerifiedPhone,
     sendUserInfo,
+    exportMyData,
+    deleteAccount,
     logout,
     getToken,
   };

@@ -363,23 +363,7 @@ impl Ctx {
         self.screenshot("browser-01-sign-in").await;
 
         // 2. Sign in: back to the page it came from, with every user.
-        let form = self.find("form[action='/admin/login']").await;
-        let field = form
-            .find(Locator::Css("input[name=username]"))
-            .await
-            .unwrap();
-        field.send_keys(ADMIN).await.unwrap();
-        let field = form
-            .find(Locator::Css("input[name=password]"))
-            .await
-            .unwrap();
-        field.send_keys(ADMIN_PASSWORD).await.unwrap();
-        form.find(Locator::Css("button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .expect("click the sign-in button");
+        self.sign_in(ADMIN).await;
         self.wait_for_url("the user table after signing in", |u| {
             u.path() == "/admin/users"
         })

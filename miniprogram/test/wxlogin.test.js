@@ -146,6 +146,44 @@ describe('login', () => {
   });
 });
 
+describe('the user\'s own data', () => {
+  test('exportMyData() gives the account, its identities and sessions, never a session key', async () => {
+    const { auth } = client('export-1');
+    const user = await auth.me();
+    const data = await auth.exportMyData();
+    assert.equal(data.account.id, user.id);
+    assert.equal(data.identities.length, 1);
+    assert.equal(data.identities[0].openid, user.openid);
+    assert.equal(data.sessions.length, 1);
+    assert.ok(!JSON.stringify(data).includes('session_key"'), 'no session key in the export');
+  });
+
+  test('deleteAccount() closes the account, kills the token, and a later login makes a new one', async () => {
+    const { auth } = client('delete-1');
+    const before = await auth.me();
+    const { token } = { token: auth.getToken() };
+    await auth.deleteAccount();
+    assert.equal(auth.getToken(), null);
+    const me = await fetch(`${server.baseUrl}/api/me`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(me.status, 401);
+    const after = await auth.me();
+    assert.notEqual(after.id, before.id, 'a new account');
+    assert.equal(after.openid, before.openid, 'for the same WeChat user');
+  });
+
+  test('deleteAccount() with a revoked token logs in again and still deletes', async () => {
+    const { auth } = client('delete-2');
+    const { token } = await auth.login();
+    await fetch(`${server.baseUrl}/api/logout`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+    await auth.deleteAccount();
+    assert.equal(auth.getToken(), null);
+    const fresh = await auth.me();
+    const data = await auth.exportMyData();
+    assert.equal(data.account.id, fresh.id);
+    assert.equal(data.account.login_count, 1, 'the account left is new');
+  });
+});
+
 describe('profile', () => {
   test('updateProfile() changes the fields and answers the user', async () => {
     const { auth } = client('profile-1');

@@ -7,6 +7,8 @@ use std::fmt::Write;
 
 use chrono::{Datelike, NaiveDate};
 
+use crate::domain::text::escape_xml as escape;
+
 /// One day's figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DayValue {
@@ -163,24 +165,6 @@ fn truncate(s: &str, budget: usize) -> String {
         })
         .collect();
     out.push('…');
-    out
-}
-
-/// Escapes text and attribute content. Also drops control characters that
-/// XML 1.0 forbids, since labels come from end-user profile data.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
     out
 }
 

@@ -25,6 +25,8 @@ use crate::on_backend;
 pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// How old the gender and province totals may get.
 pub const TOTALS_MAX_AGE: chrono::Duration = chrono::Duration::minutes(10);
+/// How often a node asks whether the totals are stale.
+const TOTALS_CHECK_EVERY: Duration = Duration::from_secs(60);
 /// Provinces kept in the totals, the largest first.
 pub const TOP_PROVINCES: i64 = 12;
 
@@ -259,6 +261,9 @@ pub fn refresh_profile_totals(
 /// the profile totals when they are stale.
 pub fn start(counter: Arc<ActivityCounter>, pool: DbPool) -> std::io::Result<Periodic> {
     let (last_counter, last_pool) = (counter.clone(), pool.clone());
+    // Whether the totals are stale is asked once a minute, not every round:
+    // an idle node then costs the database nothing between checks.
+    let mut next_check = std::time::Instant::now();
     Periodic::start(
         "activity",
         FLUSH_EVERY,
@@ -266,6 +271,10 @@ pub fn start(counter: Arc<ActivityCounter>, pool: DbPool) -> std::io::Result<Per
             if let Err(e) = counter.flush(&pool) {
                 tracing::warn!(error = %e, "cannot write the login counts yet; the next round tries again");
             }
+            if std::time::Instant::now() < next_check {
+                return;
+            }
+            next_check = std::time::Instant::now() + TOTALS_CHECK_EVERY;
             let refreshed = pool
                 .get()
                 .map_err(DbError::from)

@@ -46,6 +46,25 @@ pub fn has_visible_char(s: &str) -> bool {
     s.chars().any(is_visible)
 }
 
+/// Escapes text and attribute content of XML and HTML (`&`, `<`, `>`, both
+/// quotes), and drops the control characters that XML 1.0 forbids, since
+/// what is escaped may come from end-user profile data.
+pub fn escape_xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,7 +122,10 @@ impl TotpSecret {
             .light_color(svg::Color("#fff"))
             .build();
         let element = &svg[svg.find("<svg")?..];
-        let attributes = format!(r#"<svg role="img" aria-label="{}""#, escape(aria_label));
+        let attributes = format!(
+            r#"<svg role="img" aria-label="{}""#,
+            super::text::escape_xml(aria_label)
+        );
         Some(element.replacen("<svg", &attributes, 1))
     }
 
@@ -201,21 +204,6 @@ fn normalise_code(input: &str) -> Option<String> {
         }
     }
     (digits.len() == DIGITS).then_some(digits)
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// Recovery codes given to an admin at once.
