@@ -104,6 +104,8 @@ impl AppState {
             webhooks.stop();
         }
         background.service_calls.stop();
+        // Its last round writes the login counts still in memory.
+        background.activity.stop();
         background.pruner.stop();
         background.code_sweeper.stop();
         if let Some(clock_check) = &background.clock_check {
