@@ -28,10 +28,9 @@ use wxlogin::config::{DatabaseUrl, WechatSettings};
 use wxlogin::db::DbPool;
 use wxlogin::domain::totp::TotpSecret;
 use wxlogin::on_backend;
-use wxlogin::startup::Application;
 
 mod common;
-use common::{settings_with, with_db, ADMIN, ADMIN_PASSWORD};
+use common::{run_app_on_own_thread, settings_with, with_db, ADMIN, ADMIN_PASSWORD};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -189,10 +188,9 @@ async fn start_app(dir: &Path) -> (String, DbPool, Vec<Seeded>) {
     );
     settings.db.pool_size = 4;
     settings.data_dir = dir.join("data");
-    let app = Application::build(settings).await.expect("build app");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let pool = app.pool().clone();
-    tokio::spawn(app.run_until_stopped());
+    let app = run_app_on_own_thread(settings).await.expect("build app");
+    let base = format!("http://127.0.0.1:{}", app.port);
+    let pool = app.pool;
 
     with_db(&pool, |c| {
         let hash = wxlogin::domain::password::hash(ADMIN_PASSWORD);

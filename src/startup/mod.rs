@@ -3,11 +3,13 @@
 
 use std::net::TcpListener;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use tokio::sync::Notify;
 
 mod assemble;
 
@@ -36,6 +38,24 @@ pub struct Application {
     /// Listened to from before the listener is announced, so that a signal
     /// sent as soon as the node says it listens is a drain, not a kill.
     signals: Signals,
+    stop: StopHandle,
+}
+
+/// Starts the same drain as SIGTERM from inside the process: how a program
+/// that embeds the server (the tests do) stops one it started.
+#[derive(Clone, Default)]
+pub struct StopHandle(Arc<Notify>);
+
+impl StopHandle {
+    /// Asks the server to drain and stop; returns at once. A request made
+    /// before the server runs is kept.
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
+
+    async fn requested(&self) {
+        self.0.notified().await;
+    }
 }
 
 impl Application {
@@ -125,6 +145,7 @@ impl Application {
             dev_admin_password,
             drain: settings.drain,
             signals,
+            stop: StopHandle::default(),
         })
     }
 
@@ -141,6 +162,11 @@ impl Application {
         &self.pool
     }
 
+    /// Stops this server once it runs, as SIGTERM would.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
     /// In dev mode on a database without admins: the password of the
     /// `admin` account just created, to show once.
     pub fn dev_admin_password(&self) -> Option<&str> {
@@ -150,7 +176,8 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then drains: `/readyz` fails at once,
     /// the listener closes after the grace, requests in flight get the
     /// shutdown timeout to finish, the login writer writes what is queued,
-    /// and the background threads stop. A second signal exits at once.
+    /// and the background threads stop. A second signal exits at once. A
+    /// [`StopHandle`] starts the same drain.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let mut signals = self.signals;
         let metrics = self.metrics.map(|(server, _)| {
@@ -167,11 +194,16 @@ impl Application {
         crate::systemd::start_watchdog();
         let served = tokio::select! {
             served = &mut server => served,
-            signal = signals.next() => {
+            cause = async {
+                tokio::select! {
+                    signal = signals.next() => signal,
+                    () = self.stop.requested() => "stop requested",
+                }
+            } => {
                 self.state.draining.store(true, Ordering::SeqCst);
                 crate::systemd::stopping();
                 tracing::info!(
-                    signal,
+                    cause,
                     grace_s = self.drain.grace.as_secs_f64(),
                     shutdown_timeout_s = self.drain.shutdown_timeout.as_secs_f64(),
                     "draining: /readyz answers 503; the listener closes after the grace"

@@ -13,7 +13,7 @@ use wxlogin::config::{
 };
 use wxlogin::db::{DbConnection, DbPool};
 use wxlogin::on_backend;
-use wxlogin::startup::Application;
+use wxlogin::startup::{Application, StopHandle};
 
 use super::{with_db, AdminClient, Backend, Person, TestDb, ADMIN, ADMIN_PASSWORD, APPID, SECRET};
 
@@ -27,6 +27,64 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     /// `http://ADDRESS/metrics`, when `metrics_bind` was set.
     pub metrics_url: Option<String>,
+    stop: StopHandle,
+}
+
+impl Drop for TestApp {
+    /// Starts the app's drain, which ends on the app's own thread: its
+    /// workers and background threads stop instead of outliving the test and
+    /// its database.
+    fn drop(&mut self) {
+        self.stop.stop();
+    }
+}
+
+/// A started app, as [`run_app_on_own_thread`] reports it.
+pub struct StartedApp {
+    pub port: u16,
+    pub pool: DbPool,
+    pub metrics_address: Option<std::net::SocketAddr>,
+    /// Dropping it does not stop the app; calling `stop` does.
+    pub stop: StopHandle,
+}
+
+/// Builds and runs the app on a thread and runtime of its own. On the
+/// test's runtime it would stop being driven when the test ends, while
+/// actix's worker threads kept its state, and so its background threads,
+/// alive for the rest of the run: hundreds of idle apps polling dropped
+/// databases. Its own runtime lets its drain run to the end instead.
+pub async fn run_app_on_own_thread(settings: Settings) -> anyhow::Result<StartedApp> {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("test-app".to_owned())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the test app's runtime");
+            runtime.block_on(async move {
+                let app = match Application::build(settings).await {
+                    Ok(app) => app,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let started = StartedApp {
+                    port: app.port(),
+                    pool: app.pool().clone(),
+                    metrics_address: app.metrics_address(),
+                    stop: app.stop_handle(),
+                };
+                if started_tx.send(Ok(started)).is_ok() {
+                    if let Err(e) = app.run_until_stopped().await {
+                        eprintln!("the test app stopped with an error: {e}");
+                    }
+                }
+            });
+        })
+        .expect("spawn the test app's thread");
+    started_rx.await.expect("the test app's thread ended early")
 }
 
 /// WeChat as the fake at `base` answers it.
@@ -107,11 +165,9 @@ pub async fn spawn_app_on(
     let mut settings = test_settings(url, &wechat.uri());
     settings.data_dir = data_dir.path().to_owned();
     tweak(&mut settings);
-    let app = Application::build(settings).await.expect("build app");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let pool = app.pool().clone();
-    let metrics_url = app.metrics_address().map(|a| format!("http://{a}/metrics"));
-    tokio::spawn(app.run_until_stopped());
+    let app = run_app_on_own_thread(settings).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port);
+    let metrics_url = app.metrics_address.map(|a| format!("http://{a}/metrics"));
     TestApp {
         address,
         client: reqwest::Client::builder()
@@ -119,10 +175,11 @@ pub async fn spawn_app_on(
             .build()
             .unwrap(),
         wechat,
-        pool,
+        pool: app.pool,
         db,
         data_dir,
         metrics_url,
+        stop: app.stop,
     }
 }
 
