@@ -43,6 +43,9 @@ cargo build --release --locked --quiet --bin wxlogin --example fake_wechat </dev
 BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/wxlogin}
 FAKE_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/fake_wechat
 
+# The servers' key, and so the data key: `wxlogin seed` seals the session
+# keys it writes under the same key as the servers that read them.
+export WXLOGIN_SECRET_KEY=$(printf 'k%.0s' $(seq 64))
 WORK=$(mktemp -d /tmp/wxlogin-fleet.XXXXXX)
 PG_DB=wxlogin_fleet_$$
 URL=${PG_URL%/*}/$PG_DB

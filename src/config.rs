@@ -394,6 +394,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Where account events are sent; `None`: no events are recorded.
     pub webhook: Option<WebhookSettings>,
+    /// Encrypt session keys, phone numbers and access tokens at rest.
+    pub data_keys: crate::domain::data_keys::DataKeys,
 }
 
 /// How a node stops: `/readyz` fails at once; the listener closes after

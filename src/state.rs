@@ -34,6 +34,8 @@ pub struct AppState {
     /// Checked against when an unknown admin name signs in, so that it costs
     /// as much as a wrong password.
     pub dummy_password_hash: String,
+    /// Encrypt session keys, phone numbers and access tokens at rest.
+    pub data_keys: crate::domain::data_keys::DataKeys,
     /// The keys of admins' TOTP secrets and recovery codes.
     pub second_factor_keys: crate::domain::totp_keys::SecondFactorKeys,
     /// Checks admin passwords off the request workers, with bounded room.

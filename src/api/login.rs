@@ -84,7 +84,7 @@ pub async fn login(
     Ok(HttpResponse::Ok().json(LoginResponse {
         token: done.token.expose().to_owned(),
         expires_at: done.expires_at.and_utc(),
-        user: (&done.user).into(),
+        user: UserView::new(&done.user, &state.data_keys),
     }))
 }
 
@@ -96,8 +96,8 @@ pub async fn login(
     security(("bearer" = [])),
     responses((status = 200, description = "The user", body = UserBody)),
 )]
-pub async fn me(auth: Authenticated) -> HttpResponse {
-    UserBody::ok(&auth.user)
+pub async fn me(state: web::Data<AppState>, auth: Authenticated) -> HttpResponse {
+    UserBody::ok(&auth.user, &state.data_keys)
 }
 
 /// Ends the session of this token, on every node at once.

@@ -211,7 +211,7 @@ pub async fn upload_avatar(
     );
     let bytes = read_file_field(&mut payload).await?;
     let user = profile::set_avatar(&state, &auth.user, bytes, &base).await?;
-    Ok(UserBody::ok(&user))
+    Ok(UserBody::ok(&user, &state.data_keys))
 }
 
 /// An uploaded avatar.

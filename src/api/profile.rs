@@ -40,7 +40,7 @@ pub async fn userinfo(
 ) -> Result<HttpResponse, ApiError> {
     let fields = body.into_inner().into();
     let user = profile::apply_user_data(&state, &auth.user, &fields).await?;
-    Ok(UserBody::ok(&user))
+    Ok(UserBody::ok(&user, &state.data_keys))
 }
 
 /// The fields of the profile fill-in: send those that change, at least one.
@@ -85,7 +85,7 @@ pub async fn patch_me(
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let user = profile::patch(&state, &auth.user, &body).await?;
-    Ok(UserBody::ok(&user))
+    Ok(UserBody::ok(&user, &state.data_keys))
 }
 
 /// The same as `PATCH /api/me`, for `wx.request`, which has no PATCH.
@@ -148,6 +148,6 @@ pub async fn phone(
     Ok(HttpResponse::Ok().json(PhoneResponse {
         phone_number: phone.pure_phone_number,
         phone_country_code: phone.country_code,
-        user: (&user).into(),
+        user: UserView::new(&user, &state.data_keys),
     }))
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::users;
+use crate::domain::data_keys::DataKeys;
 
 /// A user as the API shows it: the account, seen through the identity the
 /// session was opened with. Built from [`users::User`] field by field, so a
@@ -36,7 +37,7 @@ pub struct UserView<'a> {
     pub city: &'a str,
     pub language: &'a str,
     /// The number bound with `POST /api/me/phone`, without country code.
-    pub phone_number: Option<&'a str>,
+    pub phone_number: Option<String>,
     pub phone_country_code: Option<&'a str>,
     /// When WeChat last verified the phone number: `null` until one is
     /// bound. A client can skip the paid phone button when it is set.
@@ -45,8 +46,9 @@ pub struct UserView<'a> {
     pub last_login_at: DateTime<Utc>,
 }
 
-impl<'a> From<&'a users::User> for UserView<'a> {
-    fn from(user: &'a users::User) -> Self {
+impl<'a> UserView<'a> {
+    /// `keys` open the phone number, which is kept sealed.
+    pub fn new(user: &'a users::User, keys: &DataKeys) -> Self {
         let (u, identity) = (&*user.account, &*user.identity);
         Self {
             id: u.id,
@@ -67,7 +69,10 @@ impl<'a> From<&'a users::User> for UserView<'a> {
             province: &u.province,
             city: &u.city,
             language: &u.language,
-            phone_number: u.phone_number.as_deref(),
+            phone_number: u
+                .phone_number
+                .as_deref()
+                .and_then(|sealed| opened_phone(keys, sealed)),
             phone_country_code: u.phone_country_code.as_deref(),
             phone_verified_at: u.phone_verified_at.map(|t| t.and_utc()),
             created_at: u.created_at.and_utc(),
@@ -83,7 +88,17 @@ pub struct UserBody<'a> {
 }
 
 impl UserBody<'_> {
-    pub fn ok(user: &users::User) -> HttpResponse {
-        HttpResponse::Ok().json(UserBody { user: user.into() })
+    pub fn ok(user: &users::User, keys: &DataKeys) -> HttpResponse {
+        HttpResponse::Ok().json(UserBody {
+            user: UserView::new(user, keys),
+        })
     }
+}
+
+/// A sealed phone number, opened; one that does not open (its key is not
+/// configured on this node) is logged and left out.
+fn opened_phone(keys: &DataKeys, sealed: &str) -> Option<String> {
+    keys.open_phone(sealed)
+        .inspect_err(|error| tracing::error!(%error, "a stored phone number does not open"))
+        .ok()
 }

@@ -67,6 +67,12 @@ pub enum Command {
     Export(ExportArgs),
     /// Fill an empty database with realistic fake users, for benchmarks and demos.
     Seed(super::seed::SeedArgs),
+    /// Re-encrypt the session keys, phone numbers and access tokens kept in
+    /// the database under the current data key, in batches, while the
+    /// servers run. Give the new key as --data-key and the previous one in
+    /// --old-data-keys, here and on every node, first. Refuses, changing
+    /// nothing, when values need a key that is not given.
+    RotateDataKey(RotateDataKeyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -123,9 +129,116 @@ pub struct ExportArgs {
     pub filter: crate::domain::user_query::UserListArgs,
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub keys: CommandKeyArgs,
 
     #[command(flatten)]
     pub wechat: WechatArgs,
+}
+
+/// The keys that encrypt personal data in the database.
+#[derive(Debug, Clone, Args)]
+pub struct DataKeyArgs {
+    /// Key that encrypts session keys, phone numbers and WeChat access
+    /// tokens in the database: 32 random bytes in base64 or hex (e.g.
+    /// `openssl rand -base64 32`), the same on every node. Without it, a key
+    /// derived from --secret-key. Never printed or logged.
+    #[arg(long, env = "WXLOGIN_DATA_KEY", hide_env_values = true)]
+    pub data_key: Option<String>,
+
+    /// Earlier data keys, comma-separated, that still open what they
+    /// encrypted: give the previous key here while `wxlogin rotate-data-key`
+    /// re-encrypts under the new one. A key derived from --secret-key is
+    /// always among them when --data-key is set.
+    #[arg(
+        long,
+        env = "WXLOGIN_OLD_DATA_KEYS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub old_data_keys: Vec<String>,
+}
+
+impl DataKeyArgs {
+    /// The data keys: `--data-key`, else one derived from the secret key,
+    /// else (with `dev` only) the fixed key of development mode.
+    pub fn resolve(
+        &self,
+        secret_key: Option<&str>,
+        dev: bool,
+    ) -> Result<crate::domain::data_keys::DataKeys, ConfigError> {
+        use crate::domain::data_keys::{DataKey, DataKeys};
+        let derived = secret_key
+            .filter(|k| !k.is_empty())
+            .map(|k| DataKey::derive(k.as_bytes()));
+        let given = self
+            .data_key
+            .as_deref()
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| {
+                DataKey::parse(k).map_err(|e| {
+                    ConfigError::Invalid(format!("--data-key / WXLOGIN_DATA_KEY {e}"))
+                })
+            })
+            .transpose()?;
+        let mut older = Vec::new();
+        for (n, k) in self.old_data_keys.iter().enumerate() {
+            if k.trim().is_empty() {
+                continue;
+            }
+            older.push(DataKey::parse(k).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "--old-data-keys / WXLOGIN_OLD_DATA_KEYS: key {} {e}",
+                    n + 1
+                ))
+            })?);
+        }
+        let current = match (given, derived) {
+            (Some(given), derived) => {
+                older.extend(derived);
+                given
+            }
+            (None, Some(derived)) => derived,
+            (None, None) if dev => DataKey::derive(DEV_DATA_KEY_SOURCE),
+            (None, None) => {
+                return Err(ConfigError::Invalid(
+                    "missing --data-key / WXLOGIN_DATA_KEY (or --secret-key / WXLOGIN_SECRET_KEY to derive it from): session keys and phone numbers are encrypted in the database".into(),
+                ))
+            }
+        };
+        Ok(DataKeys::new(current, older))
+    }
+}
+
+/// What development mode derives its data key from, when it has no secret
+/// key: fixed, so that a dev database stays readable across restarts. It
+/// protects nothing, as dev mode does not.
+const DEV_DATA_KEY_SOURCE: &[u8] = b"wxlogin --dev without a secret key";
+
+/// The keys of a command that reads or writes personal data.
+#[derive(Debug, Clone, Args)]
+pub struct CommandKeyArgs {
+    /// The server's --secret-key, from which the data key is derived when
+    /// --data-key is not set.
+    #[arg(long, env = "WXLOGIN_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    #[command(flatten)]
+    pub data_keys: DataKeyArgs,
+}
+
+impl CommandKeyArgs {
+    pub fn resolve(&self, dev: bool) -> Result<crate::domain::data_keys::DataKeys, ConfigError> {
+        self.data_keys.resolve(self.secret_key.as_deref(), dev)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RotateDataKeyArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub keys: CommandKeyArgs,
 }
 
 /// Where the data lives.
@@ -195,6 +308,9 @@ pub struct ServeArgs {
     /// --dev, which makes a random one per process. Never printed or logged.
     #[arg(long, env = "WXLOGIN_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+
+    #[command(flatten)]
+    pub data_keys: DataKeyArgs,
 
     /// Send admin cookies without the Secure flag, for plain-HTTP set-ups
     /// behind a trusted proxy, and for tests. --dev implies it.
@@ -297,6 +413,7 @@ impl TryFrom<ServeArgs> for Settings {
     fn try_from(args: ServeArgs) -> Result<Self, ConfigError> {
         let db = DbSettings::try_from(&args.db)?;
         let wechat = wechat_settings(&args.wechat, args.dev)?;
+        let secret_key = args.secret_key.clone();
         let cookie_key = match args.secret_key.filter(|k| !k.is_empty()) {
             Some(k) if k.len() >= MIN_SECRET_KEY_BYTES => actix_web::cookie::Key::from(k.as_bytes()),
             Some(k) => {
@@ -312,6 +429,8 @@ impl TryFrom<ServeArgs> for Settings {
                 )))
             }
         };
+        // After the cookie key, whose absence explains more.
+        let data_keys = args.data_keys.resolve(secret_key.as_deref(), args.dev)?;
         let workers = args.workers.map_or_else(
             || std::thread::available_parallelism().map_or(2, |n| n.get()),
             usize::from,
@@ -374,6 +493,7 @@ impl TryFrom<ServeArgs> for Settings {
             data_dir: args.data_dir,
             public_url,
             webhook,
+            data_keys,
         })
     }
 }

@@ -14,6 +14,7 @@ use crate::service::export;
 pub fn run(pool: &DbPool, args: ExportArgs) -> anyhow::Result<()> {
     // The command line's days are UTC days, as its --help says.
     let query = args.filter.to_query(chrono_tz::UTC)?;
+    let keys = args.keys.resolve(false)?;
     let (mut out, temp): (Box<dyn Write>, Option<tempfile::NamedTempFile>) = match &args.out {
         Some(path) => {
             let dir = path
@@ -34,12 +35,15 @@ pub fn run(pool: &DbPool, args: ExportArgs) -> anyhow::Result<()> {
     };
     out.write_all(&export::head(!args.no_bom))?;
     let mut failure = None;
-    let phones = if args.export_phone {
-        export::Phones::Whole
-    } else {
-        export::Phones::Masked
+    let phones = export::Phones {
+        form: if args.export_phone {
+            export::PhoneForm::Whole
+        } else {
+            export::PhoneForm::Masked
+        },
+        keys,
     };
-    let rows = export::write_rows(pool, &query, phones, |chunk| match out.write_all(&chunk) {
+    let rows = export::write_rows(pool, &query, &phones, |chunk| match out.write_all(&chunk) {
         Ok(()) => true,
         Err(e) => {
             failure = Some(e);

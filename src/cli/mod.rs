@@ -5,6 +5,7 @@ mod admin_args;
 mod apps_file;
 pub mod args;
 pub mod export;
+mod rotate_data_key;
 pub mod seed;
 pub mod service;
 mod values;
@@ -49,6 +50,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Seed(args)) => {
             let settings = DbSettings::try_from(&args.db)?;
             with_database(&runtime, &settings, |pool| seed::run(pool, args))
+        }
+        Some(Command::RotateDataKey(args)) => {
+            let settings = DbSettings::try_from(&args.db)?;
+            let keys = args.keys.resolve(false)?;
+            with_database(&runtime, &settings, |pool| {
+                rotate_data_key::run(pool, &keys)
+            })
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 
-use super::args::DbArgs;
+use super::args::{CommandKeyArgs, DbArgs};
 use crate::db::{self, DbError};
 use crate::seed::{seed, SeedOptions};
 
@@ -46,11 +46,18 @@ pub struct SeedArgs {
     pub dev: bool,
     #[command(flatten)]
     pub db: DbArgs,
+    /// The server's keys, so that it opens the session keys seeded. Without
+    /// either, development mode's fixed data key: what `serve --dev`
+    /// without a secret key uses.
+    #[command(flatten)]
+    pub keys: CommandKeyArgs,
 }
 
-impl From<&SeedArgs> for SeedOptions {
-    fn from(a: &SeedArgs) -> Self {
-        Self {
+impl TryFrom<&SeedArgs> for SeedOptions {
+    type Error = crate::config::ConfigError;
+
+    fn try_from(a: &SeedArgs) -> Result<Self, Self::Error> {
+        Ok(Self {
             users: a.users,
             sessions_per_user: a.sessions_per_user,
             session_users: a.session_users,
@@ -61,12 +68,15 @@ impl From<&SeedArgs> for SeedOptions {
                 .map(|appid| (appid, a.second_app_share)),
             seed: a.seed,
             dev: a.dev,
-        }
+            // Fake users' keys: the fixed dev key is no risk here.
+            data_keys: a.keys.resolve(true)?,
+        })
     }
 }
 
 /// `wxlogin seed`.
 pub fn run(pool: &db::DbPool, args: SeedArgs) -> anyhow::Result<()> {
+    let options = SeedOptions::try_from(&args)?;
     let mut conn = pool.get().map_err(DbError::from)?;
     let mut tokens: Box<dyn Write> = match &args.tokens_out {
         Some(path) => Box::new(std::io::BufWriter::new(
@@ -76,7 +86,7 @@ pub fn run(pool: &db::DbPool, args: SeedArgs) -> anyhow::Result<()> {
         None => Box::new(std::io::sink()),
     };
     let started = Instant::now();
-    let report = seed(&mut conn, &SeedOptions::from(&args), &mut tokens)?;
+    let report = seed(&mut conn, &options, &mut tokens)?;
     tokens.flush().context("cannot write the tokens")?;
     eprintln!(
         "seeded {} users ({} identities) and {} sessions in {:.1} s",

@@ -25,6 +25,7 @@ pub struct Account {
     pub updated_at: NaiveDateTime,
     pub last_login_at: NaiveDateTime,
     pub login_count: i64,
+    /// Sealed under the data key (see `domain::data_keys`).
     pub phone_number: Option<String>,
     pub phone_country_code: Option<String>,
     /// When WeChat last verified `phone_number`.
@@ -36,6 +37,8 @@ pub struct Account {
     pub nickname_pending: Option<String>,
     /// An avatar URL that WeChat's content check has not passed yet.
     pub avatar_pending: Option<String>,
+    /// The phone number's keyed hash, for lookups.
+    pub phone_hash: Option<String>,
 }
 
 impl Account {
@@ -122,17 +125,20 @@ pub fn update_profile(
     .map_err(DbError::from)
 }
 
-/// Stores the account's phone number, as WeChat gave it (and so verified).
+/// Stores the account's phone number, as WeChat gave it (and so verified):
+/// sealed, with its lookup hash.
 pub fn set_phone(
     conn: &mut DbConnection,
     id: i64,
-    phone_number: &str,
+    sealed_phone: &str,
+    phone_hash: &str,
     country_code: &str,
     now: NaiveDateTime,
 ) -> Result<Account, DbError> {
     on_backend!(conn, |c| diesel::update(accounts::table.find(id))
         .set((
-            accounts::phone_number.eq(phone_number),
+            accounts::phone_number.eq(sealed_phone),
+            accounts::phone_hash.eq(phone_hash),
             accounts::phone_country_code.eq(country_code),
             accounts::phone_verified_at.eq(now),
             accounts::updated_at.eq(now),
@@ -174,6 +180,7 @@ pub fn erase(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> Result<(),
             accounts::city.eq(""),
             accounts::language.eq(""),
             accounts::phone_number.eq(None::<String>),
+            accounts::phone_hash.eq(None::<String>),
             accounts::phone_country_code.eq(None::<String>),
             accounts::phone_verified_at.eq(None::<NaiveDateTime>),
             accounts::risk_rank.eq(None::<i16>),

@@ -285,7 +285,7 @@ fn write_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::profile::{ProfileUpdate, SessionKey};
+    use crate::domain::profile::ProfileUpdate;
     use crate::domain::token::TokenHash;
 
     fn login(appid: &str, openid: &str, unionid: Option<&str>) -> LoginRecord {
@@ -294,7 +294,7 @@ mod tests {
             appid: appid.into(),
             openid: openid.into(),
             unionid: unionid.map(Into::into),
-            session_key: SessionKey::new("S0VZ".into()),
+            session_key: crate::domain::data_keys::Stored::from("S0VZ".to_owned()),
             token_hash: TokenHash([0; 32]),
             expires_at: now,
             client_ip: None,

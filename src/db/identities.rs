@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::identities;
 use super::{DbConnection, DbError};
-use crate::domain::profile::SessionKey;
+use crate::domain::data_keys::Stored;
 use crate::on_backend;
 
 /// A row of `identities`.
@@ -19,8 +19,9 @@ pub struct Identity {
     pub openid: String,
     /// What WeChat last said for this openid.
     pub unionid: Option<String>,
+    /// Sealed under the data key (see `domain::data_keys`).
     #[diesel(deserialize_as = String)]
-    pub session_key: SessionKey,
+    pub session_key: Stored,
     pub created_at: NaiveDateTime,
     pub last_login_at: NaiveDateTime,
     pub login_count: i64,

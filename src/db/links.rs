@@ -245,6 +245,7 @@ struct MergedAccount {
     last_login_at: NaiveDateTime,
     login_count: i64,
     phone_number: Option<String>,
+    phone_hash: Option<String>,
     phone_country_code: Option<String>,
     phone_verified_at: Option<NaiveDateTime>,
     risk_rank: Option<i16>,
@@ -274,18 +275,21 @@ fn fill(keep: &Account, other: Account, now: NaiveDateTime) -> (MergedAccount, V
     } else {
         keep.gender
     };
-    // The number, its country code and when it was verified go together.
-    let (phone_number, phone_country_code, phone_verified_at) =
+    // The number, its hash, its country code and when it was verified go
+    // together.
+    let (phone_number, phone_hash, phone_country_code, phone_verified_at) =
         if keep.phone_number.is_none() && other.phone_number.is_some() {
             filled.push("phone_number");
             (
                 other.phone_number,
+                other.phone_hash,
                 other.phone_country_code,
                 other.phone_verified_at,
             )
         } else {
             (
                 keep.phone_number.clone(),
+                keep.phone_hash.clone(),
                 keep.phone_country_code.clone(),
                 keep.phone_verified_at,
             )
@@ -309,6 +313,7 @@ fn fill(keep: &Account, other: Account, now: NaiveDateTime) -> (MergedAccount, V
         last_login_at: keep.last_login_at.max(other.last_login_at),
         login_count: keep.login_count + other.login_count,
         phone_number,
+        phone_hash,
         phone_country_code,
         phone_verified_at,
         // The riskier of the two: a rank is never lost to a merge.
@@ -436,6 +441,7 @@ mod tests {
             last_login_at: t,
             login_count: 1,
             phone_number: phone.map(|p| p.0.to_owned()),
+            phone_hash: phone.map(|p| format!("hash of {}", p.0)),
             phone_country_code: phone.map(|p| p.1.to_owned()),
             phone_verified_at: phone.map(|p| p.2),
             risk_rank: None,

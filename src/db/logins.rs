@@ -283,7 +283,7 @@ fn record_identities(
                 appid: &login.appid,
                 openid: &login.openid,
                 unionid: unionid_of(group),
-                session_key: login.session_key.expose(),
+                session_key: login.session_key.as_str(),
                 created_at: logins[group[0]].now,
                 last_login_at: login.now,
                 login_count: group.len() as i64,

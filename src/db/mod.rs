@@ -28,6 +28,7 @@ mod pool;
 pub mod retention;
 pub mod revocations;
 pub mod schema;
+pub mod sealed_values;
 pub mod service_cache;
 pub mod services;
 pub mod sessions;

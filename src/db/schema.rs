@@ -30,6 +30,8 @@ diesel::table! {
         avatar_pending -> Nullable<Text>,
         /// When the account was closed; its personal data is erased.
         deleted_at -> Nullable<Timestamp>,
+        /// The keyed hash of the phone number, for admins' lookups.
+        phone_hash -> Nullable<Text>,
     }
 }
 

@@ -403,7 +403,6 @@ impl Refresher {
 mod tests {
     use super::aged_map::SHARDS;
     use super::*;
-    use crate::domain::profile::SessionKey;
 
     fn user(id: i64) -> User {
         let t = crate::clock::now();
@@ -423,6 +422,7 @@ mod tests {
                 last_login_at: t,
                 login_count: 1,
                 phone_number: None,
+                phone_hash: None,
                 phone_country_code: None,
                 phone_verified_at: None,
                 risk_rank: None,
@@ -435,7 +435,7 @@ mod tests {
                 appid: "wx".into(),
                 openid: format!("o{id}"),
                 unionid: None,
-                session_key: SessionKey::new("k".into()),
+                session_key: crate::domain::data_keys::Stored::from("k".to_owned()),
                 created_at: t,
                 last_login_at: t,
                 login_count: 1,

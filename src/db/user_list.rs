@@ -305,7 +305,8 @@ pub fn list(
 /// characters).
 pub const ID_SEARCH_MIN_CHARS: usize = 10;
 
-/// Decides how the search text is matched. Text shaped like an id (at least
+/// Decides how the search text is matched. A phone number is looked up by
+/// its keyed hashes (`filter.phone_hashes`). Text shaped like an id (at least
 /// [`ID_SEARCH_MIN_CHARS`] letters, digits, `-` or `_`) that is an openid or
 /// unionid prefix searches only those two indexes, so that pasting an id
 /// reads a handful of index entries instead of every nickname. Other text,
@@ -316,27 +317,36 @@ pub fn plan_search(conn: &mut DbConnection, filter: &mut UserFilter) -> Result<(
     let Some(text) = filter.q.as_deref() else {
         return Ok(());
     };
+    let mut ids: Vec<i64> = if filter.phone_hashes.is_empty() {
+        Vec::new()
+    } else {
+        on_backend!(conn, |c| accounts::table
+            .filter(accounts::phone_hash.eq_any(&filter.phone_hashes))
+            .select(accounts::id)
+            .limit(MAX_ID_MATCHES + 1)
+            .load(c))?
+    };
     let id_shaped = text.chars().count() >= ID_SEARCH_MIN_CHARS
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !id_shaped {
-        return Ok(());
+    if id_shaped {
+        let end = prefix_end(text);
+        let by_openid: Vec<i64> = on_backend!(conn, |c| super::schema::identities::table
+            .filter(super::schema::identities::openid.ge(text))
+            .filter(super::schema::identities::openid.lt(&end))
+            .select(super::schema::identities::account_id)
+            .limit(MAX_ID_MATCHES + 1)
+            .load(c))?;
+        let by_unionid: Vec<i64> = on_backend!(conn, |c| accounts::table
+            .filter(accounts::unionid.ge(text))
+            .filter(accounts::unionid.lt(&end))
+            .select(accounts::id)
+            .limit(MAX_ID_MATCHES + 1)
+            .load(c))?;
+        ids.extend(by_openid);
+        ids.extend(by_unionid);
     }
-    let end = prefix_end(text);
-    let mut ids: Vec<i64> = on_backend!(conn, |c| super::schema::identities::table
-        .filter(super::schema::identities::openid.ge(text))
-        .filter(super::schema::identities::openid.lt(&end))
-        .select(super::schema::identities::account_id)
-        .limit(MAX_ID_MATCHES + 1)
-        .load(c))?;
-    let by_unionid: Vec<i64> = on_backend!(conn, |c| accounts::table
-        .filter(accounts::unionid.ge(text))
-        .filter(accounts::unionid.lt(&end))
-        .select(accounts::id)
-        .limit(MAX_ID_MATCHES + 1)
-        .load(c))?;
-    ids.extend(by_unionid);
     ids.sort_unstable();
     ids.dedup();
     // So many matches are no pasted id: search as any other text.

@@ -2,7 +2,8 @@
 
 use chrono::NaiveDateTime;
 
-use super::profile::{ProfileUpdate, SessionKey};
+use super::data_keys::Stored;
+use super::profile::ProfileUpdate;
 use super::token::TokenHash;
 
 /// What a successful code2session plus our new token add up to.
@@ -11,7 +12,8 @@ pub struct LoginRecord {
     pub appid: String,
     pub openid: String,
     pub unionid: Option<String>,
-    pub session_key: SessionKey,
+    /// Sealed under the data key.
+    pub session_key: Stored,
     pub token_hash: TokenHash,
     pub expires_at: NaiveDateTime,
     pub client_ip: Option<String>,

@@ -2,6 +2,7 @@
 
 pub mod admin_role;
 pub mod admin_session;
+pub mod data_keys;
 pub mod display_time;
 pub mod event;
 pub mod login;

@@ -88,6 +88,25 @@ pub fn mask_phone(number: &str) -> String {
     }
 }
 
+/// The phone number a search text is, as WeChat gives it (`purePhoneNumber`:
+/// digits without the country code): `13800138000`, `+86 138 0013 8000`,
+/// `138-0013-8000`. `None` for text that is no phone number.
+pub fn searched_phone(q: &str) -> Option<String> {
+    let q = q.trim();
+    let q = q
+        .strip_prefix("+86")
+        .or_else(|| q.strip_prefix("0086"))
+        .unwrap_or(q);
+    let digits: String = q
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .collect();
+    (5..=15).contains(&digits.len())
+        .then_some(())
+        .filter(|()| digits.bytes().all(|b| b.is_ascii_digit()))
+        .map(|()| digits)
+}
+
 /// An avatar URL as stored: `https://` with a host. WeChat's older data
 /// gives `http://` addresses of its image servers, which serve https too,
 /// so those are upgraded; any other scheme (`javascript:`, `data:`…) is

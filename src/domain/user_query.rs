@@ -221,6 +221,7 @@ impl UserListArgs {
                 created,
                 ids_only: false,
                 id_matches: Vec::new(),
+                phone_hashes: Vec::new(),
             },
             sort,
             order,
@@ -323,6 +324,9 @@ pub struct UserFilter {
     /// With `ids_only`: the accounts whose openid or unionid `q` starts,
     /// found by [`plan_search`] through the two id indexes.
     pub id_matches: Vec<i64>,
+    /// When `q` is a phone number: its lookup hashes under every data key,
+    /// which [`plan_search`] looks up in `accounts.phone_hash`.
+    pub phone_hashes: Vec<String>,
 }
 
 /// The first and last creation day included, as days in `zone`: a day

@@ -5,6 +5,7 @@ use rand::Rng;
 
 use super::data::{GIVEN, LATIN, NICKNAMES, PLACES, SURNAMES, URL_SAFE, USER_AGENTS};
 use crate::db::bulk::{BulkAccount, BulkIdentity, BulkSession};
+use crate::domain::data_keys::{DataKeys, Purpose};
 
 /// A weighted choice from a list, by cumulative weights.
 struct Weighted<T: Copy> {
@@ -126,7 +127,14 @@ impl Generator {
     /// before now, more of them recently.
     /// The `n`-th of `total` users; `in_second_app` ones also have an
     /// identity in a second app, linked by a unionid.
-    pub fn user(&self, rng: &mut impl Rng, n: u64, total: u64, in_second_app: bool) -> FakeUser {
+    pub fn user(
+        &self,
+        rng: &mut impl Rng,
+        keys: &DataKeys,
+        n: u64,
+        total: u64,
+        in_second_app: bool,
+    ) -> FakeUser {
         let span = Duration::days(730).num_seconds() as f64;
         let u = (n as f64 + rng.random::<f64>()) / total as f64;
         // Growth: the share of users created by time t grows like t².
@@ -149,12 +157,13 @@ impl Generator {
         let openid = format!("{}{}", self.openid_prefix, random_text(rng, 22));
         let unionid = (in_second_app || rng.random_bool(0.7))
             .then(|| format!("{}{}", self.unionid_prefix, random_text(rng, 22)));
-        // WeChat's session_key: 16 bytes in base64.
-        let session_key = format!("{}==", random_text(rng, 22));
+        // WeChat's session_key: 16 bytes in base64, kept sealed as a
+        // login's is.
+        let session_key = keys.seal(Purpose::SessionKey, &format!("{}==", random_text(rng, 22)));
         let second = in_second_app.then(|| {
             (
                 format!("{}{}", self.second_openid_prefix, random_text(rng, 22)),
-                format!("{}==", random_text(rng, 22)),
+                keys.seal(Purpose::SessionKey, &format!("{}==", random_text(rng, 22))),
             )
         });
         FakeUser {
@@ -305,10 +314,11 @@ mod tests {
     #[test]
     fn users_look_like_wechat_users() {
         let mut rng = SmallRng::seed_from_u64(7);
+        let keys = DataKeys::new(crate::domain::data_keys::DataKey::from_bytes(&[1; 32]), vec![]);
         let now = crate::clock::now();
         let gen = Generator::new(&mut rng, now);
         let users: Vec<FakeUser> = (0..2_000)
-            .map(|n| gen.user(&mut rng, n, 2_000, n % 5 == 0))
+            .map(|n| gen.user(&mut rng, &keys, n, 2_000, n % 5 == 0))
             .collect();
         let shape = |s: &str| {
             s.len() == 28 && s.starts_with('o') && s.bytes().all(|b| URL_SAFE.contains(&b))

@@ -53,6 +53,8 @@ pub struct SeedOptions {
     pub second_app: Option<(String, u32)>,
     pub seed: u64,
     pub dev: bool,
+    /// Seal the session keys, as logins do.
+    pub data_keys: crate::domain::data_keys::DataKeys,
 }
 
 /// Fills the database. Refuses when it already holds users, unless `dev`.
@@ -100,7 +102,7 @@ pub fn seed(
         while i < opts.users {
             let batch_end = (i + BATCH_ROWS as u64).min(opts.users);
             let people: Vec<FakeUser> = (i..batch_end)
-                .map(|n| gen.user(&mut rng, n, opts.users, n % 100 < second_share))
+                .map(|n| gen.user(&mut rng, &opts.data_keys, n, opts.users, n % 100 < second_share))
                 .collect();
             let mut accounts = Vec::with_capacity(people.len());
             let mut identities = Vec::with_capacity(people.len());

@@ -75,7 +75,7 @@ fn pair(
 }
 
 pub async fn merge_preview(state: &AppState, id: i64, other: i64) -> ServiceResult<MergePreview> {
-    db::run(&state.pool, move |conn| {
+    let mut preview = db::run(&state.pool, move |conn| {
         let (a, b) = match pair(conn, id, other)? {
             Ok(pair) => pair,
             Err(e) => return Ok(Err(e)),
@@ -91,7 +91,11 @@ pub async fn merge_preview(state: &AppState, id: i64, other: i64) -> ServiceResu
             sessions_moving,
         }))
     })
-    .await?
+    .await??;
+    for account in [&mut preview.kept, &mut preview.removed] {
+        super::personal_data::open_phone(&state.data_keys, &mut account.phone_number);
+    }
+    Ok(preview)
 }
 
 /// Merges two accounts into the older, as a login's unionid would.

@@ -16,6 +16,7 @@ use crate::db::identities::ListedIdentity;
 use crate::db::user_list::{self, UserRow};
 use crate::db::{DbError, DbPool};
 use crate::domain::admin_role::Permission;
+use crate::domain::data_keys::DataKeys;
 use crate::domain::profile::mask_phone;
 use crate::domain::user_query::{Page, UserQuery};
 use crate::state::AppState;
@@ -61,11 +62,15 @@ pub async fn stream(
 ) -> ServiceResult<Chunks> {
     super::admin_access::authorize(&state.pool, &actor, Permission::Export, "export users").await?;
     let pool = state.pool.clone();
-    let phones = if state.admin_policy.export_phone {
-        Phones::Whole
-    } else {
-        Phones::Masked
+    let phones = Phones {
+        form: if state.admin_policy.export_phone {
+            PhoneForm::Whole
+        } else {
+            PhoneForm::Masked
+        },
+        keys: state.data_keys.clone(),
     };
+    let form = phones.form;
     // A small channel: a download that waits holds two chunks at most.
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     tokio::task::spawn_blocking(move || {
@@ -74,7 +79,7 @@ pub async fn stream(
             return;
         }
         let mut complete = true;
-        let result = write_rows(&pool, &query, phones, |chunk| {
+        let result = write_rows(&pool, &query, &phones, |chunk| {
             let sent = send(chunk);
             complete &= sent;
             sent
@@ -84,7 +89,7 @@ pub async fn stream(
                 "filters": filters,
                 "rows": rows,
                 "complete": complete,
-                "phones": phones.as_str(),
+                "phones": form.as_str(),
             })
             .to_string();
             audit::record(&mut *pool.get()?, &actor, AuditAction::Export, &detail)
@@ -100,17 +105,37 @@ pub async fn stream(
 
 /// How phone numbers are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phones {
+pub enum PhoneForm {
     Whole,
     /// `138****0000`: enough to tell numbers apart, not to call one.
     Masked,
 }
 
-impl Phones {
+impl PhoneForm {
     fn as_str(self) -> &'static str {
         match self {
             Self::Whole => "whole",
             Self::Masked => "masked",
+        }
+    }
+}
+
+/// How phone numbers are written, and the keys that open them.
+#[derive(Debug, Clone)]
+pub struct Phones {
+    pub form: PhoneForm,
+    pub keys: DataKeys,
+}
+
+impl Phones {
+    /// A stored (sealed) number as the CSV shows it.
+    fn show(&self, stored: Option<&str>) -> String {
+        let mut phone = stored.map(str::to_owned);
+        super::personal_data::open_phone(&self.keys, &mut phone);
+        match (self.form, phone) {
+            (_, None) => String::new(),
+            (PhoneForm::Whole, Some(p)) => p,
+            (PhoneForm::Masked, Some(p)) => mask_phone(&p),
         }
     }
 }
@@ -144,7 +169,7 @@ fn writer_into(out: Vec<u8>, quoting: csv::QuoteStyle) -> csv::Writer<Vec<u8>> {
 
 /// Writes one row per identity of the account (one with empty identity
 /// cells, should it have none). Returns the number of rows.
-fn write_account(w: &mut csv::Writer<Vec<u8>>, row: &UserRow, phones: Phones) -> csv::Result<u64> {
+fn write_account(w: &mut csv::Writer<Vec<u8>>, row: &UserRow, phones: &Phones) -> csv::Result<u64> {
     if row.identities.is_empty() {
         write_row(w, row, None, phones)?;
         return Ok(1);
@@ -159,13 +184,9 @@ fn write_row(
     w: &mut csv::Writer<Vec<u8>>,
     row: &UserRow,
     identity: Option<&ListedIdentity>,
-    phones: Phones,
+    phones: &Phones,
 ) -> csv::Result<()> {
-    let phone = match (phones, row.phone_number.as_deref()) {
-        (_, None) => String::new(),
-        (Phones::Whole, Some(p)) => p.to_owned(),
-        (Phones::Masked, Some(p)) => mask_phone(p),
-    };
+    let phone = phones.show(row.phone_number.as_deref());
     let id = identity.map(|i| i.id.to_string()).unwrap_or_default();
     let account_id = row.id.to_string();
     let gender = row.gender.to_string();
@@ -238,10 +259,11 @@ pub fn head(bom: bool) -> Vec<u8> {
 pub fn write_rows(
     pool: &DbPool,
     query: &UserQuery,
-    phones: Phones,
+    phones: &Phones,
     mut sink: impl FnMut(Vec<u8>) -> bool,
 ) -> Result<u64, DbError> {
     let mut query = query.clone();
+    query.filter.phone_hashes = super::users::phone_hashes(&phones.keys, query.filter.q.as_deref());
     user_list::plan_search(&mut *pool.get()?, &mut query.filter)?;
     let mut page = Page::First;
     let mut written = 0u64;
@@ -305,9 +327,13 @@ mod tests {
             phone_country_code: None,
             risk_rank: None,
         };
+        let whole = Phones {
+            form: PhoneForm::Whole,
+            keys: DataKeys::new(crate::domain::data_keys::DataKey::from_bytes(&[1; 32]), vec![]),
+        };
         let mut w = new_writer();
-        write_account(&mut w, &row("plain"), Phones::Whole).unwrap();
-        write_account(&mut w, &row("a;=HYPERLINK(\"x\")"), Phones::Whole).unwrap();
+        write_account(&mut w, &row("plain"), &whole).unwrap();
+        write_account(&mut w, &row("a;=HYPERLINK(\"x\")"), &whole).unwrap();
         let mut two = row("after");
         two.identities.push(ListedIdentity {
             id: 8,
@@ -316,7 +342,7 @@ mod tests {
             openid: "o2".into(),
             risk_rank: Some(3),
         });
-        assert_eq!(write_account(&mut w, &two, Phones::Whole).unwrap(), 2);
+        assert_eq!(write_account(&mut w, &two, &whole).unwrap(), 2);
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert!(lines[0].starts_with("7,1,wxa,o1,,plain,"), "{text}");

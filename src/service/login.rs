@@ -110,7 +110,7 @@ async fn exchange(
             appid: app.appid.clone(),
             openid: wx.openid,
             unionid,
-            session_key: wx.session_key,
+            session_key: state.data_keys.seal_session_key(&wx.session_key),
             token_hash: token.hash(),
             expires_at,
             client_ip: input.client_ip,

@@ -11,6 +11,7 @@ pub mod admins;
 pub mod audit;
 mod code_retry;
 pub mod content;
+pub mod data_keys;
 mod error;
 pub mod export;
 pub mod health;

@@ -7,6 +7,7 @@ use crate::db::accounts::Account;
 use crate::db::identities::{self, Identity};
 use crate::db::sessions::{self, Session};
 use crate::db::{self, accounts};
+use crate::domain::data_keys::DataKeys;
 use crate::state::AppState;
 
 /// Sessions listed at most; a user has far fewer.
@@ -24,7 +25,7 @@ pub struct PersonalData {
 
 pub async fn export(state: &AppState, account_id: i64) -> ServiceResult<PersonalData> {
     let now = clock::now();
-    Ok(db::run(&state.pool, move |conn| {
+    let mut data = db::run(&state.pool, move |conn| {
         Ok(PersonalData {
             account: accounts::find(conn, account_id)?,
             identities: identities::list_for_account(conn, account_id)?,
@@ -32,5 +33,18 @@ pub async fn export(state: &AppState, account_id: i64) -> ServiceResult<Personal
             exported_at: now,
         })
     })
-    .await?)
+    .await?;
+    open_phone(&state.data_keys, &mut data.account.phone_number);
+    Ok(data)
+}
+
+/// Opens a sealed phone number in place, for showing it. One that does not
+/// open (sealed under a key this node lacks) is logged and shown as none.
+pub(crate) fn open_phone(keys: &DataKeys, phone: &mut Option<String>) {
+    if let Some(sealed) = phone.take() {
+        match keys.open_phone(&sealed) {
+            Ok(opened) => *phone = Some(opened),
+            Err(error) => tracing::error!(%error, "a stored phone number does not open"),
+        }
+    }
 }

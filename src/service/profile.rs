@@ -15,6 +15,7 @@ use crate::db::content_checks::{self, Field, NewCheck, Status};
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, DbError};
 use crate::db::{links, outbox, phone_ledger};
+use crate::domain::data_keys::Purpose;
 use crate::domain::event;
 use crate::domain::profile::{parse_profile_patch, ProfileUpdate};
 use crate::domain::user_data::UserDataFields;
@@ -64,7 +65,7 @@ pub async fn apply_user_data(
     fields.check_shape(true).map_err(ServiceError::Invalid)?;
     let identity = &user.identity;
     let app = state.apps.of_identity(&identity.appid)?;
-    let checked = user_data::verify_with_stored_key(fields, identity, app).await?;
+    let checked = user_data::verify_with_stored_key(fields, identity, app, &state.data_keys).await?;
     let Some(unionid) = checked.unionid.filter(|_| user.account.unionid.is_none()) else {
         let id = user.account.id;
         let fields = checked.profile.field_names();
@@ -178,17 +179,13 @@ pub async fn bind_phone(
         metrics::counter!("wxlogin_phone_exchanges_total", "app" => appid.clone()).increment(1);
     }
     let id = user.account.id;
-    let stored = phone.clone();
+    let sealed = state.data_keys.seal(Purpose::Phone, &phone.pure_phone_number);
+    let hash = state.data_keys.phone_hash(&phone.pure_phone_number);
+    let country_code = phone.country_code.clone();
     let user = change_account(state, user, vec!["phone_number"], move |conn| {
         let now = clock::now();
         phone_ledger::count_exchange(conn, &appid, clock::china_date(now))?;
-        accounts::set_phone(
-            conn,
-            id,
-            &stored.pure_phone_number,
-            &stored.country_code,
-            now,
-        )
+        accounts::set_phone(conn, id, &sealed, &hash, &country_code, now)
     })
     .await?;
     tracing::info!(account_id = id, "phone number bound");

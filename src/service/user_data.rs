@@ -12,6 +12,7 @@
 
 use super::{ServiceError, ServiceResult};
 use crate::db::identities::Identity;
+use crate::domain::data_keys::DataKeys;
 use crate::domain::profile::{ProfileUpdate, SessionKey};
 use crate::domain::user_data::UserDataFields;
 use crate::wechat::crypto::{self, CryptoError, WechatUserInfo};
@@ -47,15 +48,25 @@ pub async fn verify_with_stored_key(
     fields: &UserDataFields,
     identity: &Identity,
     app: &WechatApp,
+    keys: &DataKeys,
 ) -> ServiceResult<CheckedUserData> {
-    let error = match check(fields, &identity.session_key, &app.appid, &identity.openid) {
+    let session_key = match keys.open_session_key(&identity.session_key) {
+        Ok(key) => key,
+        Err(error) => {
+            // A key this node lacks (a rotation's old key not configured
+            // here): a new login stores the user's key under the current one.
+            tracing::error!(%error, identity = identity.id, "the stored session_key does not open; the user is asked to log in again");
+            return Err(ServiceError::SessionKeyStale(None));
+        }
+    };
+    let error = match check(fields, &session_key, &app.appid, &identity.openid) {
         Ok(checked) => return Ok(checked),
         Err(error) if error.is_key_mismatch() => error,
         Err(error) => return Err(ServiceError::UserData(error)),
     };
     match app
         .api
-        .check_session_key(&identity.openid, &identity.session_key)
+        .check_session_key(&identity.openid, &session_key)
         .await
     {
         Ok(KeyCheck::Current) => Err(ServiceError::InvalidUserData(error)),

@@ -2,6 +2,7 @@
 //! and a user's page. Counts never scan a large table in full: past a cap
 //! they say "more than", and the total is an estimate past it.
 
+use super::personal_data::open_phone;
 use super::{ServiceError, ServiceResult};
 use crate::clock;
 use crate::db::accounts::{self, Account};
@@ -10,6 +11,7 @@ use crate::db::phone_ledger;
 use crate::db::sessions::{self, Session};
 use crate::db::user_list::{self, UserRow};
 use crate::db::{self, DbConnection, DbError};
+use crate::domain::data_keys::DataKeys;
 use crate::domain::display_time;
 use crate::domain::user_query::{CreatedDays, Page, SortColumn, UserFilter, UserQuery};
 use crate::state::AppState;
@@ -193,7 +195,9 @@ pub async fn list(
     page: Page,
     per_page: i64,
 ) -> ServiceResult<UserList> {
-    Ok(db::run(&state.pool, move |conn| {
+    let mut query = query;
+    query.filter.phone_hashes = phone_hashes(&state.data_keys, query.filter.q.as_deref());
+    let mut list = db::run(&state.pool, move |conn| {
         let places = places(conn, query.filter.province.as_deref())?;
         let mut query = query;
         user_list::plan_search(conn, &mut query.filter)?;
@@ -215,7 +219,20 @@ pub async fn list(
             places,
         })
     })
-    .await?)
+    .await?;
+    for row in &mut list.rows {
+        open_phone(&state.data_keys, &mut row.phone_number);
+    }
+    Ok(list)
+}
+
+/// The lookup hashes of a search text that is a phone number (digits, with
+/// or without `+86`), under every data key: phone numbers are sealed, so an
+/// admin finds one by its whole number only.
+pub fn phone_hashes(keys: &DataKeys, q: Option<&str>) -> Vec<String> {
+    q.and_then(crate::domain::profile::searched_phone)
+        .map(|phone| keys.phone_hashes(&phone))
+        .unwrap_or_default()
 }
 
 /// An account's page: every stored field but the session_keys, its
@@ -246,10 +263,12 @@ pub async fn detail(state: &AppState, id: i64) -> ServiceResult<UserDetail> {
         })
     })
     .await;
-    found.map_err(|e| match e {
+    let mut found = found.map_err(|e| match e {
         DbError::NotFound => ServiceError::NotFound,
         e => e.into(),
-    })
+    })?;
+    open_phone(&state.data_keys, &mut found.account.phone_number);
+    Ok(found)
 }
 
 /// The display name of a configured app, if it has one.

@@ -1,31 +1,24 @@
 //! The fleet's store of WeChat access tokens: `wechat::access_token`'s
-//! [`TokenStore`] on the database, with each token sealed by a key derived
-//! from the server key.
+//! [`TokenStore`] on the database, with each token sealed under the data
+//! key (encryption at rest, with the key's id in the value).
 
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::db::{self, access_tokens, DbPool};
-use crate::domain::sealed::SealKey;
+use crate::domain::data_keys::{DataKeys, Purpose};
 use crate::wechat::access_token::{StoreError, StoredToken, TokenStore};
-
-/// The HKDF purpose of the key that seals access tokens.
-const SEAL_PURPOSE: &str = "wechat access_token";
 
 pub struct DbTokenStore {
     pool: DbPool,
-    key: SealKey,
+    keys: DataKeys,
 }
 
 impl DbTokenStore {
-    /// Seals with a key derived from `server_key` (`--secret-key`), which
-    /// every node of a fleet shares.
-    pub fn new(pool: DbPool, server_key: &[u8]) -> Self {
-        Self {
-            pool,
-            key: SealKey::derive(server_key, SEAL_PURPOSE),
-        }
+    /// Seals under the data keys, which every node of a fleet shares.
+    pub fn new(pool: DbPool, keys: DataKeys) -> Self {
+        Self { pool, keys }
     }
 }
 
@@ -38,11 +31,13 @@ impl TokenStore for DbTokenStore {
             return Ok(StoredToken::default());
         };
         let token = row.sealed_token.as_deref().and_then(|sealed| {
-            let opened = self.key.open(sealed, appid);
+            let opened = std::str::from_utf8(sealed)
+                .ok()
+                .and_then(|text| self.keys.open(Purpose::AccessToken, text).ok());
             if opened.is_none() {
-                // Sealed under another server key: fetched again and
-                // overwritten.
-                tracing::warn!(app = %appid, "the stored access token cannot be opened with this server key");
+                // Sealed under a key this node lacks (or before encryption
+                // at rest): fetched again and overwritten.
+                tracing::warn!(app = %appid, "the stored access token cannot be opened with this node's data keys");
             }
             opened
         });
@@ -79,7 +74,10 @@ impl TokenStore for DbTokenStore {
         expires_at: NaiveDateTime,
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
-        let sealed = self.key.seal(token, appid);
+        let sealed = self
+            .keys
+            .seal(Purpose::AccessToken, token.expose_secret())
+            .into_bytes();
         let (appid, holder) = (appid.to_owned(), holder.to_owned());
         let stored = db::run(&self.pool, move |c| {
             access_tokens::store(c, &appid, &holder, &sealed, expires_at, now)

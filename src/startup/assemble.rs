@@ -17,18 +17,49 @@ use crate::wechat::WechatApps;
 /// another request with its code takes it over.
 const CODE_HOLD_MARGIN: Duration = Duration::from_secs(5);
 
+/// Seals the session keys and phone numbers that a release before
+/// encryption at rest stored in plain text: once, on the first start after
+/// the upgrade (later starts find none, through one indexed read each).
+async fn seal_plain_values(settings: &Settings, pool: &DbPool) -> anyhow::Result<()> {
+    use crate::service::data_keys::{reseal, Scope};
+    let (pool, keys) = (pool.clone(), settings.data_keys.clone());
+    let sealed = tokio::task::spawn_blocking(move || {
+        reseal(&pool, &keys, Scope::Plain, |done| {
+            if done.total() > 0 {
+                tracing::info!(
+                    session_keys = done.session_keys,
+                    phones = done.phones,
+                    "sealing the values stored in plain text"
+                );
+            }
+        })
+    })
+    .await?
+    .context("cannot seal the values stored in plain text")?;
+    if sealed.total() > 0 {
+        tracing::info!(
+            session_keys = sealed.session_keys,
+            phones = sealed.phones,
+            data_key = settings.data_keys.current_id(),
+            "sealed the values stored in plain text"
+        );
+    }
+    Ok(())
+}
+
 /// Everything the handlers share, with its background threads started.
 /// Also returns the dev-mode admin's password, when one was just made.
 pub(super) async fn assemble_state(
     settings: &Settings,
     pool: &DbPool,
 ) -> anyhow::Result<(AppState, Option<String>)> {
+    seal_plain_values(settings, pool).await?;
     // Every node of a fleet shares each app's access token through the
-    // database, sealed with the server key they share.
+    // database, sealed with the data key they share.
     let sharing = crate::wechat::TokenSharing {
         store: Some(Arc::new(crate::service::wechat_tokens::DbTokenStore::new(
             pool.clone(),
-            settings.admin.cookie_key.master(),
+            settings.data_keys.clone(),
         ))),
         holder: format!(
             "{}-{}",
@@ -169,6 +200,7 @@ pub(super) async fn assemble_state(
         trust_proxy: settings.trust_proxy,
         admin_policy: settings.admin.policy,
         activity,
+        data_keys: settings.data_keys.clone(),
         second_factor_keys: crate::domain::totp_keys::SecondFactorKeys::derive(
             settings.admin.cookie_key.master(),
         ),

@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wxlogin");
 
+/// A data key for the commands that read personal data: 32 bytes in hex.
+pub const CLI_DATA_KEY: &str = "0303030303030303030303030303030303030303030303030303030303030303";
+
 /// A command with none of the settings' environment variables inherited.
 pub fn wxlogin() -> Command {
     let mut cmd = Command::new(BIN);
@@ -39,6 +42,9 @@ pub fn wxlogin() -> Command {
         "WXLOGIN_DRAIN_GRACE",
         "WXLOGIN_SHUTDOWN_TIMEOUT",
         "WXLOGIN_ADMIN_TIMEZONE",
+        "WXLOGIN_SECRET_KEY",
+        "WXLOGIN_DATA_KEY",
+        "WXLOGIN_OLD_DATA_KEYS",
         "NOTIFY_SOCKET",
         "WATCHDOG_USEC",
         "WATCHDOG_PID",
@@ -305,6 +311,7 @@ fn export_writes_the_same_csv_from_the_command_line() {
 
     let out_file = dir.path().join("out.csv");
     let out = wxlogin()
+        .env("WXLOGIN_DATA_KEY", CLI_DATA_KEY)
         .args([
             "export",
             "--database-url",
@@ -338,6 +345,7 @@ fn export_writes_the_same_csv_from_the_command_line() {
 
     // To standard output, without the BOM.
     let out = wxlogin()
+        .env("WXLOGIN_DATA_KEY", CLI_DATA_KEY)
         .args(["export", "--database-url", &url, "--no-bom", "--q", "李"])
         .output()
         .unwrap();
@@ -350,6 +358,7 @@ fn export_writes_the_same_csv_from_the_command_line() {
     // Bad parameters are explained, and no file is left behind.
     let bad = dir.path().join("bad.csv");
     let out = wxlogin()
+        .env("WXLOGIN_DATA_KEY", CLI_DATA_KEY)
         .args(["export", "--database-url", &url, "--gender", "9", "--out"])
         .arg(&bad)
         .output()

@@ -11,6 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::backend_tests;
+use crate::binary::CLI_DATA_KEY;
 use crate::common::{Backend, TestDb};
 use wxlogin::config::DatabaseUrl;
 
@@ -107,11 +108,25 @@ async fn one_shot_commands_exit_cleanly(backend: Backend) {
                     password,
                 ),
                 ("admin list", vec!["admin", "list"], ""),
-                ("export", vec!["export"], ""),
+                ("export", vec!["export", "--data-key", CLI_DATA_KEY], ""),
                 // --dev lets seed add users to a table that has some.
                 (
                     "seed",
-                    vec!["seed", "--users", "3", "--dev", "--seed", &seed],
+                    vec![
+                        "seed",
+                        "--users",
+                        "3",
+                        "--dev",
+                        "--seed",
+                        &seed,
+                        "--data-key",
+                        CLI_DATA_KEY,
+                    ],
+                    "",
+                ),
+                (
+                    "rotate-data-key",
+                    vec!["rotate-data-key", "--data-key", CLI_DATA_KEY],
                     "",
                 ),
                 ("admin delete", vec!["admin", "delete", &name], ""),

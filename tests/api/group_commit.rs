@@ -12,7 +12,7 @@ use wxlogin::db::group_commit::LoginWriter;
 use wxlogin::db::logins::record_logins;
 use wxlogin::db::{DbConnection, DbError, DbPool};
 use wxlogin::domain::login::LoginRecord;
-use wxlogin::domain::profile::{ProfileUpdate, SessionKey};
+use wxlogin::domain::profile::ProfileUpdate;
 use wxlogin::domain::token::TokenHash;
 use wxlogin::on_backend;
 
@@ -86,7 +86,7 @@ fn login(openid: &str, hash: u8) -> LoginRecord {
         appid: APPID.into(),
         openid: openid.into(),
         unionid: None,
-        session_key: SessionKey::new("S0VZ".into()),
+        session_key: wxlogin::domain::data_keys::Stored::from("S0VZ".to_owned()),
         token_hash: TokenHash([hash; 32]),
         expires_at: now + chrono::Duration::hours(1),
         client_ip: None,

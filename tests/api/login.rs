@@ -8,6 +8,7 @@ use wxlogin::on_backend;
 
 use crate::backend_tests;
 use crate::common::*;
+use wxlogin::domain::data_keys::Purpose;
 
 backend_tests!(
     good_login_returns_a_token_and_the_user,
@@ -108,7 +109,11 @@ async fn good_login_returns_a_token_and_the_user(backend: Backend) {
             .unwrap()
         })
         .await;
-    assert_eq!(stored_key, "key1key1key1key1key1kw==");
+    assert!(stored_key.starts_with("wxe1."), "sealed: {stored_key}");
+    assert_eq!(
+        opened(Purpose::SessionKey, &stored_key),
+        "key1key1key1key1key1kw=="
+    );
 }
 
 async fn repeat_login_updates_the_same_user(backend: Backend) {
@@ -141,7 +146,7 @@ async fn repeat_login_updates_the_same_user(backend: Backend) {
             .unwrap()
         })
         .await;
-    assert_eq!(key, "second-key");
+    assert_eq!(opened(Purpose::SessionKey, &key), "second-key");
     assert_eq!(count, 2);
 
     // Both sessions stay valid: a new login does not end the old one.

@@ -20,6 +20,7 @@ mod crash;
 mod db_outage;
 mod disk_full;
 mod drain;
+mod encryption_at_rest;
 mod errors;
 mod exit_status;
 mod fixtures;

@@ -17,6 +17,7 @@ use wxlogin::domain::token::SessionToken;
 use crate::apps::{second_app, APPID_B};
 use crate::backend_tests;
 use crate::common::*;
+use wxlogin::domain::data_keys::Purpose;
 
 backend_tests!(a_database_of_users_migrates_to_accounts_and_keeps_every_token);
 
@@ -206,8 +207,15 @@ async fn a_database_of_users_migrates_to_accounts_and_keeps_every_token(backend:
                     i::session_key,
                     i::login_count
                 ))
-                .load(c))
+                .load::<Row>(c))
             .unwrap()
+            .into_iter()
+            // Sealed at the first start after the upgrade.
+            .map(|mut row| {
+                row.5 = opened(Purpose::SessionKey, &row.5);
+                row
+            })
+            .collect()
         })
         .await;
     type Account = (
@@ -238,7 +246,12 @@ async fn a_database_of_users_migrates_to_accounts_and_keeps_every_token(backend:
                 ))
                 .load(c))
             .unwrap();
-            rows.into_iter().map(|r| (r.0, r)).collect()
+            rows.into_iter()
+                .map(|mut r| {
+                    r.5 = r.5.map(|phone| opened(Purpose::Phone, &phone));
+                    (r.0, r)
+                })
+                .collect()
         })
         .await;
     assert_eq!(identities.len(), users.len());

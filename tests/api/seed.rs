@@ -17,6 +17,7 @@ fn options(users: u64) -> SeedOptions {
         second_app: Some((wxlogin::config::DEV_APPID_2.into(), 20)),
         seed: 42,
         dev: false,
+        data_keys: test_data_keys(),
     }
 }
 

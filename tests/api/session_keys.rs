@@ -17,6 +17,7 @@ use wxlogin::wechat::Simulator;
 use crate::backend_tests;
 use crate::binary::start_dev_server_on;
 use crate::common::*;
+use wxlogin::domain::data_keys::Purpose;
 use crate::fixtures::*;
 
 backend_tests!(
@@ -89,6 +90,7 @@ async fn stored_key(app: &TestApp) -> String {
         on_backend!(c, |c| identities::table
             .select(identities::session_key)
             .first::<String>(c))
+        .map(|stored| opened(Purpose::SessionKey, &stored))
         .unwrap()
     })
     .await

@@ -8,6 +8,7 @@ use wxlogin::on_backend;
 
 use crate::backend_tests;
 use crate::common::*;
+use wxlogin::domain::data_keys::Purpose;
 use crate::fixtures::*;
 
 backend_tests!(
@@ -74,7 +75,8 @@ async fn stored_key_and_count(app: &TestApp) -> (String, i64) {
         on_backend!(c, |c| identities::table
             .inner_join(accounts::table)
             .select((identities::session_key, accounts::login_count))
-            .first(c))
+            .first::<(String, i64)>(c))
+        .map(|(stored, count)| (opened(Purpose::SessionKey, &stored), count))
         .unwrap()
     })
     .await

@@ -142,8 +142,31 @@ pub fn settings_with(url: DatabaseUrl, wechat: WechatSettings) -> Settings {
         data_dir: std::path::PathBuf::new(),
         public_url: None,
         webhook: None,
+        data_keys: test_data_keys(),
     }
 }
+
+/// The data key of every test app, so that a test may open what an app
+/// sealed, or start a second app on the same database.
+pub fn test_data_keys() -> wxlogin::domain::data_keys::DataKeys {
+    wxlogin::domain::data_keys::DataKeys::new(
+        wxlogin::domain::data_keys::DataKey::from_bytes(&TEST_DATA_KEY),
+        vec![],
+    )
+}
+
+/// A value a test app sealed (or one stored plain), opened.
+pub fn opened(purpose: wxlogin::domain::data_keys::Purpose, stored: &str) -> String {
+    use secrecy::ExposeSecret;
+    test_data_keys()
+        .open(purpose, stored)
+        .expect("sealed with the tests' data key")
+        .expose_secret()
+        .to_owned()
+}
+
+/// [`test_data_keys`]'s key.
+pub const TEST_DATA_KEY: [u8; 32] = [0x5a; 32];
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await

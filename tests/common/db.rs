@@ -57,6 +57,8 @@ pub enum TestDb {
         admin_url: String,
         name: String,
     },
+    /// Another test app's database, which that app's handle deletes.
+    Shared,
 }
 
 impl TestDb {
@@ -84,10 +86,60 @@ impl TestDb {
         }
     }
 
+    /// The database's URL.
+    pub fn url(&self) -> DatabaseUrl {
+        match self {
+            Self::Sqlite(dir) => {
+                DatabaseUrl::Sqlite(dir.path().join("wxlogin.db").display().to_string())
+            }
+            Self::Postgres { admin_url, name } => {
+                DatabaseUrl::Postgres(with_database(admin_url, name))
+            }
+            Self::Shared => panic!("a shared database's URL is its owner's"),
+        }
+    }
+
+    /// A handle for a second app on this database, which leaves it alone
+    /// when dropped.
+    pub fn shared(&self) -> Self {
+        Self::Shared
+    }
+
+    /// The whole database as SQL text, as `sqlite3 .dump` or `pg_dump`
+    /// writes it.
+    pub fn dump(&self) -> String {
+        let output = match self {
+            Self::Sqlite(_) => {
+                let DatabaseUrl::Sqlite(path) = self.url() else {
+                    unreachable!()
+                };
+                std::process::Command::new("sqlite3")
+                    .args([&path, ".dump"])
+                    .output()
+            }
+            Self::Postgres { .. } => {
+                let DatabaseUrl::Postgres(url) = self.url() else {
+                    unreachable!()
+                };
+                std::process::Command::new("pg_dump").arg(&url).output()
+            }
+            Self::Shared => panic!("dump the owner's database"),
+        }
+        .expect("run sqlite3 or pg_dump (.ci/run installs them)");
+        assert!(
+            output.status.success(),
+            "dump failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Makes the database unreachable, as if its server went away.
     pub fn destroy(&self) {
         match self {
-            Self::Sqlite(_) => panic!("only a PostgreSQL database can be taken away"),
+            Self::Sqlite(_) | Self::Shared => {
+                panic!("only a PostgreSQL database of its own can be taken away")
+            }
             Self::Postgres { admin_url, name } => {
                 let mut conn = PgConnection::establish(admin_url).expect("reach PostgreSQL");
                 diesel::sql_query(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))

@@ -1,0 +1,7 @@
+-- Encryption at rest: accounts.phone_number now holds the number sealed
+-- under the data key (`wxe1.<key id>.<…>`), and this its keyed hash
+-- (HMAC-SHA256 under a key derived from the data key), so that an admin can
+-- still find an account by its phone number. Values written before this
+-- release are sealed, and their hashes filled, by the server at start-up.
+ALTER TABLE accounts ADD COLUMN phone_hash TEXT;
+CREATE INDEX accounts_phone_hash ON accounts (phone_hash) WHERE phone_hash IS NOT NULL;
