@@ -6,7 +6,7 @@ users-count = { $n ->
    *[other] { $count } users
   }
 filter-search = Search
-filter-search-placeholder = openid, unionid or nickname
+filter-search-placeholder = openid, unionid, nickname or whole phone number
 filter-app = App
 filter-any = any
 filter-gender = Gender

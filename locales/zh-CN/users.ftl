@@ -3,7 +3,7 @@
 users-title = 用户
 users-count = 共 { $count } 位用户
 filter-search = 搜索
-filter-search-placeholder = OpenID、UnionID 或昵称
+filter-search-placeholder = OpenID、UnionID、昵称或完整手机号
 filter-app = 小程序
 filter-any = 全部
 filter-gender = 性别

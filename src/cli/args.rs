@@ -176,9 +176,8 @@ impl DataKeyArgs {
             .as_deref()
             .filter(|k| !k.trim().is_empty())
             .map(|k| {
-                DataKey::parse(k).map_err(|e| {
-                    ConfigError::Invalid(format!("--data-key / WXLOGIN_DATA_KEY {e}"))
-                })
+                DataKey::parse(k)
+                    .map_err(|e| ConfigError::Invalid(format!("--data-key / WXLOGIN_DATA_KEY {e}")))
             })
             .transpose()?;
         let mut older = Vec::new();

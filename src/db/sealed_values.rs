@@ -76,7 +76,10 @@ pub fn replace_phone(
             .filter(accounts::id.eq(id))
             .filter(accounts::phone_number.eq(old))
     )
-    .set((accounts::phone_number.eq(new), accounts::phone_hash.eq(hash)))
+    .set((
+        accounts::phone_number.eq(new),
+        accounts::phone_hash.eq(hash)
+    ))
     .execute(c))?;
     Ok(n == 1)
 }
@@ -84,7 +87,10 @@ pub fn replace_phone(
 /// Every stored access token, by app: one row per mini-program.
 pub fn access_tokens(conn: &mut DbConnection) -> Result<Vec<(String, Vec<u8>)>, DbError> {
     let rows: Vec<(String, Option<Vec<u8>>)> = on_backend!(conn, |c| wechat_access_tokens::table
-        .select((wechat_access_tokens::appid, wechat_access_tokens::sealed_token))
+        .select((
+            wechat_access_tokens::appid,
+            wechat_access_tokens::sealed_token
+        ))
         .load(c))?;
     Ok(rows
         .into_iter()

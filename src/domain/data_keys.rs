@@ -86,14 +86,15 @@ impl DataKey {
     /// characters, as `openssl rand -base64 32` prints) or hex (64).
     pub fn parse(text: &str) -> Result<Self, DataKeyError> {
         let text = text.trim();
-        let bytes = if text.len() == 2 * DATA_KEY_BYTES && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            hex::decode(text).map_err(|_| DataKeyError::NotEncoded)?
-        } else {
-            STANDARD
-                .decode(text)
-                .or_else(|_| URL_SAFE_NO_PAD.decode(text))
-                .map_err(|_| DataKeyError::NotEncoded)?
-        };
+        let bytes =
+            if text.len() == 2 * DATA_KEY_BYTES && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                hex::decode(text).map_err(|_| DataKeyError::NotEncoded)?
+            } else {
+                STANDARD
+                    .decode(text)
+                    .or_else(|_| URL_SAFE_NO_PAD.decode(text))
+                    .map_err(|_| DataKeyError::NotEncoded)?
+            };
         let key: [u8; DATA_KEY_BYTES] = bytes
             .as_slice()
             .try_into()
@@ -197,7 +198,9 @@ impl DataKeys {
             .all()
             .find(|k| k.id == id)
             .ok_or_else(|| OpenError::UnknownKey(id.to_owned()))?;
-        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| OpenError::Damaged)?;
+        let body = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| OpenError::Damaged)?;
         if body.len() < NONCE_BYTES {
             return Err(OpenError::Damaged);
         }
@@ -256,7 +259,10 @@ fn lookup_hash(key: &DataKey, phone: &str) -> String {
 /// The id of the key `stored` is sealed under, or `None` for a value
 /// written before encryption at rest.
 pub fn key_id_of(stored: &str) -> Option<&str> {
-    stored.strip_prefix(PREFIX)?.split_once('.').map(|(id, _)| id)
+    stored
+        .strip_prefix(PREFIX)?
+        .split_once('.')
+        .map(|(id, _)| id)
 }
 
 /// Whether `stored` is sealed at all.
@@ -328,7 +334,10 @@ mod tests {
         assert_eq!(key_id_of(&sealed), Some(key(1).id()));
         let rotated = DataKeys::new(key(2), vec![key(1)]);
         assert_eq!(
-            rotated.open(Purpose::Phone, &sealed).unwrap().expose_secret(),
+            rotated
+                .open(Purpose::Phone, &sealed)
+                .unwrap()
+                .expose_secret(),
             "13800138000"
         );
         assert!(!rotated.is_current(&sealed));
@@ -368,12 +377,18 @@ mod tests {
     fn parses_base64_and_hex_and_refuses_other_lengths() {
         let b64 = STANDARD.encode([7u8; 32]);
         assert_eq!(DataKey::parse(&b64).unwrap().id(), key(7).id());
-        assert_eq!(DataKey::parse(&hex::encode([7u8; 32])).unwrap().id(), key(7).id());
+        assert_eq!(
+            DataKey::parse(&hex::encode([7u8; 32])).unwrap().id(),
+            key(7).id()
+        );
         assert_eq!(
             DataKey::parse(&STANDARD.encode([7u8; 16])).unwrap_err(),
             DataKeyError::WrongLength(16)
         );
-        assert_eq!(DataKey::parse("not a key!").unwrap_err(), DataKeyError::NotEncoded);
+        assert_eq!(
+            DataKey::parse("not a key!").unwrap_err(),
+            DataKeyError::NotEncoded
+        );
     }
 
     #[test]

@@ -97,11 +97,9 @@ pub fn searched_phone(q: &str) -> Option<String> {
         .strip_prefix("+86")
         .or_else(|| q.strip_prefix("0086"))
         .unwrap_or(q);
-    let digits: String = q
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-'))
-        .collect();
-    (5..=15).contains(&digits.len())
+    let digits: String = q.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    (5..=15)
+        .contains(&digits.len())
         .then_some(())
         .filter(|()| digits.bytes().all(|b| b.is_ascii_digit()))
         .map(|()| digits)

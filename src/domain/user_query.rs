@@ -20,7 +20,8 @@ const MAX_APPID_CHARS: usize = 32;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize, Serialize)]
 #[serde(default)]
 pub struct UserListArgs {
-    /// Search: an openid or unionid (exact or prefix), or part of a nickname (any case).
+    /// Search: an openid or unionid (exact or prefix), part of a nickname (any
+    /// case), or a whole phone number (phone numbers are encrypted, so never a part).
     #[arg(long)]
     #[serde(skip_serializing_if = "is_blank")]
     pub q: Option<String>,
@@ -307,7 +308,8 @@ impl SortOrder {
 /// Which users to show.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFilter {
-    /// openid or unionid, exactly or by prefix; or a nickname substring, ignoring case.
+    /// openid or unionid, exactly or by prefix; a nickname substring, ignoring
+    /// case; or a whole phone number (see `phone_hashes`).
     pub q: Option<String>,
     /// Accounts with an identity in this app.
     pub appid: Option<String>,

@@ -314,7 +314,10 @@ mod tests {
     #[test]
     fn users_look_like_wechat_users() {
         let mut rng = SmallRng::seed_from_u64(7);
-        let keys = DataKeys::new(crate::domain::data_keys::DataKey::from_bytes(&[1; 32]), vec![]);
+        let keys = DataKeys::new(
+            crate::domain::data_keys::DataKey::from_bytes(&[1; 32]),
+            vec![],
+        );
         let now = crate::clock::now();
         let gen = Generator::new(&mut rng, now);
         let users: Vec<FakeUser> = (0..2_000)

@@ -102,7 +102,15 @@ pub fn seed(
         while i < opts.users {
             let batch_end = (i + BATCH_ROWS as u64).min(opts.users);
             let people: Vec<FakeUser> = (i..batch_end)
-                .map(|n| gen.user(&mut rng, &opts.data_keys, n, opts.users, n % 100 < second_share))
+                .map(|n| {
+                    gen.user(
+                        &mut rng,
+                        &opts.data_keys,
+                        n,
+                        opts.users,
+                        n % 100 < second_share,
+                    )
+                })
                 .collect();
             let mut accounts = Vec::with_capacity(people.len());
             let mut identities = Vec::with_capacity(people.len());

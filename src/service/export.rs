@@ -329,7 +329,10 @@ mod tests {
         };
         let whole = Phones {
             form: PhoneForm::Whole,
-            keys: DataKeys::new(crate::domain::data_keys::DataKey::from_bytes(&[1; 32]), vec![]),
+            keys: DataKeys::new(
+                crate::domain::data_keys::DataKey::from_bytes(&[1; 32]),
+                vec![],
+            ),
         };
         let mut w = new_writer();
         write_account(&mut w, &row("plain"), &whole).unwrap();

@@ -65,7 +65,8 @@ pub async fn apply_user_data(
     fields.check_shape(true).map_err(ServiceError::Invalid)?;
     let identity = &user.identity;
     let app = state.apps.of_identity(&identity.appid)?;
-    let checked = user_data::verify_with_stored_key(fields, identity, app, &state.data_keys).await?;
+    let checked =
+        user_data::verify_with_stored_key(fields, identity, app, &state.data_keys).await?;
     let Some(unionid) = checked.unionid.filter(|_| user.account.unionid.is_none()) else {
         let id = user.account.id;
         let fields = checked.profile.field_names();
@@ -179,7 +180,9 @@ pub async fn bind_phone(
         metrics::counter!("wxlogin_phone_exchanges_total", "app" => appid.clone()).increment(1);
     }
     let id = user.account.id;
-    let sealed = state.data_keys.seal(Purpose::Phone, &phone.pure_phone_number);
+    let sealed = state
+        .data_keys
+        .seal(Purpose::Phone, &phone.pure_phone_number);
     let hash = state.data_keys.phone_hash(&phone.pure_phone_number);
     let country_code = phone.country_code.clone();
     let user = change_account(state, user, vec!["phone_number"], move |conn| {

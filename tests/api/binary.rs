@@ -102,9 +102,69 @@ fn help_documents_every_setting() {
         "WXLOGIN_SHUTDOWN_TIMEOUT",
         "--admin-timezone",
         "WXLOGIN_ADMIN_TIMEZONE",
+        "--data-key",
+        "WXLOGIN_DATA_KEY",
+        "--old-data-keys",
+        "WXLOGIN_OLD_DATA_KEYS",
     ] {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
+}
+
+/// A data key that is not 32 bytes, or not base64 or hex, stops the server
+/// and every command that needs one with a usage error that says why, and
+/// never prints the key.
+#[test]
+fn a_data_key_of_the_wrong_length_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+    let short = "c2hvcnQta2V5LXNob3J0LWtleQ=="; // "short-key-short-key": 19 bytes
+    for (args, key, says) in [
+        (vec!["serve", "--dev"], short, "19 bytes long"),
+        (
+            vec!["serve", "--dev"],
+            "not a key at all!",
+            "neither base64 nor hex",
+        ),
+        (vec!["export"], short, "19 bytes long"),
+        (vec!["rotate-data-key"], short, "19 bytes long"),
+        (vec!["seed", "--users", "1"], short, "19 bytes long"),
+    ] {
+        let out = wxlogin()
+            .current_dir(dir.path())
+            .args(&args)
+            .args(["--database-url", &url])
+            .env("WXLOGIN_DATA_KEY", key)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("WXLOGIN_DATA_KEY") && err.contains(says),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains(key), "{args:?} printed the key: {err}");
+    }
+    // An old key too, named by its place in the list.
+    let out = wxlogin()
+        .current_dir(dir.path())
+        .args(["rotate-data-key", "--database-url", &url])
+        .env("WXLOGIN_DATA_KEY", CLI_DATA_KEY)
+        .env("WXLOGIN_OLD_DATA_KEYS", format!("{CLI_DATA_KEY},{short}"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("key 2 is 19 bytes long"), "{err}");
+    // Without any key, commands that read personal data say what they need.
+    let out = wxlogin()
+        .current_dir(dir.path())
+        .args(["export", "--database-url", &url])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("missing --data-key"), "{err}");
 }
 
 #[test]

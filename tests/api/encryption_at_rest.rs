@@ -31,7 +31,8 @@ const ACCESS_TOKEN: &str = "ACCESS-TOKEN-at-rest-0123456789";
 
 /// A user logged in with [`KEY_1`] as session_key and [`PHONE`] bound.
 async fn user_with_phone(app: &TestApp, openid: &str) -> String {
-    app.wechat_answers(code2session_ok(openid, KEY_1, None)).await;
+    app.wechat_answers(code2session_ok(openid, KEY_1, None))
+        .await;
     let (token, _) = app.login_ok("c").await;
     Mock::given(method("POST"))
         .and(path("/cgi-bin/stable_token"))
@@ -148,11 +149,16 @@ async fn plain_values_of_an_older_release_are_sealed_at_start_up(backend: Backen
     assert!(key.starts_with("wxe1."), "{key}");
     assert!(phone.starts_with("wxe1."), "{phone}");
     assert_eq!(hash, Some(test_data_keys().phone_hash(PHONE)));
-    restarted.wechat_answers(code2session_ok("oREST", KEY_1, None)).await;
+    restarted
+        .wechat_answers(code2session_ok("oREST", KEY_1, None))
+        .await;
     assert_eq!(restarted.me(&token).await["phone_number"], PHONE);
     assert_user_data_opens(&restarted, &token).await;
     let admin = restarted.admin().await;
-    assert!(admin.page(&format!("/admin/users?q={PHONE}")).await.contains("oREST"));
+    assert!(admin
+        .page(&format!("/admin/users?q={PHONE}"))
+        .await
+        .contains("oREST"));
 }
 
 async fn rotate_data_key_moves_every_value_or_refuses_without_the_old_key(backend: Backend) {
@@ -186,7 +192,11 @@ async fn rotate_data_key_moves_every_value_or_refuses_without_the_old_key(backen
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let old_id = DataKey::from_bytes(&TEST_DATA_KEY).id().to_owned();
     assert!(stderr(&out).contains(&old_id), "{}", stderr(&out));
-    assert!(stderr(&out).contains("nothing was changed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing was changed"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(stored_values(&app).await, before);
     assert_eq!(sealed_access_token(&app).await, access_token_before);
 
@@ -216,7 +226,10 @@ async fn rotate_data_key_moves_every_value_or_refuses_without_the_old_key(backen
     assert_eq!(node.me(&token).await["phone_number"], PHONE);
     assert_user_data_opens(&node, &token).await;
     let admin = node.admin().await;
-    assert!(admin.page(&format!("/admin/users?q={PHONE}")).await.contains("oREST"));
+    assert!(admin
+        .page(&format!("/admin/users?q={PHONE}"))
+        .await
+        .contains("oREST"));
 }
 
 async fn sealed_access_token(app: &TestApp) -> String {

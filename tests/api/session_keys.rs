@@ -17,8 +17,8 @@ use wxlogin::wechat::Simulator;
 use crate::backend_tests;
 use crate::binary::start_dev_server_on;
 use crate::common::*;
-use wxlogin::domain::data_keys::Purpose;
 use crate::fixtures::*;
+use wxlogin::domain::data_keys::Purpose;
 
 backend_tests!(
     a_replaced_key_answers_stale_and_a_fresh_login_heals_it,

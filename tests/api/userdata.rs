@@ -8,8 +8,8 @@ use wxlogin::on_backend;
 
 use crate::backend_tests;
 use crate::common::*;
-use wxlogin::domain::data_keys::Purpose;
 use crate::fixtures::*;
+use wxlogin::domain::data_keys::Purpose;
 
 backend_tests!(
     login_with_encrypted_data_stores_the_profile,
