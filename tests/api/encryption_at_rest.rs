@@ -34,14 +34,7 @@ async fn user_with_phone(app: &TestApp, openid: &str) -> String {
     app.wechat_answers(code2session_ok(openid, KEY_1, None))
         .await;
     let (token, _) = app.login_ok("c").await;
-    Mock::given(method("POST"))
-        .and(path("/cgi-bin/stable_token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": ACCESS_TOKEN, "expires_in": 7200})),
-        )
-        .mount(&app.wechat)
-        .await;
+    mount_access_token(app, ACCESS_TOKEN).await;
     Mock::given(method("POST"))
         .and(path("/wxa/business/getuserphonenumber"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({

@@ -163,3 +163,15 @@ pub async fn user_of(response: reqwest::Response) -> Value {
     assert_eq!(body.as_object().unwrap().len(), 1, "only `user`: {body}");
     body["user"].clone()
 }
+
+/// The fake WeChat hands out `access_token` (`/cgi-bin/stable_token`).
+pub async fn mount_access_token(app: &TestApp, access_token: &str) {
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/cgi-bin/stable_token"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": access_token, "expires_in": 7200})),
+        )
+        .mount(&app.wechat)
+        .await;
+}

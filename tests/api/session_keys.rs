@@ -37,17 +37,6 @@ fn signature_of(session_key: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-async fn mount_access_token(app: &TestApp) {
-    Mock::given(method("POST"))
-        .and(path("/cgi-bin/stable_token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": ACCESS_TOKEN, "expires_in": 7200})),
-        )
-        .mount(&app.wechat)
-        .await;
-}
-
 /// WeChat's checksession of `openid` with `session_key` answers `answer`,
 /// `expected` times.
 async fn mount_checksession(
@@ -79,7 +68,7 @@ fn errcode(n: i64) -> ResponseTemplate {
 async fn log_in(app: &TestApp, openid: &str, session_key: &str) -> String {
     app.wechat_answers(code2session_ok(openid, session_key, None))
         .await;
-    mount_access_token(app).await;
+    mount_access_token(app, ACCESS_TOKEN).await;
     // A code of its own: a code used again within the retry window
     // would get the first login's answer back, with nothing exchanged.
     app.login_ok(&format!("code-{session_key}")).await.0
