@@ -125,6 +125,10 @@ impl ResponseError for AdminError {
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Csrf | Self::Service(ServiceError::Forbidden { .. }) => StatusCode::FORBIDDEN,
             Self::Service(ServiceError::Conflict(_)) => StatusCode::CONFLICT,
+            Self::Service(ServiceError::Refused(refusal)) if refusal.is_conflict() => {
+                StatusCode::CONFLICT
+            }
+            Self::Service(ServiceError::Refused(_)) => StatusCode::BAD_REQUEST,
             Self::Service(e) if unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Service(_) | Self::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

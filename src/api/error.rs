@@ -176,6 +176,10 @@ impl ApiError {
                 S::Conflict(_) | S::Db(DbError::Conflict) => {
                     (StatusCode::CONFLICT, ErrorCode::Conflict)
                 }
+                S::Refused(refusal) if refusal.is_conflict() => {
+                    (StatusCode::CONFLICT, ErrorCode::Conflict)
+                }
+                S::Refused(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
                 S::Media(MediaError::Io(_)) => INTERNAL,
                 S::Media(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
                 S::Db(DbError::Unavailable(_) | DbError::StorageFailing(_)) => UNAVAILABLE,

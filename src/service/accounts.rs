@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::audit::{self, Actor};
-use super::{ServiceError, ServiceResult};
+use super::{Refusal, ServiceError, ServiceResult};
 use crate::clock;
 use crate::db::accounts::{self, Account};
 use crate::db::admins::AuditAction;
@@ -34,9 +34,7 @@ fn other_account(
 ) -> Result<Result<Account, ServiceError>, DbError> {
     match accounts::find(conn, id) {
         Ok(account) => Ok(Ok(account)),
-        Err(DbError::NotFound) => Ok(Err(ServiceError::Invalid(format!(
-            "there is no account {id}; give the id shown on the other account's page"
-        )))),
+        Err(DbError::NotFound) => Ok(Err(ServiceError::Refused(Refusal::NoSuchAccount(id)))),
         Err(e) => Err(e),
     }
 }
@@ -44,15 +42,12 @@ fn other_account(
 /// Why two accounts cannot be merged, if they cannot.
 fn refusal(a: &Account, b: &Account) -> Option<ServiceError> {
     if a.id == b.id {
-        return Some(ServiceError::Invalid(
-            "an account cannot be merged with itself; give another account's id".into(),
-        ));
+        return Some(ServiceError::Refused(Refusal::MergeWithItself));
     }
     match (&a.unionid, &b.unionid) {
-        (Some(x), Some(y)) if x != y => Some(ServiceError::Conflict(format!(
-            "accounts {} and {} both have a unionid from WeChat, and they differ: they are two people",
-            a.id, b.id
-        ))),
+        (Some(x), Some(y)) if x != y => {
+            Some(ServiceError::Refused(Refusal::TwoUnionids(a.id, b.id)))
+        }
         _ => None,
     }
 }
@@ -159,14 +154,10 @@ pub async fn unlink(
                 return Ok(Err(ServiceError::NotFound));
             };
             if all.len() == 1 {
-                return Ok(Err(ServiceError::Invalid(
-                    "this is the account's only identity: there is nothing to unlink it from".into(),
-                )));
+                return Ok(Err(ServiceError::Refused(Refusal::OnlyIdentity)));
             }
             if identity.unionid.is_some() && identity.unionid == account.unionid {
-                return Ok(Err(ServiceError::Invalid(
-                    "WeChat gives this identity the account's unionid, so its next login would link it again; only identities linked by a merge can be unlinked".into(),
-                )));
+                return Ok(Err(ServiceError::Refused(Refusal::OwnUnionid)));
             }
             let new_account = links::unlink(conn, identity, clock::now())?;
             let detail = json!({

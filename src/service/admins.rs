@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 
 use super::audit::{self, Actor};
-use super::{ServiceError, ServiceResult};
+use super::{Refusal, ServiceError, ServiceResult};
 use crate::clock;
 use crate::db::admins::AuditAction;
 use crate::db::{self, admins, DbError, DbPool};
@@ -154,9 +154,7 @@ pub async fn set_role(
                 && role != AdminRole::Owner
                 && admins::count_with_role(conn, owner)? <= 1
             {
-                return Ok(Err(ServiceError::Conflict(format!(
-                    "{name} is the only owner; make another admin an owner first"
-                ))));
+                return Ok(Err(ServiceError::Refused(Refusal::LastOwner(name))));
             }
             admins::set_role(conn, &name, role.as_str())?;
             if let Some(actor) = &actor {

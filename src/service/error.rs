@@ -90,6 +90,9 @@ pub enum ServiceError {
     /// step of turning it on or off out of order.
     #[error("{0}")]
     SecondFactor(SecondFactorProblem),
+    /// A change to accounts or admins that their state does not allow.
+    #[error("{0}")]
+    Refused(Refusal),
     /// What was asked for does not exist.
     #[error("not found")]
     NotFound,
@@ -138,4 +141,36 @@ pub enum SecondFactorProblem {
     NothingPending,
     #[error("this admin has no second factor")]
     NotOn,
+}
+
+/// Why a change to accounts or admins is refused. Each surface words it
+/// once: the admin site from its catalogues, the API and the command line
+/// with this English.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("there is no account {0}; give the id shown on the other account's page")]
+    NoSuchAccount(i64),
+    #[error("an account cannot be merged with itself; give another account's id")]
+    MergeWithItself,
+    #[error("accounts {0} and {1} both have a unionid from WeChat, and they differ: they are two people")]
+    TwoUnionids(i64, i64),
+    #[error("this is the account's only identity: there is nothing to unlink it from")]
+    OnlyIdentity,
+    #[error("WeChat gives this identity the account's unionid, so its next login would link it again; only identities linked by a merge can be unlinked")]
+    OwnUnionid,
+    #[error("this value no longer waits for review: it was decided already, or replaced by its user since")]
+    ReviewDecided,
+    #[error("{0} is the only owner; make another admin an owner first")]
+    LastOwner(String),
+}
+
+impl Refusal {
+    /// Whether the refusal is about the stored state (409) rather than the
+    /// request (400).
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            Self::TwoUnionids(..) | Self::ReviewDecided | Self::LastOwner(_)
+        )
+    }
 }

@@ -28,4 +28,4 @@ pub mod users;
 pub mod webhooks;
 pub mod wechat_tokens;
 
-pub use error::{label_meaning, SecondFactorProblem, ServiceError, ServiceResult};
+pub use error::{label_meaning, Refusal, SecondFactorProblem, ServiceError, ServiceResult};

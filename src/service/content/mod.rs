@@ -14,7 +14,7 @@
 //!   Operators approve or reject it from the review queue.
 
 use super::audit::Actor;
-use super::{ServiceError, ServiceResult};
+use super::{Refusal, ServiceError, ServiceResult};
 use crate::clock;
 use crate::db::accounts::Account;
 use crate::db::admins::AuditAction;
@@ -208,9 +208,7 @@ pub async fn decide(
     })
     .await
     .map_err(|e| match e {
-        DbError::Conflict | DbError::NotFound => ServiceError::Conflict(
-            "this value no longer waits for review: it was decided already, or replaced by its user since".into(),
-        ),
+        DbError::Conflict | DbError::NotFound => ServiceError::Refused(Refusal::ReviewDecided),
         other => other.into(),
     })?;
     state.token_cache.forget_account(check.account_id);
