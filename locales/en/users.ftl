@@ -39,6 +39,7 @@ pager-next = Next ›
 
 user-back = ← Users
 user-title = User { $id }
+users-row-deleted = account closed
 user-deleted = Deleted at { $time }. Its personal data was erased; the id, creation time and deletion time are kept for the audit trail.
 field-id = id
 field-unionid = unionid

@@ -36,6 +36,7 @@ pager-next = 下一页 ›
 
 user-back = ← 用户列表
 user-title = 用户 { $id }
+users-row-deleted = 已注销
 user-deleted = 已于 { $time } 删除。个人数据已清除；账号 ID、注册时间和删除时间保留，用于审计追溯。
 field-id = 账号 ID
 field-unionid = UnionID

@@ -64,6 +64,8 @@ pub struct RowView {
     pub phone: String,
     /// WeChat's risk rank, or empty when none was asked.
     pub risk_rank: String,
+    /// A closed account, whose row is empty.
+    pub deleted: bool,
 }
 
 impl RowView {
@@ -89,6 +91,7 @@ impl RowView {
                 .map(mask_phone)
                 .unwrap_or_default(),
             risk_rank: r.risk_rank.map(|r| r.to_string()).unwrap_or_default(),
+            deleted: r.deleted_at.is_some(),
         }
     }
 }

@@ -38,6 +38,7 @@ struct AccountColumns {
     phone_number: Option<String>,
     phone_country_code: Option<String>,
     risk_rank: Option<i16>,
+    deleted_at: Option<NaiveDateTime>,
 }
 
 /// An account as the admin table and the CSV show it, with its identities.
@@ -60,6 +61,8 @@ pub struct UserRow {
     pub phone_country_code: Option<String>,
     /// The highest WeChat risk rank of its identities, when one was asked.
     pub risk_rank: Option<i16>,
+    /// When the account was closed: a row without personal data.
+    pub deleted_at: Option<NaiveDateTime>,
 }
 
 impl UserRow {
@@ -296,6 +299,7 @@ pub fn list(
             phone_number: r.phone_number,
             phone_country_code: r.phone_country_code,
             risk_rank: r.risk_rank,
+            deleted_at: r.deleted_at,
         })
         .collect();
     Ok((rows, more))

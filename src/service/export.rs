@@ -326,6 +326,7 @@ mod tests {
             phone_number: None,
             phone_country_code: None,
             risk_rank: None,
+            deleted_at: None,
         };
         let whole = Phones {
             form: PhoneForm::Whole,

@@ -180,6 +180,19 @@ async fn operators_delete_accounts_and_a_second_delete_is_404(backend: Backend) 
     assert!(
         page.contains("Deleted at") && !page.contains("13800138000") && !page.contains("oGONE")
     );
+    let list = operator.page("/admin/users").await;
+    assert!(list.contains("account closed"), "the table marks the row");
+    // Nor can the number be found by its hash any more.
+    let phone_hash: Option<String> = app
+        .with_db(move |c| {
+            on_backend!(c, |c| accounts::table
+                .find(id)
+                .select(accounts::phone_hash)
+                .first(c))
+            .unwrap()
+        })
+        .await;
+    assert_eq!(phone_hash, None);
     let response = delete(&operator, id, id.to_string()).await;
     assert_eq!(response.status(), 404, "a second delete");
     assert_eq!(delete(&operator, id, "999999".into()).await.status(), 400);
