@@ -303,7 +303,7 @@ impl DataKeys {
             .map(|key| SessionKey::new(key.expose_secret().to_owned()))
     }
 
-    /// A phone number as stored, for showing: `None` when it does not open.
+    /// A stored phone number, opened for showing.
     pub fn open_phone(&self, stored: &str) -> Result<String, OpenError> {
         self.open(Purpose::Phone, stored)
             .map(|phone| phone.expose_secret().to_owned())
