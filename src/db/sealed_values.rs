@@ -3,28 +3,48 @@
 //! `service::data_keys`). Each rewrite is conditional on the value read, so
 //! that a login or a phone binding made meanwhile is never overwritten.
 
+use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Text};
+use diesel::sql_types::{Bool, Integer, Text};
 
 use super::schema::{accounts, identities, wechat_access_tokens};
 use super::{DbConnection, DbError};
 use crate::on_backend;
 
-/// Up to `limit` session keys after identity `after`, in id order, that do
-/// not match `like` (`NOT LIKE`): the values still to rewrite.
-pub fn session_keys_not_like(
+/// Which stored values a pass reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Unsealed<'a> {
+    /// Written before encryption at rest. Read through the partial indexes
+    /// `identities_session_key_plain` and `accounts_phone_plain`, which hold
+    /// only such rows, so that a start-up with none left reads nothing: the
+    /// conditions are written as in those indexes, for the planners to match.
+    Plain,
+    /// Every value that does not match this `LIKE` pattern: not sealed
+    /// under the current key. Reads the table.
+    NotLike(&'a str),
+}
+
+/// Up to `limit` session keys after identity `after`, in id order, that are
+/// `which`: the values still to rewrite.
+pub fn session_keys(
     conn: &mut DbConnection,
     after: i64,
-    like: &str,
+    which: Unsealed<'_>,
     limit: i64,
 ) -> Result<Vec<(i64, String)>, DbError> {
-    Ok(on_backend!(conn, |c| identities::table
-        .filter(identities::id.gt(after))
-        .filter(identities::session_key.not_like(like))
-        .order(identities::id)
-        .select((identities::id, identities::session_key))
-        .limit(limit)
-        .load(c))?)
+    Ok(on_backend!(conn, |c| {
+        let query = identities::table
+            .filter(identities::id.gt(after))
+            .order(identities::id)
+            .select((identities::id, identities::session_key))
+            .limit(limit)
+            .into_boxed();
+        match which {
+            Unsealed::Plain => query.filter(sql::<Bool>("session_key NOT LIKE 'wxe1.%'")),
+            Unsealed::NotLike(like) => query.filter(identities::session_key.not_like(like)),
+        }
+        .load(c)
+    })?)
 }
 
 /// Replaces an identity's session key with `new` if it is still `old`.
@@ -44,22 +64,27 @@ pub fn replace_session_key(
     Ok(n == 1)
 }
 
-/// Up to `limit` phone numbers after account `after`, in id order, that do
-/// not match `like`.
-pub fn phones_not_like(
+/// Up to `limit` phone numbers after account `after`, in id order, that are
+/// `which`.
+pub fn phones(
     conn: &mut DbConnection,
     after: i64,
-    like: &str,
+    which: Unsealed<'_>,
     limit: i64,
 ) -> Result<Vec<(i64, String)>, DbError> {
-    Ok(on_backend!(conn, |c| accounts::table
-        .filter(accounts::id.gt(after))
-        .filter(accounts::phone_number.is_not_null())
-        .filter(accounts::phone_number.not_like(like))
-        .order(accounts::id)
-        .select((accounts::id, accounts::phone_number.assume_not_null()))
-        .limit(limit)
-        .load(c))?)
+    Ok(on_backend!(conn, |c| {
+        let query = accounts::table
+            .filter(accounts::id.gt(after))
+            .order(accounts::id)
+            .select((accounts::id, accounts::phone_number.assume_not_null()))
+            .limit(limit)
+            .into_boxed();
+        match which {
+            Unsealed::Plain => query.filter(sql::<Bool>("phone_number NOT LIKE 'wxe1.%'")),
+            Unsealed::NotLike(like) => query.filter(accounts::phone_number.not_like(like)),
+        }
+        .load(c)
+    })?)
 }
 
 /// Replaces an account's phone number and its lookup hash if the number is

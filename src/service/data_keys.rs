@@ -5,7 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::db::{self, sealed_values, DbError, DbPool};
+use crate::db::sealed_values::{self, Unsealed};
+use crate::db::{self, DbError, DbPool};
 use crate::domain::data_keys::{self, DataKeys, OpenError, Purpose};
 
 /// Rows read and rewritten per transaction.
@@ -85,15 +86,15 @@ pub fn reseal(
     scope: Scope,
     mut progress: impl FnMut(&Resealed),
 ) -> Result<Resealed, ResealError> {
-    let like = match scope {
-        Scope::Plain => data_keys::LIKE_SEALED.to_owned(),
-        Scope::NotCurrent => data_keys::like_key_id(keys.current_id()),
+    let not_current = data_keys::like_key_id(keys.current_id());
+    let which = match scope {
+        Scope::Plain => Unsealed::Plain,
+        Scope::NotCurrent => Unsealed::NotLike(&not_current),
     };
     let mut done = Resealed::default();
     let mut after = 0;
     loop {
-        let batch =
-            sealed_values::session_keys_not_like(&mut *pool.get()?, after, &like, BATCH_ROWS)?;
+        let batch = sealed_values::session_keys(&mut *pool.get()?, after, which, BATCH_ROWS)?;
         let Some(&(last, _)) = batch.last() else {
             break;
         };
@@ -116,7 +117,7 @@ pub fn reseal(
     }
     let mut after = 0;
     loop {
-        let batch = sealed_values::phones_not_like(&mut *pool.get()?, after, &like, BATCH_ROWS)?;
+        let batch = sealed_values::phones(&mut *pool.get()?, after, which, BATCH_ROWS)?;
         let Some(&(last, _)) = batch.last() else {
             break;
         };
