@@ -41,6 +41,13 @@ err-unlink-only-identity = this is the account's only identity: there is nothing
 err-unlink-own-unionid = WeChat gives this identity the account's unionid, so its next login would link it again; only identities linked by a merge can be unlinked
 err-review-decided = this value no longer waits for review: it was decided already, or replaced by its user since
 err-last-owner = { $name } is the only owner; make another admin an owner first
+err-admin-name = an admin name has 1 to 64 characters and no spaces
+err-password-too-short = the password is too short: use at least { $min } characters
+err-password-too-long = the password is too long: use at most { $max } characters
+err-admin-exists = an admin with this name already exists; choose another name
+err-language-tag = a language is a tag such as zh-CN or en
+err-service-name = a service name has 1 to 64 letters, digits, `.`, `_` or `-`
+err-service-exists = a live service with this name already exists; revoke it first, or choose another name
 err-other = { $text }
 
 param-name-q = the search text

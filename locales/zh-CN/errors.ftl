@@ -41,6 +41,13 @@ err-unlink-only-identity = 这是该账号唯一的身份，无法拆分。
 err-unlink-own-unionid = 微信为该身份返回的 UnionID 与账号的相同，下次登录时会再次关联；只有通过合并关联的身份才能拆分。
 err-review-decided = 该内容已不在待审核状态：可能已被处理，或已被用户替换。
 err-last-owner = { $name } 是唯一的所有者，请先将另一位管理员设为所有者。
+err-admin-name = 管理员名称为 1 至 64 个字符，且不能含空格。
+err-password-too-short = 密码太短：请至少使用 { $min } 个字符。
+err-password-too-long = 密码太长：最多使用 { $max } 个字符。
+err-admin-exists = 已有同名管理员，请换一个名称。
+err-language-tag = 语言须为 zh-CN 或 en 这样的语言标签。
+err-service-name = 服务名称为 1 至 64 个字母、数字、“.”、“_”或“-”。
+err-service-exists = 已有同名的有效服务；请先撤销它，或换一个名称。
 err-other = { $text }
 
 param-name-q = 搜索内容

@@ -124,7 +124,7 @@ impl ResponseError for AdminError {
             Self::NotFound | Self::Service(ServiceError::NotFound) => StatusCode::NOT_FOUND,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Csrf | Self::Service(ServiceError::Forbidden { .. }) => StatusCode::FORBIDDEN,
-            Self::Service(ServiceError::Conflict(_)) => StatusCode::CONFLICT,
+            Self::Service(ServiceError::SecondFactor(_)) => StatusCode::BAD_REQUEST,
             Self::Service(ServiceError::Refused(refusal)) if refusal.is_conflict() => {
                 StatusCode::CONFLICT
             }

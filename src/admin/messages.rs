@@ -4,6 +4,7 @@
 use super::i18n::{Key, Msg};
 use super::words::role_key;
 use crate::domain::admin_role::AdminRole;
+use crate::domain::password::{PasswordError, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::domain::user_query::{sort_names, InvalidParam, Param};
 use crate::service::{Refusal, SecondFactorProblem, ServiceError};
 
@@ -13,10 +14,8 @@ pub fn service(e: &ServiceError) -> Option<Msg> {
     match e {
         ServiceError::NotFound => Some(Msg::new("err-not-found")),
         ServiceError::Refused(r) => Some(refusal(r)),
-        // Rules whose sentence names the limit (a password's length, say).
-        ServiceError::Invalid(text) | ServiceError::Conflict(text) => {
-            Some(Msg::one("err-other", "text", text.as_str()))
-        }
+        // Rules of the API's input, which no admin page sends.
+        ServiceError::Invalid(text) => Some(Msg::one("err-other", "text", text.as_str())),
         ServiceError::Forbidden {
             role,
             needs,
@@ -77,6 +76,17 @@ fn refusal(refusal: &Refusal) -> Msg {
         Refusal::OwnUnionid => Msg::new("err-unlink-own-unionid"),
         Refusal::ReviewDecided => Msg::new("err-review-decided"),
         Refusal::LastOwner(name) => Msg::one("err-last-owner", "name", name.as_str()),
+        Refusal::AdminName => Msg::new("err-admin-name"),
+        Refusal::Password(PasswordError::TooShort) => {
+            Msg::one("err-password-too-short", "min", MIN_PASSWORD_CHARS)
+        }
+        Refusal::Password(PasswordError::TooLong) => {
+            Msg::one("err-password-too-long", "max", MAX_PASSWORD_CHARS)
+        }
+        Refusal::AdminExists => Msg::new("err-admin-exists"),
+        Refusal::LanguageTag => Msg::new("err-language-tag"),
+        Refusal::ServiceName => Msg::new("err-service-name"),
+        Refusal::ServiceExists => Msg::new("err-service-exists"),
     }
 }
 
@@ -129,6 +139,21 @@ mod tests {
             (Refusal::OwnUnionid, "err-unlink-own-unionid", ""),
             (Refusal::ReviewDecided, "err-review-decided", ""),
             (Refusal::LastOwner("vera".into()), "err-last-owner", "vera"),
+            (Refusal::AdminName, "err-admin-name", "64"),
+            (
+                Refusal::Password(PasswordError::TooShort),
+                "err-password-too-short",
+                "10",
+            ),
+            (
+                Refusal::Password(PasswordError::TooLong),
+                "err-password-too-long",
+                "1024",
+            ),
+            (Refusal::AdminExists, "err-admin-exists", ""),
+            (Refusal::LanguageTag, "err-language-tag", "zh-CN"),
+            (Refusal::ServiceName, "err-service-name", "64"),
+            (Refusal::ServiceExists, "err-service-exists", ""),
         ];
         for (r, key, shown) in cases {
             let msg = refusal(&r);

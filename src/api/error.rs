@@ -173,9 +173,7 @@ impl ApiError {
                 }
                 S::Push(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidPush),
                 S::PushReplayed => (StatusCode::CONFLICT, ErrorCode::Conflict),
-                S::Conflict(_) | S::Db(DbError::Conflict) => {
-                    (StatusCode::CONFLICT, ErrorCode::Conflict)
-                }
+                S::Db(DbError::Conflict) => (StatusCode::CONFLICT, ErrorCode::Conflict),
                 S::Refused(refusal) if refusal.is_conflict() => {
                     (StatusCode::CONFLICT, ErrorCode::Conflict)
                 }

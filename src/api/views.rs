@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::db::users;
 use crate::domain::data_keys::DataKeys;
+use crate::service::personal_data::opened_phone;
 
 /// A user as the API shows it: the account, seen through the identity the
 /// session was opened with. Built from [`users::User`] field by field, so a
@@ -93,12 +94,4 @@ impl UserBody<'_> {
             user: UserView::new(user, keys),
         })
     }
-}
-
-/// A sealed phone number, opened; one that does not open (its key is not
-/// configured on this node) is logged and left out.
-fn opened_phone(keys: &DataKeys, sealed: &str) -> Option<String> {
-    keys.open_phone(sealed)
-        .inspect_err(|error| tracing::error!(%error, "a stored phone number does not open"))
-        .ok()
 }

@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 
 use super::args::{AdminArgs, AdminCommand};
 use crate::db::DbPool;
-use crate::service::{admins, ServiceError};
+use crate::service::{admins, Refusal, ServiceError};
 
 /// Reads the password from the first line of standard input.
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {
@@ -37,7 +37,7 @@ pub fn run(
             let password = read_password(password_stdin)?;
             match runtime.block_on(admins::create(pool, &name, &password, role)) {
                 Ok(role) => println!("created admin {name} with the role {role}"),
-                Err(ServiceError::Conflict(_)) => bail!("an admin named {name} already exists; use `wxlogin admin passwd {name}` to change the password"),
+                Err(ServiceError::Refused(Refusal::AdminExists)) => bail!("an admin named {name} already exists; use `wxlogin admin passwd {name}` to change the password"),
                 Err(e) => return Err(e.into()),
             }
         }

@@ -4,7 +4,7 @@ use anyhow::bail;
 
 use super::args::{ServiceArgs, ServiceCommand};
 use crate::db::DbPool;
-use crate::service::{services, ServiceError};
+use crate::service::{services, Refusal, ServiceError};
 
 pub fn run(
     runtime: &tokio::runtime::Runtime,
@@ -15,7 +15,7 @@ pub fn run(
         ServiceCommand::Create { name, .. } => {
             let created = match runtime.block_on(services::create(pool, &name)) {
                 Ok(created) => created,
-                Err(ServiceError::Conflict(_)) => bail!(
+                Err(ServiceError::Refused(Refusal::ServiceExists)) => bail!(
                     "a live service named {name} already exists; revoke it first with `wxlogin service revoke {name}`, or choose another name"
                 ),
                 Err(e) => return Err(e.into()),

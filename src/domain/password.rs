@@ -10,7 +10,7 @@ use argon2::Argon2;
 pub const MIN_PASSWORD_CHARS: usize = 10;
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum PasswordError {
     #[error("the password is too short: use at least {MIN_PASSWORD_CHARS} characters")]
     TooShort,

@@ -54,17 +54,12 @@ impl fmt::Debug for ServiceSecret {
 }
 
 /// A service name: 1 to 64 letters, digits, `.`, `_` or `-`.
-pub fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err("a service name has 1 to 64 letters, digits, `.`, `_` or `-`".into())
-    }
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]
@@ -86,9 +81,9 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        assert!(check_name("orders-api.v2").is_ok());
+        assert!(is_valid_name("orders-api.v2"));
         for bad in ["", "has space", "名字", &"x".repeat(65)] {
-            assert!(check_name(bad).is_err(), "{bad}");
+            assert!(!is_valid_name(bad), "{bad}");
         }
     }
 }

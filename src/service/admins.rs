@@ -27,15 +27,13 @@ pub fn check_username(name: &str) -> ServiceResult<()> {
         || name.chars().count() > 64
         || name.chars().any(|c| c.is_whitespace() || c.is_control())
     {
-        return Err(ServiceError::Invalid(
-            "an admin name has 1 to 64 characters and no spaces".into(),
-        ));
+        return Err(ServiceError::Refused(Refusal::AdminName));
     }
     Ok(())
 }
 
 fn check_password(password: &str) -> ServiceResult<()> {
-    password::check_strength(password).map_err(|e| ServiceError::Invalid(e.to_string()))
+    password::check_strength(password).map_err(|e| ServiceError::Refused(Refusal::Password(e)))
 }
 
 /// Creates an admin with `role`; without one, the first admin is an owner
@@ -65,9 +63,7 @@ pub async fn create(
     .await;
     match created {
         Ok(role) => Ok(role),
-        Err(DbError::Conflict) => Err(ServiceError::Conflict(
-            "an admin with this name already exists".into(),
-        )),
+        Err(DbError::Conflict) => Err(ServiceError::Refused(Refusal::AdminExists)),
         Err(e) => Err(e.into()),
     }
 }
@@ -178,9 +174,7 @@ pub async fn set_locale(pool: &DbPool, admin_id: i64, locale: Option<&str>) -> S
         let shaped = (1..=35).contains(&tag.len())
             && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if !shaped {
-            return Err(ServiceError::Invalid(
-                "a language is a tag such as zh-CN or en".into(),
-            ));
+            return Err(ServiceError::Refused(Refusal::LanguageTag));
         }
     }
     let locale = locale.map(str::to_owned);

@@ -4,6 +4,7 @@
 
 use crate::db::DbError;
 use crate::domain::admin_role::AdminRole;
+use crate::domain::password::PasswordError;
 use crate::media::MediaError;
 use crate::wechat::crypto::CryptoError;
 use crate::wechat::push::PushError;
@@ -96,9 +97,6 @@ pub enum ServiceError {
     /// What was asked for does not exist.
     #[error("not found")]
     NotFound,
-    /// It exists already; the message says what.
-    #[error("{0}")]
-    Conflict(String),
     #[error(transparent)]
     Media(#[from] MediaError),
     #[error(transparent)]
@@ -143,7 +141,7 @@ pub enum SecondFactorProblem {
     NotOn,
 }
 
-/// Why a change to accounts or admins is refused. Each surface words it
+/// Why a change to accounts, admins or services is refused. Each surface words it
 /// once: the admin site from its catalogues, the API and the command line
 /// with this English.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -162,6 +160,18 @@ pub enum Refusal {
     ReviewDecided,
     #[error("{0} is the only owner; make another admin an owner first")]
     LastOwner(String),
+    #[error("an admin name has 1 to 64 characters and no spaces")]
+    AdminName,
+    #[error("{0}")]
+    Password(PasswordError),
+    #[error("an admin with this name already exists")]
+    AdminExists,
+    #[error("a language is a tag such as zh-CN or en")]
+    LanguageTag,
+    #[error("a service name has 1 to 64 letters, digits, `.`, `_` or `-`")]
+    ServiceName,
+    #[error("a live service with this name already exists")]
+    ServiceExists,
 }
 
 impl Refusal {
@@ -170,7 +180,11 @@ impl Refusal {
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
-            Self::TwoUnionids(..) | Self::ReviewDecided | Self::LastOwner(_)
+            Self::TwoUnionids(..)
+                | Self::ReviewDecided
+                | Self::LastOwner(_)
+                | Self::AdminExists
+                | Self::ServiceExists
         )
     }
 }

@@ -41,10 +41,12 @@ pub async fn export(state: &AppState, account_id: i64) -> ServiceResult<Personal
 /// Opens a sealed phone number in place, for showing it. One that does not
 /// open (sealed under a key this node lacks) is logged and shown as none.
 pub(crate) fn open_phone(keys: &DataKeys, phone: &mut Option<String>) {
-    if let Some(sealed) = phone.take() {
-        match keys.open_phone(&sealed) {
-            Ok(opened) => *phone = Some(opened),
-            Err(error) => tracing::error!(%error, "a stored phone number does not open"),
-        }
-    }
+    *phone = phone.take().and_then(|sealed| opened_phone(keys, &sealed));
+}
+
+/// A sealed phone number, opened; `None`, logged, when it does not open.
+pub(crate) fn opened_phone(keys: &DataKeys, sealed: &str) -> Option<String> {
+    keys.open_phone(sealed)
+        .inspect_err(|error| tracing::error!(%error, "a stored phone number does not open"))
+        .ok()
 }

@@ -107,12 +107,10 @@ fn unix_now() -> u64 {
 }
 
 fn code_error(e: TotpError) -> ServiceError {
-    ServiceError::Invalid(match e {
-        TotpError::Malformed => "type the 6 digits your authenticator app shows".into(),
-        TotpError::Wrong => {
-            "that code is not right; check the time on your phone and try the next code".into()
-        }
-        TotpError::Replayed => "that code was used already; wait for the next one".into(),
+    ServiceError::SecondFactor(match e {
+        TotpError::Malformed => SecondFactorProblem::Malformed,
+        TotpError::Wrong => SecondFactorProblem::WrongCode,
+        TotpError::Replayed => SecondFactorProblem::Replayed,
     })
 }
 
@@ -162,7 +160,7 @@ pub async fn disable(
     actor: &Actor,
     code: &str,
 ) -> ServiceResult<()> {
-    match check(pool, keys, actor.admin_id, &actor.username, code).await? {
+    match check(pool, keys, actor.admin_id, code).await? {
         Checked::Passed(_) => {}
         Checked::Failed(e) => return Err(e),
     }
@@ -188,14 +186,11 @@ async fn check(
     pool: &DbPool,
     keys: &SecondFactorKeys,
     id: i64,
-    name: &str,
     typed: &str,
 ) -> ServiceResult<Checked> {
     let factor = db::run(pool, move |conn| admins::second_factor(conn, id)).await?;
     let (Some(sealed), Some(_)) = (factor.secret, factor.enabled_at) else {
-        return Err(ServiceError::Conflict(format!(
-            "{name} has no second factor"
-        )));
+        return Err(ServiceError::SecondFactor(SecondFactorProblem::NotOn));
     };
     let typed = typed.trim();
     if typed.chars().filter(char::is_ascii_digit).count() == 6 && typed.len() <= 7 {
@@ -275,7 +270,7 @@ pub async fn sign_in(
             retry_after: left.max(Duration::from_secs(1)),
         });
     }
-    let checked = check(pool, keys, actor.admin_id, &actor.username, typed).await?;
+    let checked = check(pool, keys, actor.admin_id, typed).await?;
     let actor = actor.clone();
     let (action, detail, passed) = match &checked {
         Checked::Passed(how) => (

@@ -6,12 +6,12 @@ use std::time::Instant;
 use chrono::NaiveDateTime;
 
 use super::audit;
-use super::{sessions, ServiceError, ServiceResult};
+use super::{sessions, Refusal, ServiceError, ServiceResult};
 use crate::clock;
 use crate::db::admins::AuditAction;
 use crate::db::service_cache::KnownService;
 use crate::db::{self, services, DbError, DbPool};
-use crate::domain::service_credential::{check_name, new_client_id, ServiceSecret};
+use crate::domain::service_credential::{is_valid_name, new_client_id, ServiceSecret};
 use crate::domain::token::SessionToken;
 use crate::state::AppState;
 
@@ -53,7 +53,9 @@ impl From<services::Service> for ServiceSummary {
 }
 
 pub async fn create(pool: &DbPool, name: &str) -> ServiceResult<CreatedService> {
-    check_name(name).map_err(ServiceError::Invalid)?;
+    if !is_valid_name(name) {
+        return Err(ServiceError::Refused(Refusal::ServiceName));
+    }
     let secret = ServiceSecret::generate();
     let (name, client_id, hash) = (name.to_owned(), new_client_id(), secret.hash());
     let created = db::run(pool, move |conn| {
@@ -76,9 +78,7 @@ pub async fn create(pool: &DbPool, name: &str) -> ServiceResult<CreatedService> 
             client_id: service.client_id,
             secret,
         }),
-        Err(DbError::Conflict) => Err(ServiceError::Conflict(
-            "a live service with this name already exists".into(),
-        )),
+        Err(DbError::Conflict) => Err(ServiceError::Refused(Refusal::ServiceExists)),
         Err(e) => Err(e.into()),
     }
 }

@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use wxlogin::db::schema::admins;
 use wxlogin::domain::display_time::{day_of, parse_zone, start_of_day, DEFAULT_ZONE};
+use wxlogin::domain::totp::TotpSecret;
 use wxlogin::on_backend;
 
 use crate::backend_tests;
@@ -252,6 +253,37 @@ async fn refusals_and_error_pages_are_translated(backend: Backend) {
     assert!(itself.text().await.unwrap().contains("账号不能与自身合并"));
     let only = owner.get("/admin/users/1/merge?with=999999").await;
     assert!(only.text().await.unwrap().contains("账号 999999 不存在"));
+
+    // A wrong or malformed code while turning on the second factor: the
+    // account page again, with the message in Chinese.
+    let csrf = owner.csrf().await;
+    assert_eq!(
+        owner
+            .post_form("/admin/account/2fa/start", &[("csrf", &csrf)])
+            .await
+            .status(),
+        303
+    );
+    let page = owner.page("/admin/account").await;
+    let start = page.find("<code class=\"secret\">").unwrap() + 21;
+    let secret =
+        TotpSecret::from_base32(&page[start..start + page[start..].find('<').unwrap()]).unwrap();
+    let five_minutes_ago = wxlogin::clock::unix_now() as u64 - 300;
+    for (code, message) in [
+        (secret.code(five_minutes_ago), "验证码不正确"),
+        ("12ab".to_owned(), "请输入身份验证器显示的 6 位数字"),
+    ] {
+        let wrong = owner
+            .post_form(
+                "/admin/account/2fa/confirm",
+                &[("csrf", &csrf), ("code", &code)],
+            )
+            .await;
+        assert_eq!(wrong.status(), 400);
+        let page = wrong.text().await.unwrap();
+        assert!(page.contains(message), "{code}: {page}");
+        assert!(page.contains("<svg"), "still the enrolment page: {page}");
+    }
 }
 
 /// 2026-01-01T20:00:00Z: already 2 January in Shanghai.

@@ -256,6 +256,15 @@ async fn avatars_wait_for_wechats_push(backend: Backend) {
     let token = logged_in(&app, "oAVATAR").await;
     let admin = app.admin().await;
 
+    // A verdict that comes before the server has stored its trace id is
+    // refused and not remembered, so WeChat's retry of it is applied.
+    let (query, body) = safe_push(
+        APPID,
+        &media_verdict("trace-pass", "pass", 100),
+        wxlogin::clock::unix_now(),
+    );
+    assert_error(push(&app, APPID, &query, &body).await, 400, "invalid_push").await;
+
     // Submitted with its public URL; pending until the verdict comes.
     image_trace(&app, "trace-pass").await;
     let user = user_of(
@@ -286,11 +295,6 @@ async fn avatars_wait_for_wechats_push(backend: Backend) {
     let page = admin.page("/admin/users").await;
     assert!(!page.contains(&url), "others do not see it yet");
 
-    let (query, body) = safe_push(
-        APPID,
-        &media_verdict("trace-pass", "pass", 100),
-        wxlogin::clock::unix_now(),
-    );
     let response = push(&app, APPID, &query, &body).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "success");

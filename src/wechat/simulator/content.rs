@@ -41,6 +41,14 @@ pub(super) fn verdict_of(content: &[u8]) -> Result<CheckResult, WechatError> {
     })
 }
 
+/// The pauses before each retry of a push that was not answered with
+/// success.
+const PUSH_RETRY_PAUSES: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(500),
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(2),
+];
+
 /// Fetches the image as WeChat would, judges it, and pushes the verdict
 /// under `trace_id` to the server, signed and encrypted with the dev
 /// push keys. A fetch that fails sends nothing, as WeChat would not.
@@ -103,19 +111,40 @@ pub(super) async fn push_image_verdict(
     let nonce = hex::encode(nonce);
     let signature = push::signature(DEV_PUSH_TOKEN, &[&timestamp, &nonce]);
     let msg_signature = push::signature(DEV_PUSH_TOKEN, &[&timestamp, &nonce, &encrypt]);
-    let sent = client
-        .post(format!("{push_base}/wechat/push/{appid}"))
-        .query(&[
-            ("signature", signature.as_str()),
-            ("timestamp", &timestamp),
-            ("nonce", &nonce),
-            ("encrypt_type", "aes"),
-            ("msg_signature", &msg_signature),
-        ])
-        .json(&serde_json::json!({"ToUserName": "gh_wxlogin_dev", "Encrypt": encrypt}))
-        .send()
-        .await;
-    if let Err(e) = sent {
-        tracing::warn!(error = %e.without_url(), "simulator: the push could not be sent");
+    let query = [
+        ("signature", signature.as_str()),
+        ("timestamp", &timestamp),
+        ("nonce", &nonce),
+        ("encrypt_type", "aes"),
+        ("msg_signature", &msg_signature),
+    ];
+    let body = serde_json::json!({"ToUserName": "gh_wxlogin_dev", "Encrypt": encrypt});
+    // WeChat sends a push again, up to three more times, until it is
+    // answered with success. The verdict can come before the server has
+    // stored the trace id it answered the submission with; the server
+    // refuses that push, and a later try finds the check.
+    for (attempt, pause) in std::iter::once(None)
+        .chain(PUSH_RETRY_PAUSES.iter().map(Some))
+        .enumerate()
+    {
+        if let Some(pause) = pause {
+            tokio::time::sleep(*pause).await;
+        }
+        let sent = client
+            .post(format!("{push_base}/wechat/push/{appid}"))
+            .query(&query)
+            .json(&body)
+            .send()
+            .await;
+        match sent {
+            Ok(answer) if answer.status().is_success() => return,
+            Ok(answer) => {
+                tracing::debug!(%trace_id, attempt, status = %answer.status(), "simulator: the push was refused");
+            }
+            Err(e) => {
+                tracing::warn!(%trace_id, attempt, error = %e.without_url(), "simulator: the push could not be sent");
+            }
+        }
     }
+    tracing::warn!(%trace_id, "simulator: the push was refused every time; the server will ask again");
 }
