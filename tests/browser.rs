@@ -2,11 +2,13 @@
 //! chromedriver (WebDriver): sign in, search, open a user, export CSV. The
 //! browser is Chinese (`--lang=zh-CN` and `intl.accept_languages`), as the
 //! operators' are, so the site speaks Chinese; elements are found by their
-//! structure, never by their English words.
+//! structure, never by their English words. Its screenshots are then read
+//! back with OCR, which must find the Chinese labels in the pixels.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` packages. Without them the
-//! test says it is skipped and passes, unless `WXLOGIN_REQUIRE_BROWSER=1`
-//! (as in CI), when it fails. Screenshots go to
+//! Needs Debian's `chromium`, `chromium-driver`, `tesseract-ocr` and
+//! `tesseract-ocr-chi-sim` packages. Without them the test says it is
+//! skipped and passes, unless `WXLOGIN_REQUIRE_BROWSER=1` (as in CI), when
+//! it fails. Screenshots go to
 //! `<CARGO_TARGET_TMPDIR>/screenshots/`, and chromedriver's log to
 //! `<CARGO_TARGET_TMPDIR>/browser/chromedriver.log`.
 
@@ -252,7 +254,10 @@ async fn admin_site_in_a_real_browser() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let shots = out.join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let _ = std::fs::remove_file(shots.join("browser-failure.png"));
+    // Last run's screenshots go, so that only this run's are read.
+    for old in std::fs::read_dir(&shots).unwrap().flatten() {
+        let _ = std::fs::remove_file(old.path());
+    }
     std::fs::create_dir_all(out.join("browser")).unwrap();
 
     let (base, pool, users) = start_app(dir.path()).await;
@@ -300,9 +305,76 @@ async fn admin_site_in_a_real_browser() {
     let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
     drop(driver);
     match outcome {
-        Ok(Ok(())) => println!("browser test passed in {:.1?}", started.elapsed()),
+        Ok(Ok(())) => println!("browser session passed in {:.1?}", started.elapsed()),
         Ok(Err(_)) => panic!("the browser test took longer than {TEST_TIMEOUT:?}"),
         Err(panic) => std::panic::resume_unwind(panic),
+    }
+    read_the_screenshots(&shots).await;
+    println!("browser test passed in {:.1?}", started.elapsed());
+}
+
+/// What each screenshot must show, read back from its pixels: Chinese
+/// labels that only render with a CJK font.
+const SCREENSHOT_LABELS: [(&str, &[&str]); 6] = [
+    ("browser-01-sign-in", &["管理后台", "请先登录"]),
+    ("browser-02-search", &["注册时间", "最后登录", "时区显示"]),
+    ("browser-03-user", &["账号ID", "首次登录", "登录次数"]),
+    ("browser-05-viewer-refused", &["403无权访问", "查看者"]),
+    (
+        "browser-06-second-factor-set-up",
+        &["我的账号", "两步验证登录"],
+    ),
+    ("browser-07-second-factor-sign-in", &["两步验证登录"]),
+];
+
+const TESSERACT: &str = "/usr/bin/tesseract";
+
+/// Reads the screenshots with OCR (tesseract, Simplified Chinese) and checks
+/// that each shows its labels: the DOM can hold the right words while the
+/// browser draws empty boxes for want of a font. Without tesseract the
+/// check says it is skipped, unless `WXLOGIN_REQUIRE_BROWSER=1`.
+async fn read_the_screenshots(shots: &Path) {
+    if !Path::new(TESSERACT).exists() {
+        assert!(
+            std::env::var(REQUIRE_ENV).as_deref() != Ok("1"),
+            "{REQUIRE_ENV}=1 but {TESSERACT} is not installed (apt-get install tesseract-ocr tesseract-ocr-chi-sim)"
+        );
+        println!("SKIPPED: reading the screenshots, tesseract not installed");
+        return;
+    }
+    for (name, labels) in SCREENSHOT_LABELS {
+        let path = shots.join(format!("{name}.png"));
+        let read = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || {
+                Command::new(TESSERACT)
+                    .arg(&path)
+                    .args(["stdout", "-l", "chi_sim"])
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .output()
+            }
+        })
+        .await
+        .unwrap()
+        .expect("run tesseract");
+        assert!(
+            read.status.success(),
+            "tesseract could not read {} (is tesseract-ocr-chi-sim installed?)",
+            path.display()
+        );
+        // OCR puts spaces between CJK characters and breaks lines freely.
+        let text: String = String::from_utf8_lossy(&read.stdout)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        for label in labels {
+            assert!(
+                text.contains(label),
+                "{} does not show {label}; OCR read: {text}",
+                path.display()
+            );
+        }
     }
 }
 
