@@ -638,6 +638,13 @@ impl Ctx {
             .click()
             .await
             .unwrap();
+        // The click only starts the form's submission: wait for the page
+        // that answers it.
+        self.find(".recovery-codes").await;
+        self.wait_for_url("the recovery codes", |u| {
+            u.path() == "/admin/account/2fa/confirm"
+        })
+        .await;
         let codes = self
             .client
             .find_all(Locator::Css(".recovery-codes li"))
