@@ -141,9 +141,9 @@ pub enum SecondFactorProblem {
     NotOn,
 }
 
-/// Why a change to accounts, admins or services is refused. Each surface words it
-/// once: the admin site from its catalogues, the API and the command line
-/// with this English.
+/// Why a change to accounts, admins or services is refused. Each surface
+/// words it once: the admin site from its catalogues, the API and the
+/// command line with this English.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("there is no account {0}; give the id shown on the other account's page")]
