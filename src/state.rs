@@ -84,6 +84,8 @@ pub struct Background {
     pub pruner: Periodic,
     /// Deletes login codes past their retry window.
     pub code_sweeper: Periodic,
+    /// Seals values an older release stored in plain text.
+    pub sealer: Periodic,
     /// Copies SQLite's WAL back in the background; `None` on PostgreSQL.
     pub checkpointer: Option<Checkpointer>,
 }
@@ -110,6 +112,7 @@ impl AppState {
         background.activity.stop();
         background.pruner.stop();
         background.code_sweeper.stop();
+        background.sealer.stop();
         if let Some(clock_check) = &background.clock_check {
             clock_check.stop();
         }

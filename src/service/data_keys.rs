@@ -1,9 +1,12 @@
 //! Encryption at rest over the stored values: sealing what a release before
-//! it wrote in plain text (at each server start), and re-encrypting every
+//! it wrote in plain text (in the background of every node), and re-encrypting every
 //! value under the current data key (`wxlogin rotate-data-key`). Both work
 //! in batches, each written in a short transaction, while the service runs.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use crate::background::Periodic;
 
 use crate::db::sealed_values::{self, Unsealed};
 use crate::db::{self, DbError, DbPool};
@@ -92,55 +95,8 @@ pub fn reseal(
         Scope::NotCurrent => Unsealed::NotLike(&not_current),
     };
     let mut done = Resealed::default();
-    let mut after = 0;
-    loop {
-        let batch = sealed_values::session_keys(&mut *pool.get()?, after, which, BATCH_ROWS)?;
-        let Some(&(last, _)) = batch.last() else {
-            break;
-        };
-        after = last;
-        db::transaction(&mut *pool.get()?, |conn| -> Result<(), DbError> {
-            for (id, stored) in &batch {
-                match keys.reseal(Purpose::SessionKey, stored) {
-                    Ok(Some(new)) => {
-                        if sealed_values::replace_session_key(conn, *id, stored, &new)? {
-                            done.session_keys += 1;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(error) => unreadable(&mut done, "session_key", *id, &error),
-                }
-            }
-            Ok(())
-        })?;
-        progress(&done);
-    }
-    let mut after = 0;
-    loop {
-        let batch = sealed_values::phones(&mut *pool.get()?, after, which, BATCH_ROWS)?;
-        let Some(&(last, _)) = batch.last() else {
-            break;
-        };
-        after = last;
-        db::transaction(&mut *pool.get()?, |conn| -> Result<(), DbError> {
-            for (id, stored) in &batch {
-                let phone = match keys.open_phone(stored) {
-                    Ok(phone) => phone,
-                    Err(error) => {
-                        unreadable(&mut done, "phone_number", *id, &error);
-                        continue;
-                    }
-                };
-                let new = keys.seal(Purpose::Phone, &phone);
-                let hash = keys.phone_hash(&phone);
-                if sealed_values::replace_phone(conn, *id, stored, &new, &hash)? {
-                    done.phones += 1;
-                }
-            }
-            Ok(())
-        })?;
-        progress(&done);
-    }
+    reseal_session_keys(pool, keys, which, u64::MAX, &mut done, &mut progress)?;
+    reseal_phones(pool, keys, which, u64::MAX, &mut done, &mut progress)?;
     if scope == Scope::NotCurrent {
         // A token sealed before encryption at rest, or under a key not
         // given, is simply fetched again by the next node that needs it.
@@ -162,6 +118,168 @@ pub fn reseal(
         progress(&done);
     }
     Ok(done)
+}
+
+/// Seals at most `max_batches` batches of the values still in plain text,
+/// session keys first. A node calls it in the background, a little at a
+/// time, so that the first start after an upgrade does not wait for a
+/// whole table; until then plain values are read as they are.
+pub fn seal_some_plain(
+    pool: &DbPool,
+    keys: &DataKeys,
+    max_batches: u64,
+) -> Result<Resealed, ResealError> {
+    let mut done = Resealed::default();
+    let used = reseal_session_keys(
+        pool,
+        keys,
+        Unsealed::Plain,
+        max_batches,
+        &mut done,
+        &mut |_| {},
+    )?;
+    reseal_phones(
+        pool,
+        keys,
+        Unsealed::Plain,
+        max_batches - used,
+        &mut done,
+        &mut |_| {},
+    )?;
+    Ok(done)
+}
+
+/// Rewrites up to `max_batches` batches of session keys; returns how many
+/// batches it read.
+fn reseal_session_keys(
+    pool: &DbPool,
+    keys: &DataKeys,
+    which: Unsealed<'_>,
+    max_batches: u64,
+    done: &mut Resealed,
+    progress: &mut impl FnMut(&Resealed),
+) -> Result<u64, ResealError> {
+    let (mut after, mut batches) = (0, 0);
+    while batches < max_batches {
+        let batch = sealed_values::session_keys(&mut *pool.get()?, after, which, BATCH_ROWS)?;
+        let Some(&(last, _)) = batch.last() else {
+            break;
+        };
+        (after, batches) = (last, batches + 1);
+        db::transaction(&mut *pool.get()?, |conn| -> Result<(), DbError> {
+            for (id, stored) in &batch {
+                match keys.reseal(Purpose::SessionKey, stored) {
+                    Ok(Some(new)) => {
+                        if sealed_values::replace_session_key(conn, *id, stored, &new)? {
+                            done.session_keys += 1;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(error) => unreadable(done, "session_key", *id, &error),
+                }
+            }
+            Ok(())
+        })?;
+        progress(done);
+    }
+    Ok(batches)
+}
+
+/// Rewrites up to `max_batches` batches of phone numbers, with their
+/// lookup hashes; returns how many batches it read.
+fn reseal_phones(
+    pool: &DbPool,
+    keys: &DataKeys,
+    which: Unsealed<'_>,
+    max_batches: u64,
+    done: &mut Resealed,
+    progress: &mut impl FnMut(&Resealed),
+) -> Result<u64, ResealError> {
+    let (mut after, mut batches) = (0, 0);
+    while batches < max_batches {
+        let batch = sealed_values::phones(&mut *pool.get()?, after, which, BATCH_ROWS)?;
+        let Some(&(last, _)) = batch.last() else {
+            break;
+        };
+        (after, batches) = (last, batches + 1);
+        db::transaction(&mut *pool.get()?, |conn| -> Result<(), DbError> {
+            for (id, stored) in &batch {
+                let phone = match keys.open_phone(stored) {
+                    Ok(phone) => phone,
+                    Err(error) => {
+                        unreadable(done, "phone_number", *id, &error);
+                        continue;
+                    }
+                };
+                let new = keys.seal(Purpose::Phone, &phone);
+                let hash = keys.phone_hash(&phone);
+                if sealed_values::replace_phone(conn, *id, stored, &new, &hash)? {
+                    done.phones += 1;
+                }
+            }
+            Ok(())
+        })?;
+        progress(done);
+    }
+    Ok(batches)
+}
+
+/// How often the sealer runs a round.
+const SEALER_EVERY: Duration = Duration::from_secs(1);
+/// Batches a round of the sealer seals at most, so that stopping the node
+/// waits for one short round only.
+const SEALER_BATCHES_PER_ROUND: u64 = 10;
+/// Rounds skipped after one that found nothing: a node of an older release
+/// may still write plain values during a rolling upgrade, so the sealer
+/// looks again once a minute (one read of a partial index, holding only
+/// the rows in plain text).
+const SEALER_IDLE_ROUNDS: u32 = 59;
+/// How often the sealer says how far it got, while it works.
+const SEALER_PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Starts the thread that seals the values still in plain text, a few
+/// batches a second, and logs how far it got.
+pub fn start_sealer(pool: DbPool, keys: DataKeys) -> std::io::Result<Periodic> {
+    let mut skip = 0;
+    let mut sealed = Resealed::default();
+    let mut last_said = Instant::now();
+    let round = move || {
+        if skip > 0 {
+            skip -= 1;
+            return;
+        }
+        match seal_some_plain(&pool, &keys, SEALER_BATCHES_PER_ROUND) {
+            Ok(done) if done.total() == 0 => {
+                if sealed.total() > 0 {
+                    tracing::info!(
+                        session_keys = sealed.session_keys,
+                        phones = sealed.phones,
+                        data_key = keys.current_id(),
+                        "sealed the values stored in plain text; none is left"
+                    );
+                    sealed = Resealed::default();
+                }
+                skip = SEALER_IDLE_ROUNDS;
+            }
+            Ok(done) => {
+                sealed.session_keys += done.session_keys;
+                sealed.phones += done.phones;
+                if last_said.elapsed() >= SEALER_PROGRESS_EVERY {
+                    last_said = Instant::now();
+                    tracing::info!(
+                        session_keys = sealed.session_keys,
+                        phones = sealed.phones,
+                        "sealing the values stored in plain text"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot seal the values stored in plain text yet; trying again in a minute");
+                skip = SEALER_IDLE_ROUNDS;
+            }
+        }
+    };
+    Periodic::start("sealer", SEALER_EVERY, round, || {})
 }
 
 fn unreadable(done: &mut Resealed, column: &str, id: i64, error: &OpenError) {

@@ -17,43 +17,12 @@ use crate::wechat::WechatApps;
 /// another request with its code takes it over.
 const CODE_HOLD_MARGIN: Duration = Duration::from_secs(5);
 
-/// Seals the session keys and phone numbers that a release before
-/// encryption at rest stored in plain text: once, on the first start after
-/// the upgrade (later starts find none, through one indexed read each).
-async fn seal_plain_values(settings: &Settings, pool: &DbPool) -> anyhow::Result<()> {
-    use crate::service::data_keys::{reseal, Scope};
-    let (pool, keys) = (pool.clone(), settings.data_keys.clone());
-    let sealed = tokio::task::spawn_blocking(move || {
-        reseal(&pool, &keys, Scope::Plain, |done| {
-            if done.total() > 0 {
-                tracing::info!(
-                    session_keys = done.session_keys,
-                    phones = done.phones,
-                    "sealing the values stored in plain text"
-                );
-            }
-        })
-    })
-    .await?
-    .context("cannot seal the values stored in plain text")?;
-    if sealed.total() > 0 {
-        tracing::info!(
-            session_keys = sealed.session_keys,
-            phones = sealed.phones,
-            data_key = settings.data_keys.current_id(),
-            "sealed the values stored in plain text"
-        );
-    }
-    Ok(())
-}
-
 /// Everything the handlers share, with its background threads started.
 /// Also returns the dev-mode admin's password, when one was just made.
 pub(super) async fn assemble_state(
     settings: &Settings,
     pool: &DbPool,
 ) -> anyhow::Result<(AppState, Option<String>)> {
-    seal_plain_values(settings, pool).await?;
     // Every node of a fleet shares each app's access token through the
     // database, sealed with the data key they share.
     let sharing = crate::wechat::TokenSharing {
@@ -172,6 +141,10 @@ pub(super) async fn assemble_state(
         )
         .context("cannot start the service call counter")?
     };
+    // Values an older release stored in plain text are sealed in the
+    // background: the node serves meanwhile, reading them as they are.
+    let sealer = crate::service::data_keys::start_sealer(pool.clone(), settings.data_keys.clone())
+        .context("cannot start the sealing thread")?;
     let clock_check = match settings.db.url {
         crate::config::DatabaseUrl::Postgres(_) => {
             let checked = pool.clone();
@@ -232,6 +205,7 @@ pub(super) async fn assemble_state(
             clock_check,
             pruner,
             code_sweeper,
+            sealer,
             checkpointer,
         },
     };

@@ -59,7 +59,11 @@ async fn logins_and_new_users_are_drawn_per_day(backend: Backend) {
     }
     let admin = app.admin().await;
     let page = admin.page("/admin").await;
-    let today = chrono::Utc::now().date_naive();
+    // The charts count China's days, which start at 16:00 UTC.
+    let today = wxlogin::domain::display_time::day_of(
+        chrono::Utc::now().naive_utc(),
+        wxlogin::domain::display_time::DEFAULT_ZONE,
+    );
     assert!(
         page.contains(&format!("<title>{today}: 2</title>")),
         "new users today"
