@@ -168,9 +168,18 @@ impl DataKeyArgs {
         dev: bool,
     ) -> Result<crate::domain::data_keys::DataKeys, ConfigError> {
         use crate::domain::data_keys::{DataKey, DataKeys};
-        let derived = secret_key
-            .filter(|k| !k.is_empty())
-            .map(|k| DataKey::derive(k.as_bytes()));
+        // The same rule as `serve`'s: a command must not derive a key that
+        // no server could hold.
+        let derived = match secret_key.filter(|k| !k.is_empty()) {
+            Some(k) if k.len() < MIN_SECRET_KEY_BYTES => {
+                return Err(ConfigError::Invalid(format!(
+                    "--secret-key / WXLOGIN_SECRET_KEY is {} bytes long; it must be at least {MIN_SECRET_KEY_BYTES} (try `openssl rand -base64 64`)",
+                    k.len()
+                )))
+            }
+            Some(k) => Some(DataKey::derive(k.as_bytes())),
+            None => None,
+        };
         let given = self
             .data_key
             .as_deref()

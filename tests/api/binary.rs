@@ -145,6 +145,33 @@ fn a_data_key_of_the_wrong_length_is_refused() {
         );
         assert!(!err.contains(key), "{args:?} printed the key: {err}");
     }
+    // A secret key to derive the data key from is held to serve's rule.
+    for args in [
+        vec!["export"],
+        vec!["rotate-data-key"],
+        vec!["seed", "--users", "1"],
+    ] {
+        let out = wxlogin()
+            .current_dir(dir.path())
+            .args(&args)
+            .args(["--database-url", &url])
+            .env(
+                "WXLOGIN_SECRET_KEY",
+                "sixty-three-bytes".repeat(4).get(..63).unwrap(),
+            )
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("63 bytes long") && err.contains("at least 64"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains("sixty-three"),
+            "{args:?} printed the key: {err}"
+        );
+    }
     // An old key too, named by its place in the list.
     let out = wxlogin()
         .current_dir(dir.path())
