@@ -1,7 +1,7 @@
 //! Encryption at rest: session keys, phone numbers and access tokens are
 //! sealed in the database (a dump holds none of them), values of an older
-//! release are sealed at start-up, admins still find a phone number, and
-//! `wxlogin rotate-data-key` moves every value to a new key, or refuses
+//! release are sealed in the background, admins still find a phone number,
+//! and `wxlogin rotate-data-key` moves every value to a new key, or refuses
 //! without the old one and changes nothing.
 
 use std::process::Output;

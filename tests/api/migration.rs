@@ -210,7 +210,8 @@ async fn a_database_of_users_migrates_to_accounts_and_keeps_every_token(backend:
                 .load::<Row>(c))
             .unwrap()
             .into_iter()
-            // Sealed at the first start after the upgrade.
+            // Plain, or already sealed by the node's background sealer:
+            // opened either way.
             .map(|mut row| {
                 row.5 = opened(Purpose::SessionKey, &row.5);
                 row
