@@ -5,6 +5,7 @@ mod admin_args;
 mod apps_file;
 pub mod args;
 pub mod export;
+mod key_args;
 mod rotate_data_key;
 pub mod seed;
 pub mod service;

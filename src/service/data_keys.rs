@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::background::Periodic;
 
 use crate::db::sealed_values::{self, Unsealed};
-use crate::db::{self, DbError, DbPool};
+use crate::db::{self, DbConnection, DbError, DbPool};
 use crate::domain::data_keys::{self, DataKeys, OpenError, Purpose};
 
 /// Rows read and rewritten per transaction.
@@ -159,30 +159,25 @@ fn reseal_session_keys(
     done: &mut Resealed,
     progress: &mut impl FnMut(&Resealed),
 ) -> Result<u64, ResealError> {
-    let (mut after, mut batches) = (0, 0);
-    while batches < max_batches {
-        let batch = sealed_values::session_keys(&mut *pool.get()?, after, which, BATCH_ROWS)?;
-        let Some(&(last, _)) = batch.last() else {
-            break;
-        };
-        (after, batches) = (last, batches + 1);
-        db::transaction(&mut *pool.get()?, |conn| -> Result<(), DbError> {
-            for (id, stored) in &batch {
-                match keys.reseal(Purpose::SessionKey, stored) {
-                    Ok(Some(new)) => {
-                        if sealed_values::replace_session_key(conn, *id, stored, &new)? {
-                            done.session_keys += 1;
-                        }
+    in_batches(
+        pool,
+        max_batches,
+        |conn, after| sealed_values::session_keys(conn, after, which, BATCH_ROWS),
+        |conn, done, id, stored| {
+            match keys.reseal(Purpose::SessionKey, stored) {
+                Ok(Some(new)) => {
+                    if sealed_values::replace_session_key(conn, id, stored, &new)? {
+                        done.session_keys += 1;
                     }
-                    Ok(None) => {}
-                    Err(error) => unreadable(done, "session_key", *id, &error),
                 }
+                Ok(None) => {}
+                Err(error) => unreadable(done, "session_key", id, &error),
             }
             Ok(())
-        })?;
-        progress(done);
-    }
-    Ok(batches)
+        },
+        done,
+        progress,
+    )
 }
 
 /// Rewrites up to `max_batches` batches of phone numbers, with their
@@ -195,27 +190,51 @@ fn reseal_phones(
     done: &mut Resealed,
     progress: &mut impl FnMut(&Resealed),
 ) -> Result<u64, ResealError> {
+    in_batches(
+        pool,
+        max_batches,
+        |conn, after| sealed_values::phones(conn, after, which, BATCH_ROWS),
+        |conn, done, id, stored| {
+            let phone = match keys.open_phone(stored) {
+                Ok(phone) => phone,
+                Err(error) => {
+                    unreadable(done, "phone_number", id, &error);
+                    return Ok(());
+                }
+            };
+            let new = keys.seal(Purpose::Phone, &phone);
+            let hash = keys.phone_hash(&phone);
+            if sealed_values::replace_phone(conn, id, stored, &new, &hash)? {
+                done.phones += 1;
+            }
+            Ok(())
+        },
+        done,
+        progress,
+    )
+}
+
+/// Reads rows (id, stored value) past the last id seen, a batch at a time,
+/// and rewrites each batch in one transaction, for at most `max_batches`
+/// batches; returns how many it read.
+fn in_batches(
+    pool: &DbPool,
+    max_batches: u64,
+    read: impl Fn(&mut DbConnection, i64) -> Result<Vec<(i64, String)>, DbError>,
+    mut rewrite: impl FnMut(&mut DbConnection, &mut Resealed, i64, &str) -> Result<(), DbError>,
+    done: &mut Resealed,
+    progress: &mut impl FnMut(&Resealed),
+) -> Result<u64, ResealError> {
     let (mut after, mut batches) = (0, 0);
     while batches < max_batches {
-        let batch = sealed_values::phones(&mut *pool.get()?, after, which, BATCH_ROWS)?;
+        let batch = read(&mut *pool.get()?, after)?;
         let Some(&(last, _)) = batch.last() else {
             break;
         };
         (after, batches) = (last, batches + 1);
         db::transaction(&mut *pool.get()?, |conn| -> Result<(), DbError> {
             for (id, stored) in &batch {
-                let phone = match keys.open_phone(stored) {
-                    Ok(phone) => phone,
-                    Err(error) => {
-                        unreadable(done, "phone_number", *id, &error);
-                        continue;
-                    }
-                };
-                let new = keys.seal(Purpose::Phone, &phone);
-                let hash = keys.phone_hash(&phone);
-                if sealed_values::replace_phone(conn, *id, stored, &new, &hash)? {
-                    done.phones += 1;
-                }
+                rewrite(conn, done, *id, stored)?;
             }
             Ok(())
         })?;
