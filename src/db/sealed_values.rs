@@ -16,8 +16,9 @@ use crate::on_backend;
 pub enum Unsealed<'a> {
     /// Written before encryption at rest. Read through the partial indexes
     /// `identities_session_key_plain` and `accounts_phone_plain`, which hold
-    /// only such rows, so that a start-up with none left reads nothing: the
-    /// conditions are written as in those indexes, for the planners to match.
+    /// only such rows, so that the sealer's check with none left reads
+    /// nothing: the conditions are written as in those indexes, for the
+    /// planners to match.
     Plain,
     /// Every value that does not match this `LIKE` pattern: not sealed
     /// under the current key. Reads the table.

@@ -7,7 +7,7 @@
 //! The purpose (which column it belongs to) is bound as associated data, so
 //! a phone copied into a session key's place does not open. Text without
 //! the `wxe1.` prefix is a value written before encryption at rest, read as
-//! it is until the start-up step seals it.
+//! it is until the background sealer seals it.
 
 use std::fmt;
 
